@@ -1,0 +1,235 @@
+"""The one module that touches ComfyUI: model folders, progress, interrupt and device.
+
+Inside ComfyUI it defers to `folder_paths`, `comfy.utils.ProgressBar` and `comfy.model_management`. Outside (tests,
+scripts, the demo) it falls back to plain equivalents: a models dir set by `set_models_dir()` or the
+`LONGFORM_MODELS_DIR` environment variable, tqdm progress bars, an interrupt flag, and CUDA when available.
+ComfyUI modules are imported inside functions so that importing this module never pulls ComfyUI in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+logger = logging.getLogger("LongForm")
+
+MODELS_DIR_ENV = "LONGFORM_MODELS_DIR"
+OUTPUT_DIR_ENV = "LONGFORM_OUTPUT_DIR"
+INPUT_DIR_ENV = "LONGFORM_INPUT_DIR"
+
+# Model folders this pack adds to ComfyUI's own (checkpoints, controlnet, loras, clip_vision already exist there).
+PACK_MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
+    "ddpm": (".safetensors",),
+    "ipadapter": (".safetensors", ".bin"),
+    "insightface": (".onnx",),
+    "encoders": (".safetensors",),
+}
+
+_models_dir_override: Path | None = None
+_interrupt_requested = threading.Event()
+
+
+class Interrupted(Exception):
+    """Raised outside ComfyUI when `request_interrupt()` was called (ComfyUI raises its own exception inside)."""
+
+
+def in_comfyui() -> bool:
+    """True when running inside a ComfyUI server process (its `folder_paths` module is loaded)."""
+    return "folder_paths" in sys.modules and "comfy.model_management" in sys.modules
+
+
+# ---------------------------------------------------------------------------------------------------------------- folders
+
+
+def set_models_dir(path: str | os.PathLike | None) -> None:
+    """Point the pack at a models dir outside ComfyUI (tests, scripts). `None` restores the default."""
+    global _models_dir_override
+    _models_dir_override = Path(path).resolve() if path is not None else None
+
+
+def models_dir() -> Path:
+    """The root models dir: ComfyUI's, else `set_models_dir()`, else $LONGFORM_MODELS_DIR, else ./models."""
+    if in_comfyui():
+        import folder_paths
+
+        return Path(folder_paths.models_dir)
+    if _models_dir_override is not None:
+        return _models_dir_override
+    return Path(os.environ.get(MODELS_DIR_ENV, "models")).resolve()
+
+
+def register_model_folders() -> None:
+    """Add the pack's own model folders to ComfyUI, leaving any that another pack or the user already set."""
+    import folder_paths
+
+    for folder, extensions in PACK_MODEL_FOLDERS.items():
+        if folder in folder_paths.folder_names_and_paths:
+            continue
+        folder_paths.folder_names_and_paths[folder] = (
+            [os.path.join(folder_paths.models_dir, folder)],
+            set(extensions),
+        )
+
+
+def model_folder_paths(folder: str) -> list[Path]:
+    """Every directory searched for models of `folder` (ComfyUI may configure several)."""
+    if in_comfyui():
+        import folder_paths
+
+        return [Path(p) for p in folder_paths.get_folder_paths(folder)]
+    return [models_dir() / folder]
+
+
+def list_models(folder: str, extensions: Iterable[str] = (), directories: bool = False) -> list[str]:
+    """Names of the model files (or, with `directories`, model folders) in `folder`, sorted, relative to it."""
+    extensions = tuple(extensions)
+    names: set[str] = set()
+    for base in model_folder_paths(folder):
+        if not base.is_dir():
+            continue
+        if directories:
+            names.update(p.name for p in base.iterdir() if p.is_dir())
+            continue
+        for path in base.rglob("*"):
+            if path.is_file() and (not extensions or path.name.endswith(extensions)):
+                names.add(path.relative_to(base).as_posix())
+    return sorted(names)
+
+
+def model_path(folder: str, name: str) -> Path:
+    """Resolve a model `name` inside `folder`, or raise FileNotFoundError saying how to get it.
+
+    The message names the manifest entry that provides the file and the `install.py --models` command.
+    """
+    if not name:
+        raise ValueError(f"No model chosen for folder '{folder}': pick a file in models/{folder}/.")
+    for base in model_folder_paths(folder):
+        candidate = (base / name).resolve()
+        if candidate.is_relative_to(base.resolve()) and candidate.exists():
+            return candidate
+    from .manifest import missing_model_message
+
+    raise FileNotFoundError(missing_model_message(folder, name, [str(p) for p in model_folder_paths(folder)]))
+
+
+def output_dir() -> Path:
+    """ComfyUI's output folder, else $LONGFORM_OUTPUT_DIR, else ./outputs."""
+    if in_comfyui():
+        import folder_paths
+
+        return Path(folder_paths.get_output_directory())
+    return Path(os.environ.get(OUTPUT_DIR_ENV, "outputs")).resolve()
+
+
+def input_dir() -> Path:
+    """ComfyUI's input folder, else $LONGFORM_INPUT_DIR, else ./input."""
+    if in_comfyui():
+        import folder_paths
+
+        return Path(folder_paths.get_input_directory())
+    return Path(os.environ.get(INPUT_DIR_ENV, "input")).resolve()
+
+
+def temp_dir() -> Path:
+    """ComfyUI's temp folder (previews), else <output_dir>/temp."""
+    if in_comfyui():
+        import folder_paths
+
+        return Path(folder_paths.get_temp_directory())
+    return output_dir() / "temp"
+
+
+# ------------------------------------------------------------------------------------------------------ device, interrupt
+
+
+def torch_device() -> torch.device:
+    """The device ComfyUI chose, else CUDA when available, else CPU."""
+    if in_comfyui():
+        import comfy.model_management
+
+        return comfy.model_management.get_torch_device()
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def request_interrupt() -> None:
+    """Ask the running job to stop at its next `check_interrupt()` (outside ComfyUI; ComfyUI has its own button)."""
+    _interrupt_requested.set()
+
+
+def clear_interrupt() -> None:
+    """Forget an earlier `request_interrupt()`."""
+    _interrupt_requested.clear()
+
+
+def check_interrupt() -> None:
+    """Raise if the user asked to stop. Call it once per step, frame or epoch of every long loop."""
+    if in_comfyui():
+        import comfy.model_management
+
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        return
+    if _interrupt_requested.is_set():
+        _interrupt_requested.clear()
+        raise Interrupted("Interrupted at the user's request.")
+
+
+# --------------------------------------------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """One progress bar for a whole job: ComfyUI's bar in the UI, tqdm in a terminal. Checks interrupt on update.
+
+    Use as a context manager: `with host.progress(total, "sampling") as bar: ... bar.update()`.
+    """
+
+    def __init__(self, total: int, desc: str = "", preview: bool = False):
+        self.total = max(int(total), 1)
+        self.current = 0
+        self._comfy_bar = None
+        self._tqdm = None
+        if in_comfyui():
+            import comfy.utils
+
+            self._comfy_bar = comfy.utils.ProgressBar(self.total)
+        elif os.environ.get("LONGFORM_PROGRESS", "1") != "0":
+            from tqdm.auto import tqdm
+
+            self._tqdm = tqdm(total=self.total, desc=desc or None, leave=False, file=sys.stderr)
+
+    def update(self, steps: int = 1, preview_image=None) -> None:
+        """Advance by `steps`; `preview_image` (a PIL image) is shown in ComfyUI's node while it runs."""
+        self.update_absolute(self.current + steps, preview_image)
+
+    def update_absolute(self, value: int, preview_image=None) -> None:
+        """Set the bar to `value` of `total`, then raise if the user interrupted."""
+        value = min(int(value), self.total)
+        delta, self.current = value - self.current, value
+        if self._comfy_bar is not None:
+            preview = ("JPEG", preview_image, 512) if preview_image is not None else None
+            self._comfy_bar.update_absolute(value, self.total, preview)
+        if self._tqdm is not None and delta:
+            self._tqdm.update(delta)
+        check_interrupt()
+
+    def close(self) -> None:
+        """Close the terminal bar (ComfyUI's needs nothing)."""
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def progress(total: int, desc: str = "") -> Progress:
+    """A `Progress` bar of `total` steps."""
+    return Progress(total, desc)

@@ -1,0 +1,44 @@
+"""Shared fixtures: the pack imported as ComfyUI would import it, and the tiny models built once per session."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# Tests never reach a model hub: a failing lookup would otherwise retry for about 23 s.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LONGFORM_PROGRESS", "0")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+from _pack import load_pack  # noqa: E402
+
+PACK = load_pack()
+
+
+@pytest.fixture(scope="session")
+def pack():
+    """The pack's root package (`longform_pack`)."""
+    return PACK
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory) -> Path:
+    """A models dir holding every tiny stand-in, built once; the pack's host points at it."""
+    from longform_pack.core import host, tiny
+
+    models_dir = tmp_path_factory.mktemp("models")
+    tiny.build_all(models_dir)
+    host.set_models_dir(models_dir)
+    yield models_dir
+    host.set_models_dir(None)
+
+
+@pytest.fixture
+def output_dir(tmp_path, monkeypatch) -> Path:
+    """A fresh output folder for the host's fallback output_dir()."""
+    monkeypatch.setenv("LONGFORM_OUTPUT_DIR", str(tmp_path / "output"))
+    return tmp_path / "output"
