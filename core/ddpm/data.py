@@ -1,0 +1,122 @@
+"""Training data for the DDPM: scikit-learn's digits (the default) or a folder with one subfolder per label.
+
+Both come out as a `LabelledImages`: images in [-1, 1] shaped [N, C, size, size], integer labels and the class names
+in index order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .. import host
+
+logger = logging.getLogger("LongForm")
+
+DIGITS = "digits"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+# The digits are split once, with a fixed seed, into a training part and a held-out part used to judge samples.
+DIGITS_SPLIT_SEED = 0
+DIGITS_HELD_OUT = 0.2
+
+
+@dataclass
+class LabelledImages:
+    """Images in [-1, 1] ([N, C, H, W] float32), labels ([N] int64) and the class names in index order."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def digits_arrays(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits as (pixels [N, 8, 8] in 0..16, labels [N]) for split 'train', 'test' or 'all'.
+
+    The split is fixed (seeded permutation, 20% held out), so that a model trained on 'train' can be judged on 'test'.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    order = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(digits.target))
+    cut = int(round(len(order) * (1 - DIGITS_HELD_OUT)))
+    chosen = {"train": order[:cut], "test": order[cut:], "all": np.arange(len(order))}
+    if split not in chosen:
+        raise ValueError(f"split must be 'train', 'test' or 'all'; got '{split}'.")
+    index = np.sort(chosen[split])
+    return digits.images[index].astype(np.float32), digits.target[index].astype(np.int64)
+
+
+def load_digits_dataset(image_size: int = 8, split: str = "train") -> LabelledImages:
+    """The digits as a LabelledImages, upscaled (bilinear) when `image_size` is larger than 8."""
+    pixels, labels = digits_arrays(split)
+    images = torch.from_numpy(pixels)[:, None] / 16.0 * 2 - 1
+    if image_size != 8:
+        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return LabelledImages(images.clamp(-1, 1), torch.from_numpy(labels), [str(i) for i in range(10)])
+
+
+def resolve_folder(folder: str) -> Path:
+    """A dataset folder given as an absolute path or relative to ComfyUI's input folder."""
+    path = Path(folder).expanduser()
+    if not path.is_absolute():
+        path = host.input_dir() / path
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"dataset folder '{folder}' was not found (looked at {path}). Put one subfolder per label, each holding "
+            f"images, in ComfyUI's input folder ({host.input_dir()}) and give its name, or give an absolute path."
+        )
+    return path
+
+
+def load_folder_dataset(folder: str, image_size: int) -> LabelledImages:
+    """Every image under `folder/<label>/`, resized to image_size x image_size; labels are the subfolder names.
+
+    The images are grayscale (1 channel) when every file is grayscale, else RGB.
+    """
+    root = resolve_folder(folder)
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise ValueError(
+            f"dataset folder '{folder}' ({root}) has no subfolders. Make one subfolder per label (e.g. cat/, dog/) "
+            "and put that label's images in it."
+        )
+    files: list[tuple[Path, int]] = []
+    for index, class_dir in enumerate(class_dirs):
+        found = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise ValueError(
+                f"dataset folder '{folder}': the label subfolder '{class_dir.name}' holds no images "
+                f"({', '.join(IMAGE_SUFFIXES)}). Add images to it or remove it."
+            )
+        files.extend((path, index) for path in found)
+    pictures = [Image.open(path) for path, _ in files]
+    grayscale = all(picture.mode in ("1", "L", "LA", "I", "I;16") for picture in pictures)
+    mode = "L" if grayscale else "RGB"
+    arrays = [
+        np.asarray(picture.convert(mode).resize((image_size, image_size), Image.BICUBIC), dtype=np.float32)
+        for picture in pictures
+    ]
+    stacked = np.stack(arrays)
+    stacked = stacked[:, None] if grayscale else stacked.transpose(0, 3, 1, 2)
+    images = torch.from_numpy(stacked / 255.0 * 2 - 1).float().clamp(-1, 1)
+    labels = torch.tensor([index for _, index in files], dtype=torch.long)
+    logger.info("Loaded %d images in %d labels from %s.", len(labels), len(class_dirs), root)
+    return LabelledImages(images, labels, [p.name for p in class_dirs])
+
+
+def load_dataset(dataset: str, image_size: int) -> LabelledImages:
+    """'digits' (the training split of scikit-learn's digits) or a folder of labelled subfolders."""
+    if not dataset or not dataset.strip():
+        raise ValueError("dataset is empty: give 'digits' or a folder with one subfolder per label.")
+    if dataset.strip() == DIGITS:
+        return load_digits_dataset(image_size, "train")
+    return load_folder_dataset(dataset.strip(), image_size)
