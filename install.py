@@ -18,6 +18,7 @@ import importlib.util
 import json
 import logging
 import os
+import pickle
 import shutil
 import stat
 import subprocess
@@ -33,7 +34,7 @@ from typing import Iterable
 # Not resolved: a pack linked into custom_nodes/ must still find the ComfyUI it is linked into.
 PACK_ROOT = Path(os.path.abspath(__file__)).parent
 DEFAULT_MANIFEST = PACK_ROOT / "models_manifest.json"
-EXAMPLES_DIR = PACK_ROOT / "examples"
+EXAMPLES_DIR = PACK_ROOT / "example_inputs"
 
 logger = logging.getLogger("LongForm")
 
@@ -42,7 +43,7 @@ EXIT_USAGE = 2  # bad arguments, a missing folder, not inside ComfyUI without --
 EXIT_DOWNLOAD = 3  # HTTP error (404...) or the network still failing after every retry
 EXIT_VERIFY = 4  # sha256 or size mismatch (the bad file is deleted), or a damaged/unsafe archive
 EXIT_MANIFEST = 5  # unreadable manifest, or a path in it that would land outside the models dir
-EXIT_PIP = 6  # pip could not install requirements.txt
+EXIT_PIP = 6  # pip could not install requirements.txt, or torch/safetensors missing for a conversion
 EXIT_TINY = 7  # a tiny-model builder failed
 EXIT_INTERRUPTED = 130
 
@@ -52,7 +53,7 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_DOWNLOAD}    download failed: an HTTP error such as 404, or the network still failing after the retries
   {EXIT_VERIFY}    verification failed: sha256 or size mismatch (the bad file is deleted) or a damaged/unsafe zip
   {EXIT_MANIFEST}    manifest error: unreadable, or a path that would land outside the models dir (nothing downloaded)
-  {EXIT_PIP}    pip could not install requirements.txt
+  {EXIT_PIP}    pip could not install requirements.txt (or a conversion lacks torch/safetensors)
   {EXIT_TINY}    a tiny-model builder failed
   {EXIT_INTERRUPTED}  interrupted (Ctrl+C); partial downloads are kept as .part files and resume on the next run
 
@@ -69,6 +70,12 @@ RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 SIDECAR_SUFFIX = ".sha256"
 PART_SUFFIX = ".part"
 UNPACK_MARKER = ".longform-install.json"
+# How a download becomes the installed `filename` (the manifest's "unpack"): absent = as is; "zip" = an archive
+# unpacked into the folder `filename`; "torch-to-safetensors" = a PyTorch pickle state dict (the only form some
+# publishers offer) saved as the .safetensors file `filename`, loaded with weights_only so no pickled code runs.
+UNPACK_ZIP = "zip"
+UNPACK_TORCH = "torch-to-safetensors"
+UNPACK_KINDS = (UNPACK_ZIP, UNPACK_TORCH)
 
 
 class InstallError(Exception):
@@ -242,28 +249,37 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+def _current_sidecar(path: Path) -> dict | None:
+    """The `.sha256` sidecar record of `path` when it still describes the file (same size and mtime), else None."""
+    info = path.stat()
+    try:
+        record = json.loads(_sidecar(path).read_text(encoding="utf-8"))
+        if record["size"] == info.st_size and record["mtime_ns"] == info.st_mtime_ns and record["sha256"]:
+            return record
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no sidecar or an unreadable one
+    return None
+
+
 def cached_sha256(path: Path) -> str:
     """The sha256 of `path`, from its `.sha256` sidecar when size and mtime still match, else hashed and cached.
 
     The sidecar spares re-hashing a 4 GB checkpoint on every run; any change to the file invalidates it.
     """
-    info = path.stat()
-    sidecar = _sidecar(path)
-    try:
-        cached = json.loads(sidecar.read_text(encoding="utf-8"))
-        if cached["size"] == info.st_size and cached["mtime_ns"] == info.st_mtime_ns:
-            return cached["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no sidecar or an unreadable one: hash the file below
-    logger.info("Checking the sha256 of %s (%s; once, then cached)...", path.name, _human(info.st_size))
+    record = _current_sidecar(path)
+    if record is not None:
+        return record["sha256"]
+    logger.info("Checking the sha256 of %s (%s; once, then cached)...", path.name, _human(path.stat().st_size))
     digest = sha256_file(path)
     _write_sidecar(path, digest)
     return digest
 
 
-def _write_sidecar(path: Path, digest: str) -> None:
+def _write_sidecar(path: Path, digest: str, source_sha256: str | None = None) -> None:
     info = path.stat()
     record = {"sha256": digest, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    if source_sha256:
+        record["source_sha256"] = source_sha256  # a converted file: the hash of the download it came from
     _sidecar(path).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
@@ -320,9 +336,24 @@ def _folder_installed(item, target: Path) -> bool:
     return all((target / rel).is_file() and (target / rel).stat().st_size == size for rel, size in files.items())
 
 
+def _converted_installed(item, target: Path) -> bool:
+    """True when a converted file is there, unchanged since conversion, and made from the manifest's download."""
+    if not target.is_file():
+        return False
+    record = _current_sidecar(target)
+    if record is None or (item.sha256 and record.get("source_sha256") != item.sha256.lower()):
+        logger.warning("'%s': %s cannot be traced to the manifest's download; converting it again.", item.id, target)
+        return False
+    return True
+
+
 def is_installed(item, target: Path) -> bool:
     """True when the entry is already in place and verified, so nothing needs downloading."""
-    return _folder_installed(item, target) if item.unpack == "zip" else _file_installed(item, target)
+    if item.unpack == UNPACK_ZIP:
+        return _folder_installed(item, target)
+    if item.unpack == UNPACK_TORCH:
+        return _converted_installed(item, target)
+    return _file_installed(item, target)
 
 
 # ------------------------------------------------------------------------------------------------------------ download
@@ -465,40 +496,90 @@ def unpack_zip(archive: Path, target: Path, digest: str) -> int:
     return len(files)
 
 
+def convert_to_safetensors(source: Path, target: Path, source_digest: str) -> None:
+    """Save the PyTorch state dict in `source` as the .safetensors file `target` (via a .part file, then renamed).
+
+    torch and safetensors are imported here only: ComfyUI's Python has both, and no other entry needs them.
+    """
+    try:
+        import torch
+        from safetensors.torch import save_file
+    except ImportError as exc:
+        raise InstallError(
+            f"Converting {source.name} to safetensors needs torch and safetensors ({exc}): run "
+            f"`python install.py` first, or use ComfyUI's Python.",
+            EXIT_PIP,
+        ) from None
+    try:
+        state = torch.load(source, map_location="cpu", weights_only=True)  # weights_only: no pickled code runs
+    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as exc:
+        raise InstallError(f"{source.name} is not a readable PyTorch weights file ({exc}).", EXIT_VERIFY) from None
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InstallError(f"{source.name} is not a flat state dict of tensors; cannot convert it.", EXIT_VERIFY)
+    # clone: safetensors refuses tensors that share storage (tied weights), and a copy makes each one stand alone
+    tensors = {key: value.detach().clone().contiguous() for key, value in state.items()}
+    staging = target.with_name(target.name + PART_SUFFIX)
+    save_file(tensors, str(staging), metadata={"format": "pt", "converted_from_sha256": source_digest})
+    os.replace(staging, target)
+    _write_sidecar(target, sha256_file(target), source_sha256=source_digest)
+
+
 # ----------------------------------------------------------------------------------------------------------- commands
+
+
+def _download_path(item, target: Path) -> Path:
+    """Where `item`'s download is written (and resumed from) before it becomes `target`."""
+    middle = {UNPACK_ZIP: ".zip", UNPACK_TORCH: ".download"}.get(item.unpack, "")
+    return target.with_name(target.name + middle + PART_SUFFIX)
+
+
+def _check_entry(models_dir: Path, item) -> Path:
+    """The entry's target path, after refusing escaping paths and unknown unpack kinds (before any download)."""
+    if item.unpack is not None and item.unpack not in UNPACK_KINDS:
+        raise InstallError(
+            f"Manifest entry '{item.id}': unknown unpack '{item.unpack}'; known: {', '.join(UNPACK_KINDS)}.",
+            EXIT_MANIFEST,
+        )
+    return target_path(models_dir, item)
+
 
 
 def install_entry(item, models_dir: Path, options: DownloadOptions) -> bool:
     """Download, verify and place one entry; False when it was already there and verified."""
-    target = target_path(models_dir, item)
+    target = _check_entry(models_dir, item)
     if is_installed(item, target):
         logger.info("'%s': %s is already there and verified.", item.id, target)
         return False
     if not item.url:
         raise InstallError(f"'{item.id}': the manifest gives no URL; put {target.name} in {target.parent} yourself.",
                            EXIT_MANIFEST)
-    suffix = ".zip" + PART_SUFFIX if item.unpack == "zip" else PART_SUFFIX
-    part = target.with_name(target.name + suffix)
+    part = _download_path(item, target)
     logger.info("'%s': downloading %s (%s) to %s", item.id, item.url, _human(item.size_bytes), target)
     fetch(item.url, part, item.size_bytes, options, item.id)
     digest = _verify_download(item, part, item.url)
-    if item.unpack == "zip":
-        try:
-            count = unpack_zip(part, target, digest)
-        finally:
-            part.unlink(missing_ok=True)
-        logger.info("'%s': unpacked %d files into %s", item.id, count, target)
-    else:
+    if item.unpack is None:
         os.replace(part, target)
         _write_sidecar(target, digest)
         logger.info("'%s': saved %s", item.id, target)
+        return True
+    try:
+        if item.unpack == UNPACK_ZIP:
+            count = unpack_zip(part, target, digest)
+            logger.info("'%s': unpacked %d files into %s", item.id, count, target)
+        else:
+            convert_to_safetensors(part, target, digest)
+            logger.info("'%s': converted the download to safetensors: %s", item.id, target)
+    except InstallError as exc:
+        raise InstallError(f"'{item.id}': {exc} (from {item.url})", exc.exit_code) from None
+    finally:
+        part.unlink(missing_ok=True)  # a verified download that failed to unpack is damaged: fetch it afresh
     return True
 
 
 def install_models(entries: list, models_dir: Path, options: DownloadOptions) -> int:
     """Install every entry, carrying on past failures; return the exit code of the first failure (0 when none)."""
     for item in entries:  # refuse a bad manifest before downloading anything
-        target_path(models_dir, item)
+        _check_entry(models_dir, item)
     first_failure, fetched = EXIT_OK, 0
     for item in entries:
         try:
@@ -515,8 +596,8 @@ def dry_run(entries: list, models_dir: Path) -> None:
     """List what --models would download: each entry's path, size and state, then the total."""
     missing_bytes, unknown = 0, 0
     for item in entries:
-        target = target_path(models_dir, item)
-        part = target.with_name(target.name + (".zip" if item.unpack == "zip" else "") + PART_SUFFIX)
+        target = _check_entry(models_dir, item)
+        part = _download_path(item, target)
         if is_installed(item, target):
             state = "present, verified"
         else:
@@ -526,7 +607,7 @@ def dry_run(entries: list, models_dir: Path) -> None:
                 unknown += 1
             else:
                 missing_bytes += item.size_bytes
-        rel = target.relative_to(models_dir).as_posix() + ("/" if item.unpack == "zip" else "")
+        rel = target.relative_to(models_dir).as_posix() + ("/" if item.unpack == UNPACK_ZIP else "")
         logger.info("  %-24s %-9s %-58s %12s  %s", item.id, item.group, rel, _human(item.size_bytes), state)
     note = f" (+ {unknown} of unknown size)" if unknown else ""
     logger.info("Dry run: %s to download into %s%s; nothing was written.", _human(missing_bytes), models_dir, note)

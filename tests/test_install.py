@@ -338,3 +338,49 @@ def test_log_level_quiet_hides_info(tmp_path, server, caplog):
     assert install.main(["--models", "--manifest", str(manifest), "--models-dir", str(tmp_path / "m"), "-q",
                          *FAST]) == 0
     assert "downloading" not in caplog.text
+
+
+def _torch_bytes(obj) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def test_torch_pickle_is_converted_to_safetensors(tmp_path, server):
+    import torch
+    from safetensors.torch import load_file
+
+    state = {"text.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3), "text.ids": torch.arange(5)}
+    entry = _entry(server, "pytorch_model.bin", _torch_bytes(state), folder="encoders", filename="clip.safetensors",
+                   unpack="torch-to-safetensors")
+    assert _run(tmp_path, [entry]) == 0
+    folder = tmp_path / "models" / "encoders"
+    assert sorted(p.name for p in folder.iterdir()) == ["clip.safetensors", "clip.safetensors.sha256"]
+    loaded = load_file(str(folder / "clip.safetensors"))
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
+    assert _run(tmp_path, [entry]) == 0
+    assert len(server.requests) == 1  # the converted file is traced to its verified download and kept
+
+
+class PickledCode:
+    """Any class: unpickling it would import and run code, which a weights_only load refuses."""
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"w": PickledCode()}, "not a readable PyTorch weights file"),
+    ({"w": [1, 2]}, "not a flat state dict of tensors"),
+])
+def test_pickle_with_more_than_tensors_is_refused(tmp_path, server, caplog, payload, message):
+    entry = _entry(server, "evil.bin", _torch_bytes(payload), folder="encoders", filename="evil.safetensors",
+                   unpack="torch-to-safetensors")
+    assert _run(tmp_path, [entry]) == install.EXIT_VERIFY
+    assert not list((tmp_path / "models" / "encoders").iterdir())
+    assert "'evil_bin'" in caplog.text and message in caplog.text
+
+
+def test_unknown_unpack_kind_is_a_manifest_error(tmp_path, server, caplog):
+    entry = _entry(server, "x.tar", b"x", unpack="tar")
+    assert _run(tmp_path, [entry]) == install.EXIT_MANIFEST
+    assert "unknown unpack 'tar'" in caplog.text and server.requests == []
