@@ -27,9 +27,9 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable
 
 # Not resolved: a pack linked into custom_nodes/ must still find the ComfyUI it is linked into.
 PACK_ROOT = Path(os.path.abspath(__file__)).parent
@@ -615,7 +615,9 @@ def dry_run(entries: list, models_dir: Path) -> None:
 
 def build_tiny(models_dir: Path) -> int:
     """Build every registered tiny stand-in into `models_dir` (core.tiny.build_all); return an exit code."""
-    sys.path.insert(0, str(PACK_ROOT / "scripts"))
+    scripts = str(PACK_ROOT / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
     try:
         from _pack import load_pack
 
@@ -783,7 +785,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.models is None and not args.tiny:
         if not args.no_requirements:
             install_requirements()
-        if EXAMPLES_DIR.is_dir():
+        if EXAMPLES_DIR.is_dir() and args.input_dir is None and comfyui_root() is None:
+            logger.warning("Not inside <ComfyUI>/custom_nodes/: the example inputs were not copied (pass --input-dir "
+                           "DIR to copy them).")
+        elif EXAMPLES_DIR.is_dir():
             copied, kept = copy_examples(EXAMPLES_DIR, _resolve_dir(args.input_dir, "input", "--input-dir", False))
             for path in kept:
                 logger.info("Kept your %s (not overwritten).", path)

@@ -44,7 +44,7 @@ class FileServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's naming)
+            def do_GET(self):  # http.server's naming
                 record = {"path": self.path, "range": self.headers.get("Range"), "status": None, "sent": 0}
                 server.requests.append(record)
                 if self.path in server.always_503:
@@ -86,7 +86,7 @@ class FileServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         self.thread.start()
         return self
 
@@ -384,3 +384,44 @@ def test_unknown_unpack_kind_is_a_manifest_error(tmp_path, server, caplog):
     entry = _entry(server, "x.tar", b"x", unpack="tar")
     assert _run(tmp_path, [entry]) == install.EXIT_MANIFEST
     assert "unknown unpack 'tar'" in caplog.text and server.requests == []
+
+
+def test_examples_outside_comfyui_need_an_input_dir(tmp_path, monkeypatch, caplog):
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "a.png").write_bytes(b"a")
+    monkeypatch.setattr(install, "EXAMPLES_DIR", examples)
+    monkeypatch.setattr(install, "PACK_ROOT", tmp_path / "not-custom-nodes" / "pack")
+    assert install.main(["--no-requirements"]) == 0
+    assert "were not copied (pass --input-dir" in caplog.text
+
+
+def test_examples_go_to_the_comfyui_input_folder_the_pack_sits_in(tmp_path, monkeypatch):
+    comfy = tmp_path / "ComfyUI"
+    (comfy / "input").mkdir(parents=True)
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "sketch.png").write_bytes(b"sketch")
+    monkeypatch.setattr(install, "EXAMPLES_DIR", examples)
+    monkeypatch.setattr(install, "PACK_ROOT", comfy / "custom_nodes" / "ComfyUI-LongForm")
+    assert install.main(["--no-requirements"]) == 0
+    assert (comfy / "input" / "sketch.png").read_bytes() == b"sketch"
+
+
+def test_tiny_writes_each_registered_stand_in_under_its_tiny_filename(tmp_path, monkeypatch, caplog):
+    from longform_pack.core import manifest, tiny
+
+    def build(path):
+        path.write_bytes(b"tiny resnet")
+
+    monkeypatch.setattr(tiny, "builders", lambda: {"resnet50": build})
+    models = tmp_path / "tiny-models"
+    assert install.main(["--tiny", "--models-dir", str(models)]) == 0
+    entry = manifest.entry("resnet50")
+    assert (models / entry.folder / entry.tiny_filename).read_bytes() == b"tiny resnet"
+    assert [p for p in models.rglob("*") if p.is_file()] == [models / entry.folder / entry.tiny_filename]
+    assert "Built 1 tiny models" in caplog.text
+
+    monkeypatch.setattr(tiny, "builders", dict)
+    assert install.main(["--tiny", "--models-dir", str(tmp_path / "empty")]) == 0
+    assert "nothing was written" in caplog.text
