@@ -295,25 +295,27 @@ def test_zip_slip_is_refused(tmp_path, server, caplog):
     assert not (tmp_path / "models" / "insightface" / "models" / "slip").exists()
 
 
-def test_example_inputs_never_overwrite_the_users_files(tmp_path, monkeypatch):
+def _examples(tmp_path: Path, monkeypatch, files: dict[str, bytes]) -> None:
+    """Make `files` the pack's example inputs."""
     examples = tmp_path / "examples"
-    (examples / "scribbles").mkdir(parents=True)
-    (examples / "face.png").write_bytes(b"example face")
-    (examples / "scribbles" / "cat.png").write_bytes(b"example cat")
+    for name, data in files.items():
+        (examples / name).parent.mkdir(parents=True, exist_ok=True)
+        (examples / name).write_bytes(data)
+    monkeypatch.setattr(install, "EXAMPLES_DIR", examples)
+
+
+def test_example_inputs_never_overwrite_the_users_files(tmp_path, monkeypatch):
+    _examples(tmp_path, monkeypatch, {"face.png": b"example face", "scribbles/cat.png": b"example cat"})
     input_dir = tmp_path / "input"
     input_dir.mkdir()
     (input_dir / "face.png").write_bytes(b"the user's own face")
-    monkeypatch.setattr(install, "EXAMPLES_DIR", examples)
     assert install.main(["--no-requirements", "--input-dir", str(input_dir)]) == 0
     assert (input_dir / "face.png").read_bytes() == b"the user's own face"
     assert (input_dir / "scribbles" / "cat.png").read_bytes() == b"example cat"
 
 
 def test_missing_input_dir_is_a_clear_usage_error(tmp_path, monkeypatch, caplog):
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    (examples / "a.png").write_bytes(b"a")
-    monkeypatch.setattr(install, "EXAMPLES_DIR", examples)
+    _examples(tmp_path, monkeypatch, {"a.png": b"a"})
     assert install.main(["--no-requirements", "--input-dir", str(tmp_path / "nope")]) == install.EXIT_USAGE
     assert "--input-dir: no folder at" in caplog.text
 
@@ -387,10 +389,7 @@ def test_unknown_unpack_kind_is_a_manifest_error(tmp_path, server, caplog):
 
 
 def test_examples_outside_comfyui_need_an_input_dir(tmp_path, monkeypatch, caplog):
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    (examples / "a.png").write_bytes(b"a")
-    monkeypatch.setattr(install, "EXAMPLES_DIR", examples)
+    _examples(tmp_path, monkeypatch, {"a.png": b"a"})
     monkeypatch.setattr(install, "PACK_ROOT", tmp_path / "not-custom-nodes" / "pack")
     assert install.main(["--no-requirements"]) == 0
     assert "were not copied (pass --input-dir" in caplog.text
@@ -399,10 +398,7 @@ def test_examples_outside_comfyui_need_an_input_dir(tmp_path, monkeypatch, caplo
 def test_examples_go_to_the_comfyui_input_folder_the_pack_sits_in(tmp_path, monkeypatch):
     comfy = tmp_path / "ComfyUI"
     (comfy / "input").mkdir(parents=True)
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    (examples / "sketch.png").write_bytes(b"sketch")
-    monkeypatch.setattr(install, "EXAMPLES_DIR", examples)
+    _examples(tmp_path, monkeypatch, {"sketch.png": b"sketch"})
     monkeypatch.setattr(install, "PACK_ROOT", comfy / "custom_nodes" / "ComfyUI-LongForm")
     assert install.main(["--no-requirements"]) == 0
     assert (comfy / "input" / "sketch.png").read_bytes() == b"sketch"
