@@ -5,7 +5,8 @@
     python install.py --models [GROUP...]  download the manifest's models (all groups when none is named)
     python install.py --tiny --models-dir DIR   build the tiny seeded test stand-ins
 
-The download path uses the standard library only, so it runs in any ComfyUI Python before the requirements are in.
+Downloads use the standard library only, so they run in any ComfyUI Python before the requirements are in; torch is
+imported only to convert the one publisher file that exists solely as a PyTorch pickle (see UNPACK_TORCH).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the real class is loaded from core/manifest.py at run time, without importing the pack
+    from core.manifest import ModelEntry
 
 # Not resolved: a pack linked into custom_nodes/ must still find the ComfyUI it is linked into.
 PACK_ROOT = Path(os.path.abspath(__file__)).parent
@@ -41,7 +46,7 @@ logger = logging.getLogger("LongForm")
 EXIT_OK = 0
 EXIT_USAGE = 2  # bad arguments, a missing folder, not inside ComfyUI without --models-dir/--input-dir
 EXIT_DOWNLOAD = 3  # HTTP error (404...) or the network still failing after every retry
-EXIT_VERIFY = 4  # sha256 or size mismatch (the bad file is deleted), or a damaged/unsafe archive
+EXIT_VERIFY = 4  # sha256 or size mismatch (the bad file is deleted), or a damaged/unsafe archive or pickle
 EXIT_MANIFEST = 5  # unreadable manifest, or a path in it that would land outside the models dir
 EXIT_PIP = 6  # pip could not install requirements.txt, or torch/safetensors missing for a conversion
 EXIT_TINY = 7  # a tiny-model builder failed
@@ -51,7 +56,8 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}    success (or nothing to do)
   {EXIT_USAGE}    usage error: bad arguments, a missing folder, or ComfyUI not found (pass --models-dir/--input-dir)
   {EXIT_DOWNLOAD}    download failed: an HTTP error such as 404, or the network still failing after the retries
-  {EXIT_VERIFY}    verification failed: sha256 or size mismatch (the bad file is deleted) or a damaged/unsafe zip
+  {EXIT_VERIFY}    verification failed: sha256 or size mismatch (the bad file is deleted), or a damaged/unsafe zip or
+       a pickle holding more than tensors
   {EXIT_MANIFEST}    manifest error: unreadable, or a path that would land outside the models dir (nothing downloaded)
   {EXIT_PIP}    pip could not install requirements.txt (or a conversion lacks torch/safetensors)
   {EXIT_TINY}    a tiny-model builder failed
@@ -114,7 +120,7 @@ def _manifest_module():
     return sys.modules[name]
 
 
-def load_entries(path: Path) -> list:
+def load_entries(path: Path) -> list[ModelEntry]:
     """The manifest's entries (core.manifest.ModelEntry), or InstallError(EXIT_MANIFEST) saying what is wrong."""
     if not path.is_file():
         raise InstallError(f"--manifest: no file at {path}. Pass the path of a models_manifest.json.", EXIT_MANIFEST)
@@ -142,7 +148,7 @@ def _check_relative(value: str, field: str, item_id: str) -> None:
         )
 
 
-def target_path(models_dir: Path, item) -> Path:
+def target_path(models_dir: Path, item: ModelEntry) -> Path:
     """Where entry `item` lands: <models_dir>/<folder>/<filename>, after refusing paths that would escape it.
 
     The check is on the manifest's text, not on resolved paths, so users' symlinked model folders keep working.
@@ -156,7 +162,7 @@ def target_path(models_dir: Path, item) -> Path:
     return target
 
 
-def select_entries(entries: list, groups: list[str]) -> list:
+def select_entries(entries: list[ModelEntry], groups: list[str]) -> list[ModelEntry]:
     """The entries of `groups` (all of them when empty); InstallError naming the known groups otherwise."""
     known = sorted({item.group for item in entries})
     unknown = [group for group in groups if group not in known]
@@ -283,7 +289,7 @@ def _write_sidecar(path: Path, digest: str, source_sha256: str | None = None) ->
     _sidecar(path).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
-def _verify_download(item, part: Path, url: str) -> str:
+def _verify_download(item: ModelEntry, part: Path, url: str) -> str:
     """Check a finished download's size and sha256 against the manifest; delete it and raise on a mismatch."""
     size = part.stat().st_size
     if item.size_bytes is not None and size != item.size_bytes:
@@ -309,7 +315,7 @@ def _verify_download(item, part: Path, url: str) -> str:
     return digest
 
 
-def _file_installed(item, target: Path) -> bool:
+def _file_installed(item: ModelEntry, target: Path) -> bool:
     """True when `target` is there and matches the manifest (the hash is cached next to it)."""
     if not target.is_file():
         return False
@@ -324,7 +330,7 @@ def _file_installed(item, target: Path) -> bool:
     return True
 
 
-def _folder_installed(item, target: Path) -> bool:
+def _folder_installed(item: ModelEntry, target: Path) -> bool:
     """True when an unpacked archive's marker is there, names this archive's hash, and all its files are intact."""
     try:
         marker = json.loads((target / UNPACK_MARKER).read_text(encoding="utf-8"))
@@ -336,7 +342,7 @@ def _folder_installed(item, target: Path) -> bool:
     return all((target / rel).is_file() and (target / rel).stat().st_size == size for rel, size in files.items())
 
 
-def _converted_installed(item, target: Path) -> bool:
+def _converted_installed(item: ModelEntry, target: Path) -> bool:
     """True when a converted file is there, unchanged since conversion, and made from the manifest's download."""
     if not target.is_file():
         return False
@@ -347,7 +353,7 @@ def _converted_installed(item, target: Path) -> bool:
     return True
 
 
-def is_installed(item, target: Path) -> bool:
+def is_installed(item: ModelEntry, target: Path) -> bool:
     """True when the entry is already in place and verified, so nothing needs downloading."""
     if item.unpack == UNPACK_ZIP:
         return _folder_installed(item, target)
@@ -527,13 +533,13 @@ def convert_to_safetensors(source: Path, target: Path, source_digest: str) -> No
 # ----------------------------------------------------------------------------------------------------------- commands
 
 
-def _download_path(item, target: Path) -> Path:
+def _download_path(item: ModelEntry, target: Path) -> Path:
     """Where `item`'s download is written (and resumed from) before it becomes `target`."""
     middle = {UNPACK_ZIP: ".zip", UNPACK_TORCH: ".download"}.get(item.unpack, "")
     return target.with_name(target.name + middle + PART_SUFFIX)
 
 
-def _check_entry(models_dir: Path, item) -> Path:
+def _check_entry(models_dir: Path, item: ModelEntry) -> Path:
     """The entry's target path, after refusing escaping paths and unknown unpack kinds (before any download)."""
     if item.unpack is not None and item.unpack not in UNPACK_KINDS:
         raise InstallError(
@@ -544,7 +550,7 @@ def _check_entry(models_dir: Path, item) -> Path:
 
 
 
-def install_entry(item, models_dir: Path, options: DownloadOptions) -> bool:
+def install_entry(item: ModelEntry, models_dir: Path, options: DownloadOptions) -> bool:
     """Download, verify and place one entry; False when it was already there and verified."""
     target = _check_entry(models_dir, item)
     if is_installed(item, target):
@@ -576,7 +582,7 @@ def install_entry(item, models_dir: Path, options: DownloadOptions) -> bool:
     return True
 
 
-def install_models(entries: list, models_dir: Path, options: DownloadOptions) -> int:
+def install_models(entries: list[ModelEntry], models_dir: Path, options: DownloadOptions) -> int:
     """Install every entry, carrying on past failures; return the exit code of the first failure (0 when none)."""
     for item in entries:  # refuse a bad manifest before downloading anything
         _check_entry(models_dir, item)
@@ -592,7 +598,7 @@ def install_models(entries: list, models_dir: Path, options: DownloadOptions) ->
     return first_failure
 
 
-def dry_run(entries: list, models_dir: Path) -> None:
+def dry_run(entries: list[ModelEntry], models_dir: Path) -> None:
     """List what --models would download: each entry's path, size and state, then the total."""
     missing_bytes, unknown = 0, 0
     for item in entries:
