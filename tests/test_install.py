@@ -421,3 +421,10 @@ def test_tiny_writes_each_registered_stand_in_under_its_tiny_filename(tmp_path, 
     monkeypatch.setattr(tiny, "builders", dict)
     assert install.main(["--tiny", "--models-dir", str(tmp_path / "empty")]) == 0
     assert "nothing was written" in caplog.text
+
+
+def test_failing_pip_install_exits_with_the_pip_code(tmp_path, monkeypatch, caplog):
+    (tmp_path / "requirements.txt").write_text("./no-such-local-package\n")  # fails inside pip, no network needed
+    monkeypatch.setattr(install, "PACK_ROOT", tmp_path)
+    assert install.main([]) == install.EXIT_PIP
+    assert f"pip could not install {tmp_path / 'requirements.txt'}" in caplog.text
