@@ -74,8 +74,8 @@ class FileServer:
                     server.drop_once.discard(self.path)
                     body = body[: len(body) // 2]
                     self.close_connection = True
+                record["sent"] = len(body)  # before writing: the client may finish reading before write() returns
                 self.wfile.write(body)
-                record["sent"] = len(body)
 
             def log_message(self, *args):
                 """Keep the test output quiet."""
