@@ -50,6 +50,7 @@ EXIT_VERIFY = 4  # sha256 or size mismatch (the bad file is deleted), or a damag
 EXIT_MANIFEST = 5  # unreadable manifest, or a path in it that would land outside the models dir
 EXIT_PIP = 6  # pip could not install requirements.txt, or torch/safetensors missing for a conversion
 EXIT_TINY = 7  # a tiny-model builder failed
+EXIT_IO = 8  # a file could not be read or written (permissions, disk full)
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = f"""exit codes:
@@ -61,6 +62,7 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_MANIFEST}    manifest error: unreadable, or a path that would land outside the models dir (nothing downloaded)
   {EXIT_PIP}    pip could not install requirements.txt (or a conversion lacks torch/safetensors)
   {EXIT_TINY}    a tiny-model builder failed
+  {EXIT_IO}    a file could not be read or written (permissions, disk full)
   {EXIT_INTERRUPTED}  interrupted (Ctrl+C); partial downloads are kept as .part files and resume on the next run
 
 environment:
@@ -710,7 +712,10 @@ def _resolve_dir(given: str | None, default_name: str, option: str, create: bool
             raise InstallError(f"{option}: no folder at {path}. Create it or pass the right {option}.")
         if create:
             logger.info("Creating %s", path)
-            path.mkdir(parents=True)
+            try:
+                path.mkdir(parents=True)
+            except OSError as exc:
+                raise InstallError(f"{option}: cannot create {path} ({exc.strerror}).") from None
     return Path(os.path.abspath(path))
 
 
@@ -811,6 +816,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     except InstallError as exc:
         logger.error("%s", exc)
         return exc.exit_code
+    except OSError as exc:  # disk full, permissions: the system's message says it best
+        logger.error("%s", exc)
+        return EXIT_IO
     except KeyboardInterrupt:
         logger.error("Interrupted. Partial downloads are kept as .part files and resume on the next run.")
         return EXIT_INTERRUPTED

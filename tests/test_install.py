@@ -428,3 +428,10 @@ def test_failing_pip_install_exits_with_the_pip_code(tmp_path, monkeypatch, capl
     monkeypatch.setattr(install, "PACK_ROOT", tmp_path)
     assert install.main([]) == install.EXIT_PIP
     assert f"pip could not install {tmp_path / 'requirements.txt'}" in caplog.text
+
+
+def test_models_dir_that_cannot_be_created_is_a_usage_error(tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert install.main(["--tiny", "--models-dir", str(blocker / "models")]) == install.EXIT_USAGE
+    assert f"--models-dir: cannot create {blocker / 'models'}" in caplog.text
