@@ -126,8 +126,10 @@ def load_entries(path: Path) -> list[ModelEntry]:
     """The manifest's entries (core.manifest.ModelEntry), or InstallError(EXIT_MANIFEST) saying what is wrong."""
     if not path.is_file():
         raise InstallError(f"--manifest: no file at {path}. Pass the path of a models_manifest.json.", EXIT_MANIFEST)
+    load_manifest = _manifest_module().load_manifest
+    load_manifest.cache_clear()  # read the file as it is now, even if this process read it before
     try:
-        return list(_manifest_module().load_manifest(path))
+        return list(load_manifest(path))
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError; TypeError: unknown/missing key
         raise InstallError(f"Manifest {path} is not valid: {exc}", EXIT_MANIFEST) from None
 
