@@ -776,8 +776,11 @@ def _backoff(value: float | None) -> float:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Do what the arguments ask; InstallError for anything the user can fix."""
     if args.models is None and (args.dry_run or args.manifest != str(DEFAULT_MANIFEST)):
         raise InstallError("--dry-run and --manifest go with --models, e.g. python install.py --models --dry-run.")
+    if args.dry_run and args.tiny:
+        raise InstallError("--dry-run only lists downloads; run --tiny on its own.")
     code = EXIT_OK
     if args.models is not None:
         entries = select_entries(load_entries(Path(args.manifest)), args.models)
@@ -794,7 +797,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         code = install_models(entries, models_dir, options)
     if args.tiny:
-        code = code or build_tiny(_resolve_dir(args.models_dir, "models", "--models-dir", create=True))
+        tiny_code = build_tiny(_resolve_dir(args.models_dir, "models", "--models-dir", create=True))
+        code = code or tiny_code
     if args.models is None and not args.tiny:
         if not args.no_requirements:
             install_requirements()
