@@ -84,3 +84,16 @@ def test_ids_and_target_paths_are_unique():
 def test_the_pack_reads_the_same_entries():
     assert [entry.id for entry in ENTRIES] == _ids(RAW["models"])
     assert manifest.entry("sd15").install_command == "python install.py --models stylize"
+
+
+def test_files_in_the_packs_own_folders_have_an_extension_comfyui_lists():
+    from longform_pack.core import host
+
+    checked = 0
+    for entry in RAW["models"]:
+        extensions = host.PACK_MODEL_FOLDERS.get(entry["folder"])
+        if extensions is None or entry.get("unpack") == "zip":  # ComfyUI's own folder, or an unpacked folder
+            continue
+        assert entry["filename"].endswith(extensions) and entry["tiny_filename"].endswith(extensions), entry["id"]
+        checked += 1
+    assert checked >= 5  # the IP-Adapters and the probe's encoders
