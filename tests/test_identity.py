@@ -99,6 +99,9 @@ def test_start_end_window(pipeline, scribble, references):
     bare = render(pipeline, scribble)
     assert not torch.allclose(late, full, atol=1e-4)
     assert not torch.allclose(late, bare, atol=1e-4)
+    # With 3 steps at fractions 0, 1/3, 2/3, a window from 0.9 covers none: the adapter never acts.
+    never = render(lock(pipeline, FACEID, face_picture(), start=0.9, end=1.0, insightface_pack=FACE_PACK), scribble)
+    assert torch.equal(never, bare)
     timesteps = torch.tensor([999, 666, 333, 0])
     assert [idn.step_fraction(timesteps, t) for t in timesteps] == [0.0, 0.25, 0.5, 0.75]
 
