@@ -81,15 +81,14 @@ class LF_IdentityLock:
         }
 
     def lock(self, pipeline, reference, ipadapter, weight, start, end, clip_vision, insightface):
-        lock = identity.prepare_identity(
-            pipeline.pipe.unet, ipadapter, reference, weight, start, end,
-            clip_vision_name=clip_vision, insightface_pack=insightface,
+        locked, lock = identity.lock_identity(
+            pipeline, ipadapter, reference, weight, start, end, clip_vision_name=clip_vision, insightface_pack=insightface
         )
         info = (
             f"{lock.variant} IP-Adapter '{ipadapter}', weight {weight}, steps {start:.2f}-{end:.2f}, "
             f"{reference.shape[0]} reference image(s)" + (" (weight 0: not attached)" if weight == 0 else "")
         )
-        return (identity.lock_pipeline(pipeline, lock), info)
+        return (locked, info)
 
 
 class LF_IdentityScore:
