@@ -357,8 +357,9 @@ def preprocess(
     """
     pixels = images.permute(0, 3, 1, 2).float()
     height, width = pixels.shape[-2:]
-    scale = resize_to / min(height, width)
-    size = (max(crop, round(height * scale)), max(crop, round(width * scale)))
+    # Output size as transformers' processors compute it: the short side exactly, the long side truncated.
+    short = min(height, width)
+    size = (max(crop, int(height * resize_to / short)), max(crop, int(width * resize_to / short)))
     if size != (height, width):
         pixels = F.interpolate(pixels, size=size, mode="bicubic", align_corners=False, antialias=True)
     top, left = (size[0] - crop) // 2, (size[1] - crop) // 2
