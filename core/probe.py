@@ -18,6 +18,7 @@ from PIL import Image
 from . import images as image_utils
 from .encoders import (  # noqa: F401  (re-exported: the probe's public API)
     BERT_POOLINGS,
+    ENCODER_FOLDER,
     KINDS,
     TOKENIZERS,
     Embeddings,
@@ -25,6 +26,7 @@ from .encoders import (  # noqa: F401  (re-exported: the probe's public API)
     TokenView,
     check_texts,
     clear_cache,
+    load_tokenizer,
     load_encoder,
     parse_lines,
     token_view,
@@ -185,6 +187,29 @@ def similarity(a: Embeddings, b: Embeddings | None = None) -> SimilarityResult:
         ranked.fill_diagonal_(float("-inf"))
     best = [int(j) if torch.isfinite(row[j]) else -1 for row, j in zip(ranked, ranked.argmax(dim=1))]
     return SimilarityResult(matrix, probabilities, a, b, best, self_similarity)
+
+
+POOLINGS = ("auto",) + BERT_POOLINGS
+
+
+def encode_texts(
+    encoder: Encoder, texts: list[str], truncate: bool = False, pooling: str = "auto", batch_size: int = 32
+) -> Embeddings:
+    """Encode `texts` with any text encoder. `pooling` "auto" is the encoder's own sentence vector (CLIP: its
+    projected end-of-text token; BERT: the mean of its token vectors); "mean" and "cls" choose BERT's explicitly.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"'pooling' must be one of {', '.join(POOLINGS)}; got '{pooling}'.")
+    if encoder.kind == "bert":
+        return encoder.encode_texts(
+            texts, batch_size=batch_size, truncate=truncate, pooling="mean" if pooling == "auto" else pooling
+        )
+    if pooling != "auto":
+        raise ValueError(
+            f"'pooling' = '{pooling}' applies to BERT encoders only; the {encoder.kind} encoder '{encoder.name}' "
+            "has its own sentence vector. Set pooling to 'auto'."
+        )
+    return encoder.encode_texts(texts, batch_size=batch_size, truncate=truncate)
 
 
 def format_token_view(view: TokenView) -> str:
