@@ -189,7 +189,12 @@ def test_nodes(tiny_models_dir, pipeline, scribble, references):
     assert "ip-adapter_sd15.safetensors" in choices["ipadapter"][0]  # missing manifest file: listed, errors by name
     locked, info = nodes.LF_IdentityLock().lock(pipeline, references[0], PLUS, 0.7, 0.0, 1.0, CLIP_VISION, FACE_PACK)
     assert isinstance(locked, st.StylizePipeline) and "plus" in info
-    assert not torch.allclose(render(locked, scribble), render(pipeline, scribble), atol=1e-4)
+    from longform_pack.nodes.stylize import LF_Stylize
+
+    def stylize_node(target):
+        return LF_Stylize().render(target, scribble, "a character", "", 1, 2, 7.5, 1.0, 0.0, 1.0, 64, 64, False)[0]
+
+    assert not torch.allclose(stylize_node(locked), stylize_node(pipeline), atol=1e-4)
     frames = torch.cat([references[0], references[1]])
     plot, summary, mean, low = nodes.LF_IdentityScore().score(frames, references[0], f"clip_vision/{CLIP_VISION}", "none")
     assert plot.shape[0] == 1 and "CLIP identity" in summary
