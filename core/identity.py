@@ -660,7 +660,8 @@ def identity_scores(
     if insightface_pack:
         from .faces import analyse, face_embeddings, to_uint8
 
-        reference_face = face_embeddings(reference, insightface_pack, "reference")
+        hint = "Use a reference with a visible face, or set the face pack to none to score with CLIP only."
+        reference_face = face_embeddings(reference, insightface_pack, "reference", hint)
         face = []
         with host.progress(frames.shape[0], "face identity") as bar:
             for picture in to_uint8(frames, "frames"):

@@ -175,6 +175,8 @@ def test_identity_score_self_one_other_lower_order_kept(tiny_models_dir, referen
     assert probe.clip[0] == pytest.approx(1.0, abs=1e-5) and probe.clip[1] < 0.999
     plot = idn.plot_scores(scores)
     assert plot.ndim == 4 and plot.shape[0] == 1 and plot.shape[-1] == 3
+    with pytest.raises(ValueError, match="No face found.*face pack to none"):
+        idn.identity_scores(frames, torch.full((1, 64, 64, 3), 0.3), CLIP_VISION, insightface_pack=FACE_PACK)
     with pytest.raises(ValueError, match="exactly one image encoder"):
         idn.identity_scores(frames, a)
 
