@@ -34,10 +34,12 @@ def face_picture(size: int = 96, skin=(225, 180, 150), background=(60, 80, 160))
 
 @pytest.fixture(scope="module")
 def scribble() -> torch.Tensor:
-    picture = torch.zeros(1, 64, 64, 3)
-    picture[:, 30:34, 8:56] = 1.0
-    picture[:, 8:56, 30:34] = 1.0
-    return picture
+    """A head-and-shoulders outline in white on black, 64x64."""
+    picture = Image.new("RGB", (64, 64), "black")
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((20, 8, 44, 36), outline="white", width=2)
+    draw.arc((8, 36, 56, 80), 180, 360, fill="white", width=2)
+    return images.from_pil(picture)
 
 
 @pytest.fixture(scope="module")
