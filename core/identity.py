@@ -227,15 +227,17 @@ def load_clip_vision(name: str) -> torch.nn.Module:
     key = f"{path}|{device}"
     if key not in _CLIP_VISION:
         from accelerate import init_empty_weights
+        from safetensors import safe_open
         from safetensors.torch import load_file
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        state = load_file(str(path))
-        state = {k if k.startswith(("vision_model.", "visual_projection.")) else f"vision_model.{k}": v for k, v in state.items()}
+        # Files saved from a bare CLIPVisionTransformer lack the "vision_model." prefix that the model class uses.
+        state = {
+            key if key.startswith(("vision_model.", "visual_projection.")) else f"vision_model.{key}": value
+            for key, value in load_file(str(path)).items()
+        }
         if "vision_model.embeddings.class_embedding" not in state or "visual_projection.weight" not in state:
             raise ValueError(
                 f"'clip_vision': '{name}' is not a CLIP vision encoder with projection in the transformers layout "
