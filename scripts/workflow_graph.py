@@ -22,6 +22,8 @@ CORE_NODES: dict[str, dict[str, Any]] = {
         "outputs": [],
     },
     "PreviewImage": {"inputs": [("images", "IMAGE", {})], "outputs": []},
+    "PreviewAny": {"inputs": [("source", "*", {})], "outputs": []},
+    "ImageBatch": {"inputs": [("image1", "IMAGE", {}), ("image2", "IMAGE", {})], "outputs": [("IMAGE", "IMAGE")]},
     "SaveAnimatedWEBP": {
         "inputs": [
             ("images", "IMAGE", {}),
