@@ -29,6 +29,12 @@ from PIL import Image
 INTERPOLATIONS = ("linear", "eased", "slerp", "step")
 NEGATIVE_FLAG = "--neg"
 
+PROMPT_HINT = (
+    "Write one keyframe per line as `frame: prompt` (frames as 12 or 2.5s, an optional `--neg negative`), "
+    'or the JSON form `"0": "prompt", "24": "prompt"`.'
+)
+VALUES_HINT = "Write one number for every frame, or one `frame: number` per line (frames as 12 or 2.5s)."
+
 _SECONDS_RE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*s$")
 _FRAME_RE = re.compile(r"^\d+$")
 _OPTION_RE = re.compile(r"(?:^|\s)(--[A-Za-z][\w-]*)")
@@ -59,15 +65,11 @@ class ScheduleIssue:
 class ScheduleError(ValueError):
     """A malformed schedule; `issues` holds every error found, each with its line and column."""
 
-    def __init__(self, issues: list[ScheduleIssue], field: str = "schedule"):
+    def __init__(self, issues: list[ScheduleIssue], field: str = "schedule", hint: str = PROMPT_HINT):
         self.issues = sorted(issues, key=lambda issue: (issue.line, issue.column))
         listed = "\n".join(f"  - {issue}" for issue in self.issues)
         plural = "s" if len(self.issues) != 1 else ""
-        super().__init__(
-            f"'{field}' has {len(self.issues)} error{plural}:\n{listed}\n"
-            "Write one keyframe per line as `frame: prompt` (frames as 12 or 2.5s, an optional `--neg negative`), "
-            'or the JSON form `"0": "prompt", "24": "prompt"`.'
-        )
+        super().__init__(f"'{field}' has {len(self.issues)} error{plural}:\n{listed}\n{hint}")
 
 
 @dataclass(frozen=True)
@@ -410,6 +412,45 @@ def _split_body(item: _RawKeyframe, issues: list[ScheduleIssue]) -> tuple[str, s
     return prompt, None
 
 
+def parse_values(
+    text: str, frame_count: int, fps: float | None, low: float, high: float, field: str
+) -> list[float]:
+    """Per-frame numbers from `frame: value` lines (linear between keyframes, held at the ends), or one number for all.
+
+    Raises ScheduleError listing every bad line, or ValueError for a single number outside [`low`, `high`].
+    """
+    stripped = text.strip()
+    try:
+        constant = float(stripped)
+    except ValueError:
+        constant = None
+    if constant is not None:
+        if not low <= constant <= high:
+            raise ValueError(f"'{field}' is {constant:g}; give a number from {low:g} to {high:g}.")
+        return [constant] * frame_count
+    issues: list[ScheduleIssue] = []
+    points: dict[int, float] = {}
+    for item in _parse_line_form(text, issues):
+        frame = _frame_number(item, frame_count, fps, issues)
+        try:
+            value = float(item.body)
+        except ValueError:
+            issues.append(ScheduleIssue(item.body_line, item.body_column, f"{item.body!r} is not a number"))
+            continue
+        if not low <= value <= high:
+            issues.append(ScheduleIssue(item.body_line, item.body_column, f"{value:g} is outside {low:g} to {high:g}"))
+        elif frame in points:
+            issues.append(ScheduleIssue(item.frame_line, item.frame_column, f"frame {frame} is given twice"))
+        elif frame is not None:
+            points[frame] = value
+    if not points and not issues:
+        issues.append(ScheduleIssue(1, 1, "no values; write one number, or lines like `0: 0.6`"))
+    if issues:
+        raise ScheduleError(issues, field, VALUES_HINT)
+    frames = sorted(points)
+    return [float(np.interp(frame, frames, [points[f] for f in frames])) for frame in range(frame_count)]
+
+
 # ---------------------------------------------------------------------------------------------------------- embeddings
 
 
@@ -497,6 +538,7 @@ __all__ = [
     "ease",
     "frame_count_for",
     "parse_schedule",
+    "parse_values",
     "slerp",
     "timeline_image",
 ]

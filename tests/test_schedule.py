@@ -202,3 +202,15 @@ def test_timeline_image_has_one_column_per_frame_area():
     picture = sch.timeline_image(parse("0: a sunny forest\n2s: a stormy night", frames=48))
     assert picture.mode == "RGB" and picture.width > 400 and picture.height > 150
     assert len(set(picture.resize((64, 32)).getdata())) > 4  # coloured areas, not a blank canvas
+
+
+def test_value_schedules_constant_and_keyframed():
+    assert sch.parse_values("0.4", 5, 12, 0.0, 1.0, "strength") == [0.4] * 5
+    values = sch.parse_values("0: 0.6\n1s: 0.2", 16, 8, 0.0, 1.0, "strength")
+    assert values[0] == pytest.approx(0.6) and values[4] == pytest.approx(0.4) and values[8:] == [pytest.approx(0.2)] * 8
+    with pytest.raises(ValueError, match="'strength' is 1.5"):
+        sch.parse_values("1.5", 5, 12, 0.0, 1.0, "strength")
+    with pytest.raises(sch.ScheduleError) as caught:
+        sch.parse_values("0: lots\n2: 3.0\n9: 0.5", 8, 12, 0.0, 1.0, "strength")
+    assert [(i.line, i.column) for i in caught.value.issues] == [(1, 4), (2, 4), (3, 1)]
+    assert "one `frame: number` per line" in str(caught.value)
