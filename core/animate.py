@@ -18,6 +18,8 @@ cache).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 import weakref
@@ -211,14 +213,26 @@ def img2img_pipeline(pipeline):
     return frame_pipe
 
 
+def prepared_frames(pipeline, frame_pipe):
+    """The context a clip runs in: for a LongForm pipeline, its `prepared()` (scheduler, LoRA weights, identity lock and
+    other extensions) applied to the img2img pipe; for a bare diffusers pipeline, nothing. Yields extra call kwargs."""
+    if hasattr(pipeline, "prepared") and dataclasses.is_dataclass(pipeline):
+        return dataclasses.replace(pipeline, pipe=frame_pipe).prepared()
+    return contextlib.nullcontext({})
+
+
 def _noise_generator(seed: int) -> torch.Generator:
     return torch.Generator("cpu").manual_seed(int(seed) % (2**63))
 
 
+def frame_seed(settings: AnimateSettings, frame: int) -> int:
+    """The seed of `frame`'s random numbers: the seed itself (fixed mode) or seed + frame index (per frame)."""
+    return settings.seed if settings.seed_mode == "fixed" else settings.seed + frame
+
+
 def frame_noise(settings: AnimateSettings, frame: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """Starting noise of `frame`: its own (seed or seed + frame), mixed with the clip-wide noise when shared."""
-    own_seed = settings.seed if settings.seed_mode == "fixed" else settings.seed + frame
-    own = torch.randn(shape, generator=_noise_generator(own_seed))
+    """Starting noise of `frame`: its own (from its seed), mixed with the clip-wide noise when shared."""
+    own = torch.randn(shape, generator=_noise_generator(frame_seed(settings, frame)))
     weight = settings.shared_noise
     if weight == 0.0:
         return own
@@ -264,9 +278,10 @@ class Animator:
     """Makes the frames of one clip; `run()` drives it, `make_frame()` is one frame."""
 
     def __init__(self, pipeline, first_frame: np.ndarray, control: np.ndarray, schedule: PromptSchedule,
-                 settings: AnimateSettings, ip_adapter_kwargs: dict | None = None):
+                 settings: AnimateSettings):
         settings.check()
         self.settings, self.schedule = settings, schedule
+        self.pipeline = pipeline
         self.pipe = img2img_pipeline(pipeline)
         self.device = self.pipe._execution_device
         self.dtype = self.pipe.unet.dtype
@@ -285,13 +300,15 @@ class Animator:
                 raise ValueError(f"'strength' at frame {frame} is {strength:g}: with {settings.steps} steps that is no "
                                  f"denoising step; raise it to at least {1 / settings.steps:.3g} or add steps.")
         self.latent_shape = (1, self.pipe.unet.config.in_channels, height // factor, width // factor)
-        self.ip_adapter_kwargs = ip_adapter_kwargs or {}
         self.reference_stats = lab_stats(first_frame.astype(np.float32) / 255.0) if settings.color_match else None
         self.store = AnchorStore()
-        self.embeddings = self._encode_keyframes()
+        self.extra_kwargs: dict = {}
+        self.embeddings: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def _encode_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Text embeddings of every keyframe's prompt and negative prompt, [keyframes, tokens, dim] each."""
+    def encode_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text embeddings of every keyframe's prompt and negative prompt, [keyframes, tokens, dim] each.
+
+        Called inside the pipeline's prepared context, so LoRA weights on the text encoder count."""
         with torch.no_grad():
             positive, negative = self.pipe.encode_prompt(
                 self.schedule.prompts, self.device, 1, True, self.schedule.negatives
@@ -300,6 +317,8 @@ class Animator:
 
     def frame_embeddings(self, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The (prompt, negative) embeddings the schedule blends for `frame`, each [1, tokens, dim]."""
+        if self.embeddings is None:
+            self.embeddings = self.encode_keyframes()
         positive, negative = self.embeddings
         return blend(positive, self.schedule, frame)[None], blend(negative, self.schedule, frame)[None]
 
@@ -323,8 +342,8 @@ class Animator:
                 prompt_embeds=positive, negative_prompt_embeds=negative,
                 strength=self.strengths[frame], num_inference_steps=settings.steps, guidance_scale=settings.guidance,
                 controlnet_conditioning_scale=settings.controlnet_scale,
-                generator=_noise_generator(settings.seed + frame), output_type="np",
-                callback_on_step_end=callback, **self.ip_adapter_kwargs,
+                generator=_noise_generator(frame_seed(settings, frame)), output_type="np",
+                callback_on_step_end=callback, **self.extra_kwargs,
             ).images[0]
         if self.reference_stats is not None:
             output = color_match(output, self.reference_stats)
@@ -335,25 +354,23 @@ class Animator:
         count = self.schedule.frame_count
         remake_anchor = self.settings.cross_frame_attention and start > 0
         total = sum(self.steps_of(frame) for frame in range(start, count)) + (self.steps_of(0) if remake_anchor else 0)
-        context = _CrossFrameAttention(self.pipe.unet, self.store) if self.settings.cross_frame_attention else None
-        if context is not None:
-            context.__enter__()
-        try:
-            with host.progress(total, f"animating {count - start} frames") as bar:
-                if remake_anchor:  # frame 0's keys and values are the anchor: make it again to refill the cache
-                    self.make_frame(0, self.first_frame, bar.update)
-                previous = self.first_frame if start == 0 else previous
-                done = bar.current
-                for frame in range(start, count):
-                    host.check_interrupt()
-                    previous = self.make_frame(frame, previous, bar.update)
-                    done += self.steps_of(frame)
-                    bar.update_absolute(done)  # schedulers of order 2 call back per half step
-                    sink(frame, previous)
-        finally:
-            if context is not None:
-                context.__exit__(None, None, None)
-            self.store.cache.clear()
+        with contextlib.ExitStack() as stack:
+            self.extra_kwargs = stack.enter_context(prepared_frames(self.pipeline, self.pipe))
+            self.embeddings = self.encode_keyframes()
+            if self.settings.cross_frame_attention:
+                stack.enter_context(_CrossFrameAttention(self.pipe.unet, self.store))
+                stack.callback(self.store.cache.clear)
+            bar = stack.enter_context(host.progress(total, f"animating {count - start} frames"))
+            if remake_anchor:  # frame 0's keys and values are the anchor: make it again to refill the cache
+                self.make_frame(0, self.first_frame, bar.update)
+            previous = self.first_frame if start == 0 else previous
+            done = bar.current
+            for frame in range(start, count):
+                host.check_interrupt()
+                previous = self.make_frame(frame, previous, bar.update)
+                done += self.steps_of(frame)
+                bar.update_absolute(done)  # schedulers of order 2 call back per half step
+                sink(frame, previous)
 
 
 def animate(
@@ -364,14 +381,13 @@ def animate(
     settings: AnimateSettings,
     clip: StreamingClip | None = None,
     resume: bool = True,
-    ip_adapter_kwargs: dict | None = None,
 ) -> AnimationResult:
     """Make the clip. In memory (all frames returned) or, with `clip`, streamed to disk (preview frames returned).
 
     `first_frame` is uint8 [H, W, 3]; `control` uint8 [1 or frames, H, W, 3]. A stopped streaming run resumes from its
     last frame on disk when `resume` is on.
     """
-    animator = Animator(pipeline, first_frame, control, schedule, settings, ip_adapter_kwargs)
+    animator = Animator(pipeline, first_frame, control, schedule, settings)
     if clip is None:
         frames = np.empty((schedule.frame_count, *first_frame.shape), dtype=np.uint8)
         animator.run(lambda index, frame: frames.__setitem__(index, frame))
@@ -392,3 +408,15 @@ def run_key(first_frame: np.ndarray, control: np.ndarray, schedule: PromptSchedu
 
     return fingerprint(model_key, schedule.keyframes, schedule.frame_count, schedule.interpolation, schedule.fps,
                        settings.__dict__, first_frame, control)
+
+
+def pipeline_key(pipeline) -> str:
+    """What identifies a pipeline's models for resuming: files, LoRA strengths, scheduler, identity lock settings."""
+    lock = getattr(pipeline, "lock", None)
+    lock_key = None
+    if lock is not None:
+        lock_key = (str(getattr(lock.adapter, "path", "")), lock.weight, lock.start, lock.end,
+                    float(lock.positive.float().sum()))
+    return repr((str(getattr(pipeline, "checkpoint", type(pipeline).__name__)), str(getattr(pipeline, "controlnet", "")),
+                 [(str(l.path), l.strength) for l in getattr(pipeline, "loras", ())],
+                 getattr(pipeline, "scheduler_name", ""), lock_key))

@@ -381,16 +381,22 @@ class StreamingClip:
         os.replace(temporary, path)
 
 
+def output_subdir(name: str, root: Path, field_name: str) -> Path:
+    """`root/name` resolved, or ValueError naming `field_name` when it is empty or would leave `root`."""
+    root = Path(root).resolve()
+    target = (root / name).resolve()
+    if not str(name).strip() or target == root or not target.is_relative_to(root):
+        raise ValueError(f"'{field_name}' is {name!r}: it must name a place inside the output folder {root}.")
+    return target
+
+
 def next_output_path(prefix: str, suffix: str, root: Path) -> Path:
     """`root/<subfolder>/<name>_NNNNN_.<suffix>` with the next free counter for `prefix` ("sub/name" allowed).
 
     ValueError when `prefix` would leave `root`.
     """
-    root = Path(root).resolve()
-    target_dir = (root / prefix).parent.resolve()
-    name = Path(prefix).name
-    if not name or not target_dir.is_relative_to(root):
-        raise ValueError(f"'filename_prefix' is {prefix!r}: it must name a file inside the output folder {root}.")
+    target = output_subdir(prefix, root, "filename_prefix")
+    target_dir, name = target.parent, target.name
     target_dir.mkdir(parents=True, exist_ok=True)
     pattern = re.compile(rf"^{re.escape(name)}_(\d+)_\.")
     used = [int(match.group(1)) for path in target_dir.iterdir() if (match := pattern.match(path.name))]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..core import host, schedule, video
+import torch
+
+from ..core import animate, host, schedule, video
 from ..core.images import check_image_batch, from_pil
 
 CATEGORY = "LongForm/animate"
@@ -93,11 +95,102 @@ class LF_SaveVideo:
         return {"ui": {"images": [result], "animated": (True,)}, "result": (str(path),)}
 
 
+class LF_Animate:
+    """Animate a first frame into a clip following a prompt schedule, frame by frame."""
+
+    DESCRIPTION = (
+        "Makes a clip frame by frame: each frame is img2img (with the pipeline's ControlNet, LoRA and identity lock) "
+        "from the previous one, the first from the input image, with the scribble map and the prompt the schedule "
+        "blends for that frame. Temporal consistency switches: cross-frame attention to frame 0's keys and values "
+        "(Text2Video-Zero), colour matching to the first frame (LAB mean/std), shared noise. 'stream to disk' writes "
+        "PNG frames and the video (in chunks) into the output folder as they are made, returns evenly spaced preview "
+        "frames only, and resumes from the last frame written after an interrupt."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "run"
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("frames", "video_path")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "pipeline": ("LF_PIPELINE", {"tooltip": "From the LongForm pipeline loader (ControlNet + LoRA), "
+                                                        "optionally through Identity Lock."}),
+                "first_frame": ("IMAGE", {"tooltip": "The clip's starting picture (e.g. the stylized image); its size "
+                                                     "is the clip's size (multiples of 8). Only the first of a batch."}),
+                "scribble": ("IMAGE", {"tooltip": "Scribble map: one for every frame, or a batch of exactly one map "
+                                                  "per frame."}),
+                "schedule": (SCHEDULE_TYPE, {"tooltip": "From Prompt Schedule: prompts per frame, clip length and fps."}),
+                "steps": ("INT", {"default": 20, "min": 1, "max": 150,
+                                  "tooltip": "Sampler steps of a full denoise; a frame runs steps x strength of them."}),
+                "guidance": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 30.0, "step": 0.5,
+                                       "tooltip": "Classifier-free guidance scale."}),
+                "strength": ("STRING", {"default": "0.45", "multiline": False,
+                                        "tooltip": "Denoising strength per frame: one number (0-1), or `frame: value` "
+                                                   "pairs separated by newlines, linear in between (e.g. 0: 0.6 / 2s: 0.4)."}),
+                "controlnet_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
+                                                  "tooltip": "How strongly the scribble steers every frame."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "tooltip": "Random seed of the clip."}),
+                "seed_mode": (list(animate.SEED_MODES), {"default": "per frame",
+                                                         "tooltip": "fixed: every frame uses the seed; per frame: "
+                                                                    "frame k uses seed + k."}),
+                "cross_frame_attention": ("BOOLEAN", {"default": True,
+                                                      "tooltip": "Self-attention attends to frame 0's keys and values "
+                                                                 "at the same step (keeps appearance)."}),
+                "color_match": ("BOOLEAN", {"default": True,
+                                            "tooltip": "Match each frame's LAB mean/std to the first frame's "
+                                                       "(stops colour drift along the chain)."}),
+                "shared_noise": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
+                                           "tooltip": "Share of a clip-wide noise in every frame's starting noise "
+                                                      "(0 = off). Matters in 'per frame' seed mode."}),
+                "mode": (["in memory", "stream to disk"], {"default": "in memory",
+                                                           "tooltip": "in memory: return every frame. stream to disk: "
+                                                                      "frames and video go to the output folder as made; "
+                                                                      "returns preview frames (for long clips)."}),
+            },
+            "optional": {
+                "run_name": ("STRING", {"default": "LongForm/animate_run",
+                                        "tooltip": "stream to disk: folder in the output folder for frames, chunks and "
+                                                   "the video; the same name resumes a stopped run."}),
+                "video_format": (list(video.STREAM_FORMATS), {"default": "mp4",
+                                                              "tooltip": "stream to disk: video format written in chunks."}),
+                "resume": ("BOOLEAN", {"default": True,
+                                       "tooltip": "stream to disk: continue a stopped run with the same settings from "
+                                                  "its last frame (off: start the folder over)."}),
+                "preview_frames": ("INT", {"default": 16, "min": 1, "max": 256,
+                                           "tooltip": "stream to disk: how many evenly spaced frames to return."}),
+            },
+        }
+
+    def run(self, pipeline, first_frame, scribble, schedule, steps, guidance, strength, controlnet_strength, seed,
+            seed_mode, cross_frame_attention, color_match, shared_noise, mode, run_name="LongForm/animate_run",
+            video_format="mp4", resume=True, preview_frames=16):
+        first = video.to_uint8(check_image_batch(first_frame, "first_frame"))[0]
+        control = video.to_uint8(check_image_batch(scribble, "scribble"))
+        settings = animate.AnimateSettings(
+            steps=steps, guidance=guidance, strength=strength, controlnet_scale=controlnet_strength, seed=seed,
+            seed_mode=seed_mode, cross_frame_attention=cross_frame_attention, color_match=color_match,
+            shared_noise=shared_noise,
+        )
+        clip = None
+        if mode == "stream to disk":
+            directory = video.output_subdir(run_name, host.output_dir(), "run_name")
+            key = animate.run_key(first, control, schedule, settings, animate.pipeline_key(pipeline))
+            clip = video.StreamingClip(directory, schedule.frame_count, schedule.fps or 12.0, video_format,
+                                       preview_frames=preview_frames, key=key)
+        result = animate.animate(pipeline, first, control, schedule, settings, clip=clip, resume=resume)
+        frames = torch.from_numpy(result.frames).float() / 255.0
+        return frames, str(clip.video_path) if clip is not None else ""
+
+
 NODE_CLASS_MAPPINGS = {
     "LF_PromptSchedule": LF_PromptSchedule,
+    "LF_Animate": LF_Animate,
     "LF_SaveVideo": LF_SaveVideo,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "LF_PromptSchedule": "Prompt Schedule",
+    "LF_Animate": "Animate (Prompt Schedule)",
     "LF_SaveVideo": "Save Video",
 }
