@@ -174,11 +174,16 @@ class Encoder:
                 yield images[start : start + batch_size]
                 bar.update()
 
-    def _check_texts(self, texts: list[str], tokenizer_name: str, truncate: bool) -> tuple[list[int], list[bool]]:
-        """Token counts and truncation flags of `texts`; raises for empty input or, unless `truncate`, long texts."""
+    def _tokenize(self, texts: list[str], tokenizer_name: str, truncate: bool):
+        """Token ids of `texts` (tokenized once), their full lengths and truncation flags.
+
+        Empty input is an error, and so is a text over `max_tokens` unless `truncate`: then it keeps its first
+        tokens and its end token ([SEP] or end-of-text), as the tokenizer's own truncation would.
+        """
         texts = check_texts(texts)
         limit = int(self.max_tokens)
-        counts = [len(ids) for ids in load_tokenizer(tokenizer_name)(texts, truncation=False, verbose=False)["input_ids"]]
+        ids = load_tokenizer(tokenizer_name)(texts, truncation=False, verbose=False)["input_ids"]
+        counts = [len(row) for row in ids]
         too_long = [(i, n) for i, n in enumerate(counts) if n > limit]
         if too_long and not truncate:
             listed = "; ".join(f"line {i + 1} ({n} tokens): '{_shorten(texts[i])}'" for i, n in too_long[:5])
@@ -188,7 +193,27 @@ class Encoder:
             )
         for i, n in too_long:
             logger.warning("Text %d (%d tokens) cut to the %s encoder's %d tokens.", i + 1, n, self.kind, limit)
-        return counts, [n > limit for n in counts]
+        ids = [row if len(row) <= limit else row[: limit - 1] + row[-1:] for row in ids]
+        return ids, counts, [n > limit for n in counts]
+
+    def _encode_token_batches(self, texts, tokenizer_name, truncate, batch_size, forward):
+        """Tokenize, then run `forward(input_ids, attention_mask) -> [b, D]` batch by batch (padded to the longest)."""
+        ids, counts, cut = self._tokenize(texts, tokenizer_name, truncate)
+        pad_id = int(load_tokenizer(tokenizer_name).pad_token_id)
+        batch_size = _check_batch_size(batch_size)
+        out = []
+        with host.progress((len(ids) + batch_size - 1) // batch_size, f"encoding texts ({self.kind})") as bar:
+            for start in range(0, len(ids), batch_size):
+                rows = ids[start : start + batch_size]
+                width = max(len(row) for row in rows)
+                input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+                attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for i, row in enumerate(rows):
+                    input_ids[i, : len(row)] = torch.tensor(row)
+                    attention_mask[i, : len(row)] = 1
+                out.append(forward(input_ids.to(self.device), attention_mask.to(self.device)).cpu())
+                bar.update()
+        return self._embeddings(out, "text", list(texts), token_counts=counts, truncated=cut, max_tokens=self.max_tokens)
 
     def _embeddings(self, vectors: list[torch.Tensor], kind: str, labels: list[str], **extra) -> Embeddings:
         return Embeddings(
@@ -233,28 +258,13 @@ class ClipEncoder(Encoder):
 
     @torch.inference_mode()
     def encode_texts(self, texts: list[str], batch_size: int = 32, truncate: bool = False) -> Embeddings:
-        counts, cut = self._check_texts(texts, "clip", truncate)
-        tokenizer = load_tokenizer("clip")
-        batch_size = _check_batch_size(batch_size)
-        out = []
-        with host.progress((len(texts) + batch_size - 1) // batch_size, "encoding texts (clip)") as bar:
-            for start in range(0, len(texts), batch_size):
-                # Padding to the full 77 tokens keeps every text's result independent of its batch.
-                tokens = tokenizer(
-                    texts[start : start + batch_size],
-                    padding="max_length",
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    return_tensors="pt",
-                ).to(self.device)
-                pooled = self.model.text_model(
-                    input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
-                ).pooler_output
-                out.append(self.model.text_projection(pooled).cpu())
-                bar.update()
-        return self._embeddings(
-            out, "text", list(texts), token_counts=counts, truncated=cut, max_tokens=self.max_tokens
-        )
+        def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            # Padding to the batch's longest text is enough: CLIP's text tower is causal and pools the end token,
+            # so the padding after it never reaches the result.
+            pooled = self.model.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+            return self.model.text_projection(pooled)
+
+        return self._encode_token_batches(texts, "clip", truncate, batch_size, forward)
 
     def tokenize(self, text: str) -> TokenView:
         return token_view("clip", text, self.max_tokens)
@@ -311,25 +321,12 @@ class BertEncoder(Encoder):
         """Encode texts; `pooling` is "mean" (masked mean of token vectors) or "cls" (the [CLS] token's vector)."""
         if pooling not in BERT_POOLINGS:
             raise ValueError(f"'pooling' must be one of {', '.join(BERT_POOLINGS)}; got '{pooling}'.")
-        counts, cut = self._check_texts(texts, "bert", truncate)
-        tokenizer = load_tokenizer("bert")
-        batch_size = _check_batch_size(batch_size)
-        out = []
-        with host.progress((len(texts) + batch_size - 1) // batch_size, "encoding texts (bert)") as bar:
-            for start in range(0, len(texts), batch_size):
-                tokens = tokenizer(
-                    texts[start : start + batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    return_tensors="pt",
-                ).to(self.device)
-                hidden = self.model(**tokens).last_hidden_state
-                out.append(pool_tokens(hidden, tokens["attention_mask"], pooling).cpu())
-                bar.update()
-        embeddings = self._embeddings(
-            out, "text", list(texts), token_counts=counts, truncated=cut, max_tokens=self.max_tokens
-        )
+
+        def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return pool_tokens(hidden, attention_mask, pooling)
+
+        embeddings = self._encode_token_batches(texts, "bert", truncate, batch_size, forward)
         embeddings.space = self.space_for(pooling)
         return embeddings
 

@@ -26,16 +26,18 @@ import json
 import logging
 import math
 import weakref
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
 from . import host, images, tiny
+from .encoders import CLIP_MEAN, CLIP_STD, preprocess
+from .stylize import StylizePipeline
 
 logger = logging.getLogger("LongForm")
 
@@ -43,8 +45,6 @@ IPADAPTER_FOLDER = "ipadapter"
 CLIP_VISION_FOLDER = "clip_vision"
 VARIANTS = ("base", "plus", "faceid")
 SDXL_CROSS_ATTENTION_DIM = 2048
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # Attention heads of the published CLIP vision towers by width (heads change no weight shape, so files don't say).
 _CLIP_HEADS = {768: 12, 1024: 16, 1280: 16, 1664: 16}
 _LORA_TARGETS = {"to_q": "to_q", "to_k": "to_k", "to_v": "to_v", "to_out": "to_out.0"}
@@ -223,7 +223,9 @@ def _clip_vision_config(state: dict[str, torch.Tensor], metadata: dict[str, str]
 def load_clip_vision(name: str) -> torch.nn.Module:
     """The cached CLIPVisionModelWithProjection of the single file `name` in models/clip_vision (transformers layout)."""
     path = host.model_path(CLIP_VISION_FOLDER, name)
-    if str(path) not in _CLIP_VISION:
+    device = host.torch_device()
+    key = f"{path}|{device}"
+    if key not in _CLIP_VISION:
         from accelerate import init_empty_weights
         from safetensors.torch import load_file
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
@@ -244,35 +246,26 @@ def load_clip_vision(name: str) -> torch.nn.Module:
             model = CLIPVisionModelWithProjection(CLIPVisionConfig(**_clip_vision_config(state, metadata)))
         model.load_state_dict(state, strict=True, assign=True)
         tiny.warn_if_tiny(metadata, path)
-        _CLIP_VISION[str(path)] = model.eval().requires_grad_(False)
-    return _CLIP_VISION[str(path)]
+        _CLIP_VISION[key] = model.eval().requires_grad_(False).to(device)
+    return _CLIP_VISION[key]
 
 
-def clip_pixels(batch: torch.Tensor, size: int) -> torch.Tensor:
-    """An IMAGE batch as CLIP input: shortest side resized to `size` (bicubic), centre-cropped, CLIP-normalised."""
-    pixels = batch.permute(0, 3, 1, 2).float()
-    height, width = pixels.shape[-2:]
-    scale = size / min(height, width)
-    new_size = (max(size, round(height * scale)), max(size, round(width * scale)))
-    pixels = torch.nn.functional.interpolate(pixels, size=new_size, mode="bicubic", antialias=True, align_corners=False)
-    top, left = (new_size[0] - size) // 2, (new_size[1] - size) // 2
-    pixels = pixels[:, :, top : top + size, left : left + size].clamp(0, 1)
-    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    return (pixels - mean) / std
+def clip_pixels(batch: torch.Tensor, encoder: torch.nn.Module) -> torch.Tensor:
+    """An IMAGE batch as `encoder`'s input: CLIP's preprocessing (the probe's), on the encoder's device."""
+    size = int(encoder.config.image_size)
+    return preprocess(batch, size, size, CLIP_MEAN, CLIP_STD).to(device=encoder.device, dtype=encoder.dtype)
 
 
 @torch.no_grad()
 def clip_image_embeds(encoder: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
     """[B, projection_dim] CLIP image embeddings of an IMAGE batch (the base IP-Adapter's input)."""
-    pixels = clip_pixels(batch, int(encoder.config.image_size))
-    return encoder(pixel_values=pixels.to(encoder.dtype)).image_embeds.float()
+    return encoder(pixel_values=clip_pixels(batch, encoder)).image_embeds.float().cpu()
 
 
 @torch.no_grad()
 def clip_penultimate(encoder: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
     """[B, tokens, hidden] penultimate hidden states of CLIP-normalised pixels (IP-Adapter Plus's input)."""
-    return encoder(pixel_values=pixels.to(encoder.dtype), output_hidden_states=True).hidden_states[-2].float()
+    return encoder(pixel_values=pixels, output_hidden_states=True).hidden_states[-2].float().cpu()
 
 
 # ------------------------------------------------------------------------------------------------ attaching to the UNet
@@ -357,6 +350,7 @@ class IdentityLock:
     weight: float
     start: float = 0.0
     end: float = 1.0
+    _exit: ExitStack | None = field(default=None, repr=False, compare=False)
 
     @property
     def variant(self) -> str:
@@ -389,6 +383,23 @@ class IdentityLock:
         added["image_embeds"] = [embeds.to(device=sample.device, dtype=unet.dtype)]
         kwargs["added_cond_kwargs"] = added
         return args, kwargs
+
+    def attach(self, pipeline) -> dict:
+        """`PipelineExtension.attach` (core.stylize): swap the adapter into `pipeline.pipe` for one run.
+
+        No extra call arguments: the reference reaches the UNet through a forward pre-hook."""
+        if self._exit is not None:
+            raise RuntimeError("This identity lock is already attached: detach() it before attaching it again.")
+        stack = ExitStack()
+        stack.enter_context(self.applied(pipeline.pipe))
+        self._exit = stack
+        return {}
+
+    def detach(self, pipeline) -> None:
+        """`PipelineExtension.detach`: put the pipe back exactly as `attach` found it."""
+        stack, self._exit = self._exit, None
+        if stack is not None:
+            stack.close()
 
     @contextmanager
     def applied(self, pipe) -> Iterator[None]:
@@ -428,6 +439,37 @@ def _add_lora(layer: torch.nn.Sequential, lora_on: list[bool], module, inputs, o
     if not lora_on[0]:
         return output
     return output + layer(inputs[0].to(layer[0].weight.dtype)).to(output.dtype)
+
+
+@dataclass
+class IdentityLockedPipeline(StylizePipeline):
+    """The stylizer's `LF_PIPELINE` with an identity lock: every run through `prepared()` (the stylizer's `run`, the
+    animator's loop) attaches the lock first and detaches it after. The shared diffusers pipe itself is unchanged."""
+
+    lock: IdentityLock | None = None
+
+    @contextmanager
+    def prepared(self, extensions: Sequence = ()) -> Iterator[dict]:
+        """`StylizePipeline.prepared` with this pipeline's identity lock ahead of `extensions`."""
+        with super().prepared((self.lock, *extensions) if self.lock is not None else tuple(extensions)) as extra:
+            yield extra
+
+
+def lock_pipeline(pipeline: StylizePipeline, lock: IdentityLock) -> StylizePipeline:
+    """`pipeline` with `lock` attached to its runs; weight 0 returns `pipeline` itself (no IP-Adapter at all)."""
+    if not isinstance(pipeline, StylizePipeline):
+        raise ValueError(
+            f"'pipeline' must be an LF_PIPELINE (from the LongForm pipeline loader); got {type(pipeline).__name__}."
+        )
+    if isinstance(pipeline, IdentityLockedPipeline) and pipeline.lock is not None:
+        raise ValueError(
+            "'pipeline' already has an identity lock: use one LF_IdentityLock per pipeline (give it several reference "
+            "images as one batch instead of chaining locks)."
+        )
+    if lock.weight == 0:
+        return pipeline
+    fields_now = {f.name: getattr(pipeline, f.name) for f in fields(StylizePipeline)}
+    return IdentityLockedPipeline(**fields_now, lock=lock)
 
 
 def prepare_identity(
@@ -488,7 +530,7 @@ def prepare_identity(
             positive = clip_image_embeds(encoder, reference)
             negative = torch.zeros_like(positive)
         else:
-            pixels = clip_pixels(reference, int(encoder.config.image_size))
+            pixels = clip_pixels(reference, encoder)
             positive = clip_penultimate(encoder, pixels)
             negative = clip_penultimate(encoder, torch.zeros_like(pixels))
     _modules_for(unet, adapter)  # build once now, so the first sampling step does not pay for it
@@ -560,20 +602,45 @@ def _cosine_to_reference(frames: torch.Tensor, reference: torch.Tensor) -> list[
     return torch.nn.functional.normalize(frames.float(), dim=-1).matmul(target).clamp(-1, 1).tolist()
 
 
+def _image_embedder(clip_vision_name: str, probe_encoder: str):
+    """A function IMAGE batch -> [B, D] CLIP image embeddings, from models/clip_vision or the probe's models/encoders."""
+    if bool(clip_vision_name) == bool(probe_encoder):
+        raise ValueError(
+            "Choose exactly one image encoder for the identity score: 'clip_vision' (a file in models/clip_vision, "
+            f"e.g. the IP-Adapter's ViT-H) or a probe CLIP in models/encoders; got clip_vision='{clip_vision_name}', "
+            f"probe encoder='{probe_encoder}'."
+        )
+    if clip_vision_name:
+        encoder = load_clip_vision(clip_vision_name)
+        return lambda batch: clip_image_embeds(encoder, batch)
+    from .encoders import load_encoder
+
+    probe = load_encoder("clip", probe_encoder)
+    return lambda batch: probe.encode_images(batch).vectors
+
+
 def identity_scores(
-    frames: torch.Tensor, reference: torch.Tensor, clip_vision_name: str, insightface_pack: str = ""
+    frames: torch.Tensor,
+    reference: torch.Tensor,
+    clip_vision_name: str = "",
+    probe_encoder: str = "",
+    insightface_pack: str = "",
 ) -> IdentityScores:
-    """Cosine of CLIP image embeddings (models/clip_vision) of every frame with the reference's, and of insightface
-    face embeddings when `insightface_pack` is given. Several reference pictures are averaged."""
+    """Per frame, the cosine of its CLIP image embedding with the reference's, and of its largest face's insightface
+    embedding when `insightface_pack` is given (NaN where no face is found). Several reference pictures are averaged.
+
+    The CLIP embeddings come from `clip_vision_name` (models/clip_vision) or `probe_encoder` (a CLIP in
+    models/encoders, the probe's); give exactly one.
+    """
     frames = images.check_image_batch(frames, "frames")
     reference = images.check_image_batch(reference, "reference")
-    encoder = load_clip_vision(clip_vision_name)
-    reference_clip = clip_image_embeds(encoder, reference)
+    embed = _image_embedder(clip_vision_name, probe_encoder)
+    reference_clip = embed(reference)
     frame_clip = []
     with host.progress(frames.shape[0], "identity score") as bar:
-        for frame in frames.split(8):
-            frame_clip.append(clip_image_embeds(encoder, frame))
-            bar.update(frame.shape[0])
+        for chunk in frames.split(8):
+            frame_clip.append(embed(chunk))
+            bar.update(chunk.shape[0])
     clip = _cosine_to_reference(torch.cat(frame_clip), reference_clip)
     face = None
     if insightface_pack:
@@ -584,8 +651,8 @@ def identity_scores(
         with host.progress(frames.shape[0], "face identity") as bar:
             for picture in to_uint8(frames, "frames"):
                 found = analyse(picture, insightface_pack)
-                face.append(math.nan if found is None else _cosine_to_reference(
-                    torch.from_numpy(found.embedding)[None], reference_face)[0])
+                vector = None if found is None else torch.from_numpy(found.embedding)[None]
+                face.append(math.nan if vector is None else _cosine_to_reference(vector, reference_face)[0])
                 bar.update()
     return IdentityScores(clip=clip, face=face)
 
