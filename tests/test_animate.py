@@ -196,3 +196,18 @@ def test_animate_node_in_memory_and_streaming(pipeline, inputs, output_dir, refe
     preview, path = node.run(mode="stream to disk", run_name="clips/run1", preview_frames=2, **arguments)
     assert preview.shape[0] == 2 and path.endswith("clips/run1/run1.mp4")
     assert np.array_equal(video.to_uint8(preview), reference[[0, 5]])
+
+
+def test_identity_lock_is_honoured_and_removed_after(pipeline, inputs, reference):
+    from longform_pack.core import identity
+
+    face = torch.from_numpy(inputs[0][::-1].copy()).float()[None] / 255.0
+    lock = identity.prepare_identity(pipeline.pipe.unet, "longform-tiny-ip-adapter_sd15.safetensors", face, 1.0,
+                                     clip_vision_name="longform-tiny-clip-vision.safetensors")
+    locked = identity.lock_pipeline(pipeline, lock)
+    before = {name: type(p) for name, p in pipeline.pipe.unet.attn_processors.items()}
+    frames = animate.animate(locked, *inputs, clip_schedule(), SETTINGS).frames
+    assert not np.array_equal(frames, reference)
+    assert {name: type(p) for name, p in pipeline.pipe.unet.attn_processors.items()} == before
+    assert pipeline.pipe.unet.encoder_hid_proj is None
+    assert np.array_equal(animate.animate(pipeline, *inputs, clip_schedule(), SETTINGS).frames, reference)
