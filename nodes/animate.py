@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 
-from ..core import animate, host, schedule, video
+from ..core import animate, clip_report, host, schedule, video
 from ..core.images import check_image_batch, from_pil
 
 CATEGORY = "LongForm/animate"
@@ -184,13 +186,51 @@ class LF_Animate:
         return frames, str(clip.video_path) if clip is not None else ""
 
 
+class LF_ClipReport:
+    """Prompt adherence, temporal consistency and identity of a clip: a plot and a JSON summary."""
+
+    DESCRIPTION = (
+        "Measures a clip against its schedule with the probe's CLIP: per frame, the similarity to each keyframe prompt "
+        "(the curves should cross near each scheduled switch), the similarity and pixel difference of consecutive "
+        "frames, and, with a reference picture, the identity score. Outputs one plot and a JSON summary."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "report"
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("plot", "summary_json")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "frames": ("IMAGE", {"tooltip": "Every frame of the clip (the animator's in-memory output)."}),
+                "schedule": (SCHEDULE_TYPE, {"tooltip": "The schedule the clip was made with."}),
+                "encoder": (host.list_models("encoders", (".safetensors",)),
+                            {"tooltip": "A CLIP model in models/encoders (the probe's, e.g. clip-vit-base-patch32)."}),
+            },
+            "optional": {
+                "reference": ("IMAGE", {"tooltip": "The identity reference picture; leave unconnected for no "
+                                                   "identity score."}),
+                "insightface": ("STRING", {"default": "", "tooltip": "insightface pack for a face identity score, as "
+                                                                     "models/<name> (e.g. models/buffalo_l); empty: "
+                                                                     "CLIP identity only."}),
+            },
+        }
+
+    def report(self, frames, schedule, encoder, reference=None, insightface=""):
+        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip())
+        return from_pil(result.plot()), json.dumps(result.summary(), indent=1)
+
+
 NODE_CLASS_MAPPINGS = {
     "LF_PromptSchedule": LF_PromptSchedule,
     "LF_Animate": LF_Animate,
     "LF_SaveVideo": LF_SaveVideo,
+    "LF_ClipReport": LF_ClipReport,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "LF_PromptSchedule": "Prompt Schedule",
     "LF_Animate": "Animate (Prompt Schedule)",
     "LF_SaveVideo": "Save Video",
+    "LF_ClipReport": "Clip Report",
 }
