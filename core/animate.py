@@ -5,7 +5,7 @@ Every frame runs diffusers' StableDiffusionControlNetImg2ImgPipeline, built from
 input image), with the scribble map (one for all frames or one per frame), the text embedding the schedule blends
 for that frame, and that frame's denoising strength. Three temporal-consistency switches, each measurable on its own:
 
-- cross-frame attention (Text2Video-Zero, Khachatryan et al. 2023, sec. 3.3): every self-attention layer of the UNet
+- cross-frame attention (Text2Video-Zero, Khachatryan et al. 2023): every self-attention layer of the UNet
   attends to the keys and values that frame 0 had at the same denoising step (recorded while frame 0 is made);
 - colour matching: each frame's LAB mean and standard deviation are moved to the input image's;
 - shared noise: the starting noise mixes a clip-wide noise with the frame's own, sqrt(w) a + sqrt(1 - w) b (a mixed
@@ -101,7 +101,7 @@ class AnchorStore:
 
 
 class CrossFrameAttnProcessor:
-    """Self-attention whose keys and values come from frame 0 at the same step (Text2Video-Zero, eq. 7).
+    """Self-attention whose keys and values come from frame 0 at the same step (Text2Video-Zero).
 
     Queries stay the frame's own, so its layout follows its own latent while appearance is pulled from frame 0.
     """
