@@ -123,7 +123,7 @@ class LF_Animate:
                                                      "is the clip's size (multiples of 8). Only the first of a batch."}),
                 "scribble": ("IMAGE", {"tooltip": "Scribble map: one for every frame, or a batch of exactly one map "
                                                   "per frame."}),
-                "schedule": (SCHEDULE_TYPE, {"tooltip": "From Prompt Schedule: prompts per frame, clip length and fps."}),
+                "schedule": (SCHEDULE_TYPE, {"tooltip": "From LF Prompt Schedule: prompts per frame, clip length and fps."}),
                 "steps": ("INT", {"default": 20, "min": 1, "max": 150,
                                   "tooltip": "Sampler steps of a full denoise; a frame runs steps x strength of them."}),
                 "guidance": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 30.0, "step": 0.5,
@@ -229,8 +229,8 @@ NODE_CLASS_MAPPINGS = {
     "LF_ClipReport": LF_ClipReport,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "LF_PromptSchedule": "Prompt Schedule",
-    "LF_Animate": "Animate (Prompt Schedule)",
-    "LF_SaveVideo": "Save Video",
-    "LF_ClipReport": "Clip Report",
+    "LF_PromptSchedule": "LF Prompt Schedule",
+    "LF_Animate": "LF Animate",
+    "LF_SaveVideo": "LF Save Video",
+    "LF_ClipReport": "LF Clip Report",
 }
