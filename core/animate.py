@@ -118,7 +118,6 @@ class CrossFrameAttnProcessor:
             hidden_states = hidden_states.flatten(2).transpose(1, 2)
         if attn.group_norm is not None:
             hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        batch = hidden_states.shape[0]
         query = attn.to_q(hidden_states)
         if self.store.mode == "replay":
             key, value = self.store.replay(self.layer)
@@ -126,19 +125,22 @@ class CrossFrameAttnProcessor:
             key, value = attn.to_k(hidden_states), attn.to_v(hidden_states)
             if self.store.mode == "record":
                 self.store.record(self.layer, key, value)
-        heads = attn.heads
-        split = lambda tensor: tensor.view(batch, -1, heads, tensor.shape[-1] // heads).transpose(1, 2)  # noqa: E731
-        query, key, value = split(query), split(key), split(value)
+        query, key, value = (_split_heads(tensor, attn.heads) for tensor in (query, key, value))
         if attn.norm_q is not None:
             query, key = attn.norm_q(query), attn.norm_k(key)
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False)
-        out = out.transpose(1, 2).reshape(batch, -1, out.shape[1] * out.shape[-1]).to(query.dtype)
+        out = out.transpose(1, 2).reshape(out.shape[0], -1, out.shape[1] * out.shape[-1]).to(query.dtype)
         out = attn.to_out[1](attn.to_out[0](out))
         if spatial is not None:
             out = out.transpose(1, 2).reshape(spatial)
         if attn.residual_connection:
             out = out + residual
         return out / attn.rescale_output_factor
+
+
+def _split_heads(tensor: torch.Tensor, heads: int) -> torch.Tensor:
+    """[batch, tokens, heads x dim] -> [batch, heads, tokens, dim]."""
+    return tensor.view(tensor.shape[0], -1, heads, tensor.shape[-1] // heads).transpose(1, 2)
 
 
 class _CrossFrameAttention:
@@ -334,7 +336,10 @@ class Animator:
         self.pipe.frame_noise = frame_noise(settings, frame, self.latent_shape)
         positive, negative = self.frame_embeddings(frame)
         control = self.control[frame if self.control.shape[0] > 1 else 0]
-        callback = (lambda pipe, step, timestep, kwargs: (on_step(), kwargs)[1]) if on_step else None
+        def step_end(pipe, step, timestep, tensors):
+            on_step()  # the progress bar, which also checks for an interrupt at every step
+            return {}
+
         with torch.no_grad():
             output = self.pipe(
                 image=_as_chw(previous, self.device, self.dtype),
@@ -343,7 +348,7 @@ class Animator:
                 strength=self.strengths[frame], num_inference_steps=settings.steps, guidance_scale=settings.guidance,
                 controlnet_conditioning_scale=settings.controlnet_scale,
                 generator=_noise_generator(frame_seed(settings, frame)), output_type="np",
-                callback_on_step_end=callback, **self.extra_kwargs,
+                callback_on_step_end=step_end if on_step else None, **self.extra_kwargs,
             ).images[0]
         if self.reference_stats is not None:
             output = color_match(output, self.reference_stats)
@@ -352,7 +357,7 @@ class Animator:
     def run(self, sink: Callable[[int, np.ndarray], None], start: int = 0, previous: np.ndarray | None = None) -> None:
         """Make frames `start`.. and hand each to `sink(index, frame)`; `previous` is frame start-1 when resuming."""
         count = self.schedule.frame_count
-        remake_anchor = self.settings.cross_frame_attention and start > 0
+        remake_anchor = self.settings.cross_frame_attention and 0 < start < count
         total = sum(self.steps_of(frame) for frame in range(start, count)) + (self.steps_of(0) if remake_anchor else 0)
         with contextlib.ExitStack() as stack:
             self.extra_kwargs = stack.enter_context(prepared_frames(self.pipeline, self.pipe))
@@ -392,6 +397,9 @@ def animate(
         frames = np.empty((schedule.frame_count, *first_frame.shape), dtype=np.uint8)
         animator.run(lambda index, frame: frames.__setitem__(index, frame))
         return AnimationResult(frames, schedule.frame_count)
+    if clip.frame_count != schedule.frame_count:
+        raise ValueError(f"The streaming clip holds {clip.frame_count} frames but the schedule has "
+                         f"{schedule.frame_count}: build both from the same schedule.")
     start = clip.open(resume)
     try:
         previous = clip.load_frame(start - 1) if start > 0 else None

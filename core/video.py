@@ -329,8 +329,8 @@ class StreamingClip:
 
     def _reopen_chunk(self) -> None:
         """Re-encode the frames of an unfinished chunk from their PNGs (its file was cut off by the stop)."""
-        done = len(self._chunks) * self.chunk_frames
-        if done > self.written:  # state says more chunks than frames: trust the frames
+        done = min(len(self._chunks) * self.chunk_frames, self.frame_count)  # frames the finished chunks hold
+        if done > self.written:  # frame files missing behind the recorded chunks: trust the frames
             self._chunks = self._chunks[: self.written // self.chunk_frames]
             done = len(self._chunks) * self.chunk_frames
         for frame in self.iter_frames(done, self.written):

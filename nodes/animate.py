@@ -177,9 +177,11 @@ class LF_Animate:
         )
         clip = None
         if mode == "stream to disk":
+            if schedule.fps is None:
+                raise ValueError("'schedule' has no fps: build it with LF Prompt Schedule (seconds and fps) to stream.")
             directory = video.output_subdir(run_name, host.output_dir(), "run_name")
             key = animate.run_key(first, control, schedule, settings, animate.pipeline_key(pipeline))
-            clip = video.StreamingClip(directory, schedule.frame_count, schedule.fps or 12.0, video_format,
+            clip = video.StreamingClip(directory, schedule.frame_count, schedule.fps, video_format,
                                        preview_frames=preview_frames, key=key)
         result = animate.animate(pipeline, first, control, schedule, settings, clip=clip, resume=resume)
         frames = torch.from_numpy(result.frames).float() / 255.0

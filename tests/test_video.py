@@ -137,3 +137,13 @@ def test_streaming_peak_memory_is_flat_in_frame_count(tmp_path):
     frame_bytes = 64 * 64 * 3
     # Ten times the frames: the peak stays within a few frames' worth, far from the 216 extra frames held in memory.
     assert peaks[240] - peaks[24] < 8 * frame_bytes, peaks
+
+
+def test_reopening_a_finished_run_changes_nothing(tmp_path):
+    clip, _ = stream(tmp_path / "run", 10, chunk=4)
+    chunks = sorted((clip.directory / "chunks").iterdir())
+    stamps = [path.stat().st_mtime_ns for path in chunks]
+    again, start = stream(tmp_path / "run", 10, chunk=4)
+    assert start == 10 and sorted(again.previews) == sorted(clip.previews)
+    assert [path.stat().st_mtime_ns for path in chunks] == stamps  # no chunk re-encoded
+    assert read_back(again.video_path)[0] == 10
