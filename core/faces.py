@@ -108,16 +108,19 @@ def to_uint8(batch: torch.Tensor, field: str) -> list[np.ndarray]:
     return list((batch.clamp(0, 1).numpy() * 255).round().astype(np.uint8))
 
 
-def face_embeddings(batch: torch.Tensor, pack: str, field: str = "reference") -> torch.Tensor:
-    """[B, 512] embeddings of the largest face of every picture in an IMAGE batch; raises if one has no face."""
+FACEID_HINT = (
+    "FaceID needs a clearly visible face: use a picture with a face, or switch to the non-FaceID IP-Adapter "
+    "(ip-adapter_sd15 or ip-adapter-plus_sd15), which takes the whole picture."
+)
+
+
+def face_embeddings(batch: torch.Tensor, pack: str, field: str = "reference", hint: str = FACEID_HINT) -> torch.Tensor:
+    """[B, 512] embeddings of the largest face of every picture in an IMAGE batch; raises (with `hint`) if one has
+    no face."""
     embeddings = []
     for index, picture in enumerate(to_uint8(batch, field)):
         result = analyse(picture, pack)
         if result is None:
-            raise ValueError(
-                f"No face found in '{field}' image {index} (of {batch.shape[0]}). FaceID needs a clearly visible face: "
-                "use a picture with a face, or switch to the non-FaceID IP-Adapter (ip-adapter_sd15 or "
-                "ip-adapter-plus_sd15), which takes the whole picture."
-            )
+            raise ValueError(f"No face found in '{field}' image {index} (of {batch.shape[0]}). {hint}")
         embeddings.append(torch.from_numpy(result.embedding))
     return torch.stack(embeddings)

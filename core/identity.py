@@ -199,7 +199,7 @@ def check_adapter_fits(adapter: AdapterFile, unet) -> None:
 # ------------------------------------------------------------------------------------------------------ CLIP vision
 
 
-def _clip_vision_config(state: dict[str, torch.Tensor], metadata: dict[str, str]) -> dict:
+def clip_vision_config(state: dict[str, torch.Tensor], metadata: dict[str, str]) -> dict:
     """The CLIPVisionConfig fields: from the file's metadata when it has them (tiny files), else from the shapes."""
     if "config" in metadata:
         return json.loads(metadata["config"])
@@ -227,15 +227,17 @@ def load_clip_vision(name: str) -> torch.nn.Module:
     key = f"{path}|{device}"
     if key not in _CLIP_VISION:
         from accelerate import init_empty_weights
+        from safetensors import safe_open
         from safetensors.torch import load_file
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        state = load_file(str(path))
-        state = {k if k.startswith(("vision_model.", "visual_projection.")) else f"vision_model.{k}": v for k, v in state.items()}
+        # Files saved from a bare CLIPVisionTransformer lack the "vision_model." prefix that the model class uses.
+        state = {
+            key if key.startswith(("vision_model.", "visual_projection.")) else f"vision_model.{key}": value
+            for key, value in load_file(str(path)).items()
+        }
         if "vision_model.embeddings.class_embedding" not in state or "visual_projection.weight" not in state:
             raise ValueError(
                 f"'clip_vision': '{name}' is not a CLIP vision encoder with projection in the transformers layout "
@@ -243,7 +245,7 @@ def load_clip_vision(name: str) -> torch.nn.Module:
                 "(manifest entry 'clip_vision_h')."
             )
         with init_empty_weights(include_buffers=False):
-            model = CLIPVisionModelWithProjection(CLIPVisionConfig(**_clip_vision_config(state, metadata)))
+            model = CLIPVisionModelWithProjection(CLIPVisionConfig(**clip_vision_config(state, metadata)))
         model.load_state_dict(state, strict=True, assign=True)
         tiny.warn_if_tiny(metadata, path)
         _CLIP_VISION[key] = model.eval().requires_grad_(False).to(device)
@@ -455,8 +457,7 @@ class IdentityLockedPipeline(StylizePipeline):
             yield extra
 
 
-def lock_pipeline(pipeline: StylizePipeline, lock: IdentityLock) -> StylizePipeline:
-    """`pipeline` with `lock` attached to its runs; weight 0 returns `pipeline` itself (no IP-Adapter at all)."""
+def _check_pipeline(pipeline) -> None:
     if not isinstance(pipeline, StylizePipeline):
         raise ValueError(
             f"'pipeline' must be an LF_PIPELINE (from the LongForm pipeline loader); got {type(pipeline).__name__}."
@@ -466,6 +467,11 @@ def lock_pipeline(pipeline: StylizePipeline, lock: IdentityLock) -> StylizePipel
             "'pipeline' already has an identity lock: use one LF_IdentityLock per pipeline (give it several reference "
             "images as one batch instead of chaining locks)."
         )
+
+
+def lock_pipeline(pipeline: StylizePipeline, lock: IdentityLock) -> StylizePipeline:
+    """`pipeline` with `lock` attached to its runs; weight 0 returns `pipeline` itself (no IP-Adapter at all)."""
+    _check_pipeline(pipeline)
     if lock.weight == 0:
         return pipeline
     fields_now = {f.name: getattr(pipeline, f.name) for f in fields(StylizePipeline)}
@@ -535,6 +541,16 @@ def prepare_identity(
             negative = clip_penultimate(encoder, torch.zeros_like(pixels))
     _modules_for(unet, adapter)  # build once now, so the first sampling step does not pay for it
     return IdentityLock(adapter=adapter, positive=positive, negative=negative, weight=float(weight), start=start, end=end)
+
+
+def lock_identity(pipeline: StylizePipeline, adapter_name: str, reference: torch.Tensor, weight: float = 0.8,
+                  start: float = 0.0, end: float = 1.0, clip_vision_name: str = "",
+                  insightface_pack: str = "") -> tuple[StylizePipeline, IdentityLock]:
+    """`prepare_identity` on `pipeline`'s UNet, then `lock_pipeline`: the locked pipeline and the lock."""
+    _check_pipeline(pipeline)
+    lock = prepare_identity(pipeline.pipe.unet, adapter_name, reference, weight, start, end,
+                            clip_vision_name=clip_vision_name, insightface_pack=insightface_pack)
+    return lock_pipeline(pipeline, lock), lock
 
 
 # ------------------------------------------------------------------------------------------------------ identity score
@@ -646,7 +662,8 @@ def identity_scores(
     if insightface_pack:
         from .faces import analyse, face_embeddings, to_uint8
 
-        reference_face = face_embeddings(reference, insightface_pack, "reference")
+        hint = "Use a reference with a visible face, or set the face pack to none to score with CLIP only."
+        reference_face = face_embeddings(reference, insightface_pack, "reference", hint)
         face = []
         with host.progress(frames.shape[0], "face identity") as bar:
             for picture in to_uint8(frames, "frames"):

@@ -102,6 +102,7 @@ class _LoadedCheckpoint:
     """A checkpoint's diffusers components (shared by every pipeline built on it) and its loaded LoRA adapters."""
 
     components: dict[str, Any]
+    tiny: bool
     adapters: dict[str, str] = field(default_factory=dict)  # file key -> adapter name
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -289,7 +290,7 @@ def _load_checkpoint(path: Path, device: torch.device, dtype: torch.dtype) -> _L
     )
     pipe.to(device)
     _LOAD_COUNTS["checkpoint"] += 1
-    loaded = _LoadedCheckpoint(components=pipe.components)
+    loaded = _LoadedCheckpoint(components=pipe.components, tiny=is_tiny(metadata))
     with _CACHE_LOCK:
         _CHECKPOINTS[key] = loaded
         while len(_CHECKPOINTS) > _MAX_CHECKPOINTS:
@@ -411,7 +412,6 @@ def load_pipeline(
             raise ValueError(f"lora '{name}' is chosen twice: pick it once and set its strength there.")
         specs.append(LoraSpec(name=name, path=path, strength=float(strength), adapter=adapter))
 
-    _, checkpoint_metadata = _header(checkpoint_path)
     return StylizePipeline(
         pipe=pipe,
         checkpoint=checkpoint_path,
@@ -421,7 +421,7 @@ def load_pipeline(
         scheduler=make_scheduler(scheduler, parts["scheduler"].config),
         device=device,
         dtype=dtype,
-        tiny=is_tiny(checkpoint_metadata),
+        tiny=entry.tiny,
         _entry=entry,
     )
 

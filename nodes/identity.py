@@ -57,6 +57,10 @@ class LF_IdentityLock:
     CATEGORY = CATEGORY
     RETURN_TYPES = (PIPELINE, "STRING")
     RETURN_NAMES = ("pipeline", "info")
+    OUTPUT_TOOLTIPS = (
+        "The same pipeline with the identity lock on every run (connect it to LF Stylize or the animator).",
+        "The variant read from the weights, the weight, the step window and the number of reference images.",
+    )
     FUNCTION = "lock"
 
     @classmethod
@@ -81,15 +85,14 @@ class LF_IdentityLock:
         }
 
     def lock(self, pipeline, reference, ipadapter, weight, start, end, clip_vision, insightface):
-        lock = identity.prepare_identity(
-            pipeline.pipe.unet, ipadapter, reference, weight, start, end,
-            clip_vision_name=clip_vision, insightface_pack=insightface,
+        locked, lock = identity.lock_identity(
+            pipeline, ipadapter, reference, weight, start, end, clip_vision_name=clip_vision, insightface_pack=insightface
         )
         info = (
             f"{lock.variant} IP-Adapter '{ipadapter}', weight {weight}, steps {start:.2f}-{end:.2f}, "
             f"{reference.shape[0]} reference image(s)" + (" (weight 0: not attached)" if weight == 0 else "")
         )
-        return (identity.lock_pipeline(pipeline, lock), info)
+        return (locked, info)
 
 
 class LF_IdentityScore:
@@ -103,6 +106,12 @@ class LF_IdentityScore:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "STRING", "FLOAT", "FLOAT")
     RETURN_NAMES = ("plot", "summary", "clip_mean", "clip_min")
+    OUTPUT_TOOLTIPS = (
+        "Cosine similarity to the reference per frame (CLIP, and face when a pack is chosen).",
+        "Mean and min per measure as text, with the number of frames without a face.",
+        "Mean CLIP cosine over the frames (1 = same picture).",
+        "Lowest CLIP cosine over the frames: the frame that drifted most.",
+    )
     FUNCTION = "score"
 
     @classmethod
@@ -133,4 +142,4 @@ class LF_IdentityScore:
 
 
 NODE_CLASS_MAPPINGS = {"LF_IdentityLock": LF_IdentityLock, "LF_IdentityScore": LF_IdentityScore}
-NODE_DISPLAY_NAME_MAPPINGS = {"LF_IdentityLock": "Identity Lock (IP-Adapter)", "LF_IdentityScore": "Identity Score"}
+NODE_DISPLAY_NAME_MAPPINGS = {"LF_IdentityLock": "LF Identity Lock (IP-Adapter)", "LF_IdentityScore": "LF Identity Score"}

@@ -34,10 +34,12 @@ def face_picture(size: int = 96, skin=(225, 180, 150), background=(60, 80, 160))
 
 @pytest.fixture(scope="module")
 def scribble() -> torch.Tensor:
-    picture = torch.zeros(1, 64, 64, 3)
-    picture[:, 30:34, 8:56] = 1.0
-    picture[:, 8:56, 30:34] = 1.0
-    return picture
+    """A head-and-shoulders outline in white on black, 64x64."""
+    picture = Image.new("RGB", (64, 64), "black")
+    draw = ImageDraw.Draw(picture)
+    draw.ellipse((20, 8, 44, 36), outline="white", width=2)
+    draw.arc((8, 36, 56, 80), 180, 360, fill="white", width=2)
+    return images.from_pil(picture)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def references() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def render(pipeline, scribble, seed: int = 1) -> torch.Tensor:
-    return st.stylize(pipeline, scribble, "a character", "blurry", seed=seed, steps=3, width=64, height=64)
+    return st.stylize(pipeline, scribble, "a character", "blurry", seed=seed, steps=2, width=64, height=64)
 
 
 def lock(pipeline, adapter, reference, weight=1.0, **kwargs):
@@ -99,6 +101,9 @@ def test_start_end_window(pipeline, scribble, references):
     bare = render(pipeline, scribble)
     assert not torch.allclose(late, full, atol=1e-4)
     assert not torch.allclose(late, bare, atol=1e-4)
+    # With 2 steps at fractions 0 and 1/2, a window from 0.9 covers none: the adapter never acts.
+    never = render(lock(pipeline, FACEID, face_picture(), start=0.9, end=1.0, insightface_pack=FACE_PACK), scribble)
+    assert torch.equal(never, bare)
     timesteps = torch.tensor([999, 666, 333, 0])
     assert [idn.step_fraction(timesteps, t) for t in timesteps] == [0.0, 0.25, 0.5, 0.75]
 
@@ -150,6 +155,8 @@ def test_errors_are_clear(tiny_models_dir, pipeline, references):
     save_file(sdxl, str(tiny_models_dir / "ipadapter" / "ip-adapter_sdxl.safetensors"))
     with pytest.raises(ValueError, match="SDXL"):
         idn.prepare_identity(unet, "ip-adapter_sdxl.safetensors", references[0], 1.0, clip_vision_name=CLIP_VISION)
+    with pytest.raises(ValueError, match="must be an LF_PIPELINE"):
+        idn.lock_identity(pipeline.pipe, BASE, references[0], clip_vision_name=CLIP_VISION)
     with pytest.raises(ValueError, match="already has an identity lock"):
         once = lock(pipeline, BASE, references[0])
         idn.lock_pipeline(once, once.lock)
@@ -170,6 +177,8 @@ def test_identity_score_self_one_other_lower_order_kept(tiny_models_dir, referen
     assert probe.clip[0] == pytest.approx(1.0, abs=1e-5) and probe.clip[1] < 0.999
     plot = idn.plot_scores(scores)
     assert plot.ndim == 4 and plot.shape[0] == 1 and plot.shape[-1] == 3
+    with pytest.raises(ValueError, match="No face found.*face pack to none"):
+        idn.identity_scores(frames, torch.full((1, 64, 64, 3), 0.3), CLIP_VISION, insightface_pack=FACE_PACK)
     with pytest.raises(ValueError, match="exactly one image encoder"):
         idn.identity_scores(frames, a)
 
@@ -184,8 +193,32 @@ def test_nodes(tiny_models_dir, pipeline, scribble, references):
     assert "ip-adapter_sd15.safetensors" in choices["ipadapter"][0]  # missing manifest file: listed, errors by name
     locked, info = nodes.LF_IdentityLock().lock(pipeline, references[0], PLUS, 0.7, 0.0, 1.0, CLIP_VISION, FACE_PACK)
     assert isinstance(locked, st.StylizePipeline) and "plus" in info
-    assert not torch.allclose(render(locked, scribble), render(pipeline, scribble), atol=1e-4)
+    from longform_pack.nodes.stylize import LF_Stylize
+
+    def stylize_node(target):
+        return LF_Stylize().render(target, scribble, "a character", "", 1, 2, 7.5, 1.0, 0.0, 1.0, 64, 64, False)[0]
+
+    assert not torch.allclose(stylize_node(locked), stylize_node(pipeline), atol=1e-4)
     frames = torch.cat([references[0], references[1]])
     plot, summary, mean, low = nodes.LF_IdentityScore().score(frames, references[0], f"clip_vision/{CLIP_VISION}", "none")
     assert plot.shape[0] == 1 and "CLIP identity" in summary
     assert low < mean < 1.0
+
+
+def test_full_size_layouts_match_the_published_files():
+    """Meta-device checks of the real architectures: no weights needed."""
+    import json
+
+    from accelerate import init_empty_weights
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = json.loads((st.ASSETS_DIR / "sd15" / "unet" / "config.json").read_text())
+    layout = idn.attention_layout({k: v for k, v in config.items() if not k.startswith("_")})
+    cross = [index for index, _, width in layout if width is not None]
+    assert len(layout) == 32 and cross == list(range(1, 32, 2))  # ip_adapter.1 ... ip_adapter.31, as published
+    assert {width for _, _, width in layout if width is not None} == {768}
+    vit_h = {"hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32, "num_attention_heads": 16,
+             "image_size": 224, "patch_size": 14, "projection_dim": 1024, "hidden_act": "gelu"}
+    with init_empty_weights():
+        model = CLIPVisionModelWithProjection(CLIPVisionConfig(**vit_h))
+    assert idn.clip_vision_config(model.state_dict(), {}) == vit_h
