@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import weakref
@@ -87,6 +88,11 @@ class AnchorStore:
 
     def set_timestep(self, timestep) -> None:
         self.timestep = int(timestep.flatten()[0].item() if torch.is_tensor(timestep) else timestep)
+
+    def clear(self) -> None:
+        """Forget every recorded key and value (the end of a clip)."""
+        self.cache.clear()
+        self._timesteps.clear()
 
     def record(self, layer: str, key: torch.Tensor, value: torch.Tensor) -> None:
         self.cache[(layer, self.timestep)] = (key, value)
@@ -172,6 +178,7 @@ class _CrossFrameAttention:
 # ---------------------------------------------------------------------------------------------------------- the frame
 
 
+@functools.lru_cache(maxsize=1)
 def _frame_pipeline_class():
     """StableDiffusionControlNetImg2ImgPipeline whose starting noise the animator chooses (shared-noise switch)."""
     from diffusers import StableDiffusionControlNetImg2ImgPipeline
@@ -238,8 +245,8 @@ def frame_noise(settings: AnimateSettings, frame: int, shape: tuple[int, ...]) -
     weight = settings.shared_noise
     if weight == 0.0:
         return own
-    # The clip-wide noise comes from a seed no frame uses (a large odd multiplier keeps it apart from seed + frame).
-    shared = torch.randn(shape, generator=_noise_generator(settings.seed * 1_000_003 + 7_919))
+    # The clip-wide noise is the second draw from the clip's seed: every frame's own noise is a first draw.
+    shared = torch.randn((2, *shape), generator=_noise_generator(settings.seed))[1]
     return math.sqrt(weight) * shared + math.sqrt(1.0 - weight) * own
 
 
@@ -364,7 +371,7 @@ class Animator:
             self.embeddings = self.encode_keyframes()
             if self.settings.cross_frame_attention:
                 stack.enter_context(_CrossFrameAttention(self.pipe.unet, self.store))
-                stack.callback(self.store.cache.clear)
+                stack.callback(self.store.clear)
             bar = stack.enter_context(host.progress(total, f"animating {count - start} frames"))
             if remake_anchor:  # frame 0's keys and values are the anchor: make it again to refill the cache
                 self.make_frame(0, self.first_frame, bar.update)

@@ -235,3 +235,25 @@ def test_streaming_peak_memory_is_flat_from_24_to_240_frames(pipeline, inputs, t
         assert result.frames.shape[0] == 4 and clip.written == count
     frame_bytes = SIZE * SIZE * 3
     assert peaks[240] - peaks[24] < 10 * frame_bytes, peaks  # 216 more frames held would be 216 x frame_bytes
+
+
+def test_interrupt_stops_within_a_frame(pipeline, inputs, monkeypatch):
+    calls = []
+    hook = pipeline.pipe.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+    original = host.Progress.update
+
+    def update_then_stop(self, steps=1, preview_image=None):
+        if self.current == 2:
+            host.request_interrupt()  # the user presses stop during frame 1's first step
+        original(self, steps, preview_image)
+
+    monkeypatch.setattr(host.Progress, "update", update_then_stop)
+    try:
+        with pytest.raises(host.Interrupted):
+            animate.animate(pipeline, *inputs, clip_schedule(), SETTINGS)  # 6 frames x 2 steps
+    finally:
+        hook.remove()
+        host.clear_interrupt()
+    assert len(calls) == 3  # frame 0's two steps and frame 1's first: stopped at the step, not the clip's end
+    assert type(pipeline.pipe.unet.attn_processors["down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor"]
+                ).__name__ != "CrossFrameAttnProcessor"
