@@ -251,22 +251,25 @@ def frame_noise(settings: AnimateSettings, frame: int, shape: tuple[int, ...]) -
 
 
 def color_match(frame: np.ndarray, reference_stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Move `frame`'s (float RGB 0..1) LAB mean and std per channel to `reference_stats`."""
+    """Move `frame`'s (float RGB 0..1) LAB mean and std per channel to `reference_stats` (one affine map per channel)."""
     import cv2
 
-    lab = cv2.cvtColor(frame.astype(np.float32), cv2.COLOR_RGB2LAB)
-    mean, std = lab.reshape(-1, 3).mean(0), lab.reshape(-1, 3).std(0)
+    lab = cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.float32), cv2.COLOR_RGB2LAB)
+    mean, std = (values.ravel() for values in cv2.meanStdDev(lab))
     target_mean, target_std = reference_stats
-    lab = (lab - mean) / np.maximum(std, 1e-4) * target_std + target_mean
-    return np.clip(cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB), 0.0, 1.0)
+    scale = target_std / np.maximum(std, 1e-4)
+    affine = np.hstack([np.diag(scale), (target_mean - mean * scale)[:, None]]).astype(np.float32)
+    rgb = cv2.cvtColor(cv2.transform(lab, affine), cv2.COLOR_LAB2RGB)
+    return np.clip(rgb, 0.0, 1.0, out=rgb)
 
 
 def lab_stats(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel LAB mean and standard deviation of a float RGB frame."""
     import cv2
 
-    lab = cv2.cvtColor(frame.astype(np.float32), cv2.COLOR_RGB2LAB).reshape(-1, 3)
-    return lab.mean(0), lab.std(0)
+    lab = cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.float32), cv2.COLOR_RGB2LAB)
+    mean, std = cv2.meanStdDev(lab)
+    return mean.ravel(), std.ravel()
 
 
 def _to_uint8(frame: np.ndarray) -> np.ndarray:
