@@ -1,7 +1,7 @@
 """Clip report: how a generated clip follows its prompt schedule, how steady it is, and whether it keeps the identity.
 
-- prompt adherence: per frame, the CLIP cosine of the frame's image embedding with each keyframe prompt's text
-  embedding (the probe's CLIP); where the schedule switches from prompt a to prompt b, the two curves should cross;
+- prompt adherence: per frame, the CLIP cosine of the frame's image embedding with the text embedding of each of the
+  schedule's prompts (the probe's CLIP); where the schedule switches from prompt a to prompt b, the curves should cross;
 - temporal consistency: the CLIP cosine of consecutive frames and their mean absolute pixel difference (0..1);
 - identity: the identity lock's score of every frame against a reference picture (optional).
 
@@ -25,26 +25,25 @@ ENCODER_KIND = "clip"
 
 @dataclass
 class ClipReport:
-    """Per-frame curves of one clip and the schedule they are read against."""
+    """Per-frame curves of one clip and the schedule's prompt switches they are read against."""
 
-    prompts: list[str]
-    keyframes: list[int]
-    switch_frames: list[float]
-    adherence: np.ndarray  # [frames, keyframes] cosine of each frame with each keyframe prompt
+    prompts: list[str]  # each different prompt of the schedule once
+    switches: list[tuple[str, str, float]]  # (from prompt, to prompt, scheduled switch frame)
+    adherence: np.ndarray  # [frames, prompts] cosine of each frame with each prompt
     consecutive_cosine: np.ndarray  # [frames - 1]
     pixel_difference: np.ndarray  # [frames - 1], mean |frame k+1 - frame k| in 0..1
     identity_clip: list[float] | None = None
     identity_face: list[float] | None = None
 
     def crossings(self) -> list[dict]:
-        """For each pair of consecutive keyframes a -> b: the frame where b's adherence overtakes a's (linear
-        interpolation between frames; the sign change nearest the scheduled switch), and its distance to the switch."""
+        """For each switch a -> b: the frame where b's adherence overtakes a's (linear interpolation between frames;
+        the sign change nearest the scheduled switch), and its distance to the switch."""
         found = []
-        for index, switch in enumerate(self.switch_frames):
-            lead = self.adherence[:, index + 1] - self.adherence[:, index]
+        for before, after, switch in self.switches:
+            lead = self.adherence[:, self.prompts.index(after)] - self.adherence[:, self.prompts.index(before)]
             frame = crossing_frame(lead, switch)
             found.append({
-                "from": self.prompts[index], "to": self.prompts[index + 1], "switch_frame": switch,
+                "from": before, "to": after, "switch_frame": switch,
                 "crossing_frame": frame, "distance": None if frame is None else abs(frame - switch),
             })
         return found
@@ -60,7 +59,6 @@ class ClipReport:
         return {
             "frames": int(self.adherence.shape[0]),
             "prompts": self.prompts,
-            "keyframes": self.keyframes,
             "adherence": self.adherence.round(6).tolist(),
             "adherence_mean": dict(zip(self.prompts, self.adherence.mean(0).round(6).tolist())),
             "crossings": self.crossings(),
@@ -81,7 +79,7 @@ class ClipReport:
         frames = np.arange(self.adherence.shape[0])
         axes = figure.add_subplot(panels, 1, 1)
         for index, prompt in enumerate(self.prompts):
-            axes.plot(frames, self.adherence[:, index], marker=".", label=f"{self.keyframes[index]}: {prompt[:40]}")
+            axes.plot(frames, self.adherence[:, index], marker=".", label=prompt[:50])
         for crossing in self.crossings():
             axes.axvline(crossing["switch_frame"], color="grey", linestyle=":", linewidth=1)
             if crossing["crossing_frame"] is not None:
@@ -131,19 +129,20 @@ def report_from_vectors(
     identity_clip: list[float] | None = None,
     identity_face: list[float] | None = None,
 ) -> ClipReport:
-    """The report from CLIP image vectors [frames, D], keyframe text vectors [keyframes, D] and the IMAGE batch."""
+    """The report from CLIP image vectors [frames, D], text vectors of the schedule's distinct prompts [prompts, D]
+    and the IMAGE batch."""
+    prompts = schedule.distinct_prompts
     if image_vectors.shape[0] != frames.shape[0]:
         raise ValueError(f"'image_vectors' has {image_vectors.shape[0]} rows for {frames.shape[0]} frames.")
-    if text_vectors.shape[0] != len(schedule.keyframes):
-        raise ValueError(f"'text_vectors' has {text_vectors.shape[0]} rows for {len(schedule.keyframes)} keyframes.")
+    if text_vectors.shape[0] != len(prompts):
+        raise ValueError(f"'text_vectors' has {text_vectors.shape[0]} rows for {len(prompts)} distinct prompts.")
     unit_images = torch.nn.functional.normalize(image_vectors.float(), dim=-1)
     unit_texts = torch.nn.functional.normalize(text_vectors.float(), dim=-1)
     adherence = (unit_images @ unit_texts.T).numpy()
     consecutive = (unit_images[1:] * unit_images[:-1]).sum(-1).numpy()
     pixels = (frames[1:].float() - frames[:-1].float()).abs().mean(dim=(1, 2, 3)).numpy()
     return ClipReport(
-        prompts=schedule.prompts, keyframes=[k.frame for k in schedule.keyframes],
-        switch_frames=schedule.switch_frames(), adherence=adherence, consecutive_cosine=consecutive,
+        prompts=prompts, switches=schedule.switches(), adherence=adherence, consecutive_cosine=consecutive,
         pixel_difference=pixels, identity_clip=identity_clip, identity_face=identity_face,
     )
 
@@ -166,7 +165,7 @@ def clip_report(
                          "the animator's full output (not a streamed preview) and the schedule it was made with.")
     encoder = load_encoder(ENCODER_KIND, encoder_name)
     image_vectors = encoder.encode_images(frames).vectors
-    text_vectors = encoder.encode_texts(schedule.prompts, truncate=True).vectors
+    text_vectors = encoder.encode_texts(schedule.distinct_prompts, truncate=True).vectors
     identity_clip = identity_face = None
     if reference is not None:
         from .identity import identity_scores

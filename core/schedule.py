@@ -113,12 +113,21 @@ class PromptSchedule:
         """The keyframes' negative prompts, in keyframe order."""
         return [keyframe.negative for keyframe in self.keyframes]
 
-    def switch_frames(self) -> list[float]:
-        """Frames where the dominant prompt changes (the midpoint of each blend; the keyframe itself for `step`)."""
-        frames = [keyframe.frame for keyframe in self.keyframes]
-        if self.interpolation == "step":
-            return [float(frame) for frame in frames[1:]]
-        return [(a + b) / 2 for a, b in zip(frames, frames[1:])]
+    @property
+    def distinct_prompts(self) -> list[str]:
+        """Each different prompt once, in order of first appearance."""
+        return list(dict.fromkeys(self.prompts))
+
+    def switches(self) -> list[tuple[str, str, float]]:
+        """(from prompt, to prompt, frame) where the dominant prompt changes: the midpoint of each blend between
+        keyframes with different prompts (the later keyframe itself for `step`); keyframes that repeat the previous
+        prompt (holds) are no switch."""
+        found = []
+        for left, right in zip(self.keyframes, self.keyframes[1:]):
+            if left.prompt != right.prompt:
+                frame = right.frame if self.interpolation == "step" else (left.frame + right.frame) / 2
+                found.append((left.prompt, right.prompt, float(frame)))
+        return found
 
 
 def ease(t: float, interpolation: str) -> float:
@@ -485,22 +494,28 @@ def blend(embeddings: torch.Tensor, schedule: PromptSchedule, frame: int) -> tor
 
 
 def timeline_image(schedule: PromptSchedule, width: float = 9.0) -> Image.Image:
-    """A stacked-area picture of each keyframe prompt's weight at every frame, keyframes marked."""
+    """Stacked bars of each prompt's weight at every frame (keyframes holding the same prompt share one colour),
+    keyframes marked."""
     from .images import figure_to_pil, new_figure
 
     fps = schedule.fps
-    weights = schedule.weights().numpy()
+    by_prompt: dict[str, list[int]] = {}
+    for index, keyframe in enumerate(schedule.keyframes):
+        by_prompt.setdefault(keyframe.prompt, []).append(index)
+    keyframe_weights = schedule.weights().numpy()
+    weights = np.stack([keyframe_weights[:, columns].sum(1) for columns in by_prompt.values()], axis=1)
+    labels = [", ".join(str(schedule.keyframes[i].frame) for i in columns) + f": {_shorten(prompt)}"
+              for prompt, columns in by_prompt.items()]
     frames = np.arange(schedule.frame_count)
-    figure = new_figure(width, 2.0 + 0.3 * len(schedule.keyframes))
+    figure = new_figure(width, 2.0 + 0.3 * len(labels))
     axes = figure.add_subplot(1, 1, 1)
-    labels = [f"{k.frame}: {_shorten(k.prompt)}" for k in schedule.keyframes]
-    if schedule.frame_count == 1:
-        axes.bar(frames, weights.T, bottom=np.cumsum(weights, 1).T - weights.T, label=labels, width=0.8)
-    else:
-        axes.stackplot(frames, weights.T, labels=labels, alpha=0.85, step="mid" if schedule.interpolation == "step" else None)
+    bottom = np.zeros(schedule.frame_count)
+    for index, label in enumerate(labels):  # one bar per frame: its height is the prompt's weight at that frame
+        axes.bar(frames, weights[:, index], bottom=bottom, width=1.0, label=label, alpha=0.85, linewidth=0)
+        bottom += weights[:, index]
     for keyframe in schedule.keyframes:
         axes.axvline(keyframe.frame, color="black", linewidth=0.8, linestyle=":")
-    axes.set_xlim(-0.5 if schedule.frame_count == 1 else 0, max(schedule.frame_count - 1, 0.5))
+    axes.set_xlim(-0.5, schedule.frame_count - 0.5)
     axes.set_ylim(0, 1)
     axes.set_ylabel("prompt weight")
     seconds = f" ({schedule.frame_count / fps:.2f} s at {fps:g} fps)" if fps else ""

@@ -27,14 +27,15 @@ def test_crossing_frame_is_interpolated_and_nearest_the_switch():
 
 
 def test_curves_of_a_clip_that_follows_its_schedule_cross_at_the_switch():
-    sched = two_prompt_schedule()
+    sched = schedule.parse_schedule("0: a sunny forest\n3: a sunny forest\n11: a stormy night", 12)  # a hold first
     texts = torch.eye(2, 8)
     weights = sched.weights()  # frame k sits between the two prompts exactly as scheduled
-    vectors = torch.stack([schedule.slerp(texts[0], texts[1], float(w)) for w in weights[:, 1]])
+    vectors = torch.stack([schedule.slerp(texts[0], texts[1], float(w)) for w in weights[:, 2]])
     frames = torch.linspace(0, 1, 12).view(12, 1, 1, 1).expand(12, 4, 4, 3)
     report = clip_report.report_from_vectors(vectors, texts, frames, sched)
     crossing = report.crossings()[0]
-    assert crossing["switch_frame"] == 5.5 and crossing["crossing_frame"] == pytest.approx(5.5, abs=0.5)
+    assert crossing["switch_frame"] == 7.0 and crossing["crossing_frame"] == pytest.approx(7.0, abs=0.5)
+    assert len(report.crossings()) == 1 and report.adherence.shape == (12, 2)
     assert report.adherence[0, 0] == pytest.approx(1.0) and report.adherence[-1, 1] == pytest.approx(1.0)
     assert np.all(report.consecutive_cosine > 0.98)
     assert report.pixel_difference == pytest.approx(np.full(11, 1 / 11), abs=1e-6)
@@ -81,6 +82,6 @@ def test_clip_report_script_on_frame_folder(tiny_models_dir, tmp_path):
 
     summary = script.main(["--frames", str(folder), "--schedule", str(tmp_path / "schedule.txt"), "--fps", "8",
                            "--encoder", ENCODER, "--models-dir", str(tiny_models_dir), "--out", str(tmp_path / "out")])
-    assert summary["keyframes"] == [0, 8]
+    assert summary["crossings"][0]["switch_frame"] == 4.0  # keyframes 0 and 1s at 8 fps
     assert json.loads((tmp_path / "out" / "report.json").read_text())["frames"] == 12
     assert Image.open(tmp_path / "out" / "report.png").size[0] > 300

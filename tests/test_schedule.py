@@ -145,9 +145,12 @@ def test_step_holds_until_the_next_keyframe():
     assert weights[9].tolist() == [1, 0] and weights[10].tolist() == [0, 1]
 
 
-def test_switch_frames_are_blend_midpoints():
-    assert parse("0: a\n24: b", frames=48).switch_frames() == [12.0]
-    assert parse("0: a\n24: b", frames=48, interpolation="step").switch_frames() == [24.0]
+def test_switches_are_blend_midpoints_and_skip_holds():
+    assert parse("0: a\n24: b", frames=48).switches() == [("a", "b", 12.0)]
+    assert parse("0: a\n24: b", frames=48, interpolation="step").switches() == [("a", "b", 24.0)]
+    held = parse("0: a\n18: a\n30: b\n40: a", frames=48)
+    assert held.switches() == [("a", "b", 24.0), ("b", "a", 35.0)]
+    assert held.distinct_prompts == ["a", "b"]
 
 
 # --------------------------------------------------------------------------------------------------- embeddings
