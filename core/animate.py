@@ -438,3 +438,14 @@ def pipeline_key(pipeline) -> str:
     return repr((str(getattr(pipeline, "checkpoint", type(pipeline).__name__)), str(getattr(pipeline, "controlnet", "")),
                  [(str(l.path), l.strength) for l in getattr(pipeline, "loras", ())],
                  getattr(pipeline, "scheduler_name", ""), lock_key))
+
+
+def streaming_clip(pipeline, first_frame: np.ndarray, control: np.ndarray, schedule: PromptSchedule,
+                   settings: AnimateSettings, directory, video_format: str = "mp4",
+                   preview_frames: int = 16) -> StreamingClip:
+    """The streaming target of a clip in `directory`, keyed by everything that decides its frames (for resuming)."""
+    if schedule.fps is None:
+        raise ValueError("'schedule' has no fps: build it with seconds and fps (LF Prompt Schedule) to stream it.")
+    key = run_key(first_frame, control, schedule, settings, pipeline_key(pipeline))
+    return StreamingClip(directory, schedule.frame_count, schedule.fps, video_format, preview_frames=preview_frames,
+                         key=key)

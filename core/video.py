@@ -402,3 +402,9 @@ def next_output_path(prefix: str, suffix: str, root: Path) -> Path:
     used = [int(match.group(1)) for path in target_dir.iterdir() if (match := pattern.match(path.name))]
     counter = max(used, default=0) + 1
     return target_dir / f"{name}_{counter:05d}_.{suffix}"
+
+
+def ui_entry(path: Path, root: Path) -> dict:
+    """ComfyUI's description of a file in the output folder `root`, for a node's {"ui": {"images": [...]}} preview."""
+    subfolder = Path(path).resolve().parent.relative_to(Path(root).resolve()).as_posix()
+    return {"filename": Path(path).name, "subfolder": "" if subfolder == "." else subfolder, "type": "output"}

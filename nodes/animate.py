@@ -92,9 +92,7 @@ class LF_SaveVideo:
         root = host.output_dir()
         path = video.next_output_path(filename_prefix, video.check_format(format), root)
         video.write_video(video.to_uint8(batch), path, fps=fps, loop=loop)
-        subfolder = path.parent.relative_to(root.resolve()).as_posix()
-        result = {"filename": path.name, "subfolder": "" if subfolder == "." else subfolder, "type": "output"}
-        return {"ui": {"images": [result], "animated": (True,)}, "result": (str(path),)}
+        return {"ui": {"images": [video.ui_entry(path, root)], "animated": (True,)}, "result": (str(path),)}
 
 
 class LF_Animate:
@@ -175,17 +173,16 @@ class LF_Animate:
             seed_mode=seed_mode, cross_frame_attention=cross_frame_attention, color_match=color_match,
             shared_noise=shared_noise,
         )
-        clip = None
-        if mode == "stream to disk":
-            if schedule.fps is None:
-                raise ValueError("'schedule' has no fps: build it with LF Prompt Schedule (seconds and fps) to stream.")
-            directory = video.output_subdir(run_name, host.output_dir(), "run_name")
-            key = animate.run_key(first, control, schedule, settings, animate.pipeline_key(pipeline))
-            clip = video.StreamingClip(directory, schedule.frame_count, schedule.fps, video_format,
-                                       preview_frames=preview_frames, key=key)
+        if mode != "stream to disk":
+            result = animate.animate(pipeline, first, control, schedule, settings)
+            return torch.from_numpy(result.frames).float() / 255.0, ""
+        root = host.output_dir()
+        clip = animate.streaming_clip(pipeline, first, control, schedule, settings,
+                                      video.output_subdir(run_name, root, "run_name"), video_format, preview_frames)
         result = animate.animate(pipeline, first, control, schedule, settings, clip=clip, resume=resume)
-        frames = torch.from_numpy(result.frames).float() / 255.0
-        return frames, str(clip.video_path) if clip is not None else ""
+        preview = torch.from_numpy(result.frames).float() / 255.0
+        return {"ui": {"images": [video.ui_entry(clip.video_path, root)], "animated": (True,)},
+                "result": (preview, str(clip.video_path))}
 
 
 class LF_ClipReport:

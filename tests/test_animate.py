@@ -193,8 +193,10 @@ def test_animate_node_in_memory_and_streaming(pipeline, inputs, output_dir, refe
     frames, path = node.run(mode="in memory", **arguments)
     assert frames.shape == (6, SIZE, SIZE, 3) and path == ""
     assert np.array_equal(video.to_uint8(frames), reference)
-    preview, path = node.run(mode="stream to disk", run_name="clips/run1", preview_frames=2, **arguments)
+    streamed = node.run(mode="stream to disk", run_name="clips/run1", preview_frames=2, **arguments)
+    preview, path = streamed["result"]
     assert preview.shape[0] == 2 and path.endswith("clips/run1/run1.mp4")
+    assert streamed["ui"]["images"] == [{"filename": "run1.mp4", "subfolder": "clips/run1", "type": "output"}]
     assert np.array_equal(video.to_uint8(preview), reference[[0, 5]])
 
 
