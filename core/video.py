@@ -163,7 +163,8 @@ def concat_videos(parts: list[Path], target: Path) -> Path:
     import imageio_ffmpeg
 
     listing = target.with_name(target.name + ".parts.txt")
-    listing.write_text("".join(f"file '{part.resolve().as_posix()}'\n" for part in parts), encoding="utf-8")
+    quoted = (part.resolve().as_posix().replace("'", "'\\''") for part in parts)  # the concat list's quoting
+    listing.write_text("".join(f"file '{path}'\n" for path in quoted), encoding="utf-8")
     partial = target.with_name(target.stem + ".partial" + target.suffix)
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "concat", "-safe", "0",
                "-i", str(listing), "-c", "copy", str(partial)]
