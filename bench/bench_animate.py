@@ -52,8 +52,7 @@ def main() -> dict:
         host.set_models_dir(models)
         pipeline = stylize.load_pipeline("longform-tiny-sd15.safetensors", "longform-tiny-controlnet-scribble.safetensors",
                                          [("longform-tiny-lora-kohya.safetensors", 0.8)])
-        rng = np.random.default_rng(0)
-        first = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+        first = _picture()
         scribble = np.zeros((1, SIZE, SIZE, 3), dtype=np.uint8)
         scribble[0, 24:40, 8:56] = 255
         clip = schedule.parse_schedule("0: a sunny forest\n8: a stormy night", FRAMES, fps=12.0)
@@ -87,6 +86,8 @@ def main() -> dict:
                 start = time.perf_counter()
                 run()
                 times[name].append((time.perf_counter() - start) / FRAMES)
+
+        effects = _switch_effects(pipeline, first, scribble, clip, on, animate)
     finally:
         host.set_models_dir(previous_models)
         shutil.rmtree(models, ignore_errors=True)
@@ -110,9 +111,42 @@ def main() -> dict:
     for size, seconds in extras.items():
         print(f"animator's own work per frame at {size}x{size} (noise, embedding blend, colour match, 8-bit round "
               f"trip): {seconds * 1000:.2f} ms")
+    print(f"consistency switches, same clip: {'variant':<16} {'consecutive |diff|':>19} {'colour drift':>13}")
+    for name, row in effects.items():
+        print(f"{'':32} {name:<16} {row['consecutive_difference']:>19.4f} {row['colour_drift']:>13.4f}")
     return {"size": SIZE, "frames": FRAMES, "steps": STEPS, "strength": STRENGTH, "repeats": REPEATS,
-            "device": str(host.torch_device()), "paths": rows,
+            "device": str(host.torch_device()), "paths": rows, "switch_effects": effects,
             "extras_seconds_per_frame": {f"{size}x{size}": seconds for size, seconds in extras.items()}}
+
+
+def _picture() -> np.ndarray:
+    """A first frame with flat colours (a face-like oval on green), so that colour drift shows."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (SIZE, SIZE), (40, 120, 60))
+    ImageDraw.Draw(picture).ellipse((SIZE // 4, SIZE // 5, 3 * SIZE // 4, 7 * SIZE // 8), fill=(220, 180, 140))
+    return np.asarray(picture).copy()
+
+
+def _switch_effects(pipeline, first, scribble, clip, settings, animate) -> dict:
+    """Each consistency switch off in turn (and all off): the mean absolute difference of consecutive frames and the
+    last frame's mean colour distance from the first frame (0..1). Tiny models: the sizes of the effects, not looks."""
+    variants = {
+        "all on": settings,
+        "no cross-frame": dataclasses.replace(settings, cross_frame_attention=False),
+        "no colour match": dataclasses.replace(settings, color_match=False),
+        "no shared noise": dataclasses.replace(settings, shared_noise=0.0),
+        "all off": dataclasses.replace(settings, cross_frame_attention=False, color_match=False, shared_noise=0.0),
+    }
+    reference_colour = first.astype(np.float32).mean(axis=(0, 1)) / 255.0
+    effects = {}
+    for name, variant in variants.items():
+        frames = animate.animate(pipeline, first, scribble, clip, variant).frames.astype(np.float32) / 255.0
+        effects[name] = {
+            "consecutive_difference": float(np.abs(np.diff(frames, axis=0)).mean()),
+            "colour_drift": float(np.abs(frames[-1].mean(axis=(0, 1)) - reference_colour).mean()),
+        }
+    return effects
 
 
 def _extras_seconds(size: int, repeats: int = 20) -> float:

@@ -278,7 +278,7 @@ def _to_uint8(frame: np.ndarray) -> np.ndarray:
 
 def _as_chw(frame: np.ndarray, device, dtype) -> torch.Tensor:
     """uint8 or float [H, W, 3] as a [1, 3, H, W] tensor in 0..1."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frame))
+    tensor = torch.from_numpy(np.array(frame))  # a copy: frames may be read-only views (PIL, PNG reloads)
     tensor = tensor.float() / 255.0 if tensor.dtype == torch.uint8 else tensor.float()
     return tensor.permute(2, 0, 1).unsqueeze(0).to(device=device, dtype=dtype)
 
