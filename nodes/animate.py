@@ -126,9 +126,9 @@ class LF_Animate:
                                   "tooltip": "Sampler steps of a full denoise; a frame runs steps x strength of them."}),
                 "guidance": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 30.0, "step": 0.5,
                                        "tooltip": "Classifier-free guidance scale."}),
-                "strength": ("STRING", {"default": "0.45", "multiline": False,
-                                        "tooltip": "Denoising strength per frame: one number (0-1), or `frame: value` "
-                                                   "pairs separated by newlines, linear in between (e.g. 0: 0.6 / 2s: 0.4)."}),
+                "strength": ("STRING", {"default": "0.45", "multiline": True,
+                                        "tooltip": "Denoising strength per frame: one number (0-1), or one `frame: value` "
+                                                   "per line, linear in between (e.g. `0: 0.6` then `2s: 0.4`)."}),
                 "controlnet_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
                                                   "tooltip": "How strongly the scribble steers every frame."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "tooltip": "Random seed of the clip."}),
