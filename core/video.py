@@ -35,6 +35,9 @@ _FFMPEG_SETTINGS = {
     "mp4": ("libx264", ["-crf", "18", "-preset", "medium", "-movflags", "+faststart"]),
     "webm": ("libvpx-vp9", ["-crf", "32", "-b:v", "0", "-row-mt", "1", "-deadline", "good", "-cpu-used", "4"]),
 }
+# Chunks that are joined by stream copy: H.264 B-frames give each chunk mp4 an edit list, which the join turns into
+# a wrong stream duration (ffmpeg-based readers then repeat frames), so chunks are encoded without B-frames.
+_JOINABLE = {"mp4": ["-bf", "0"], "webm": []}
 # yuv420p needs even sides: an odd side gets one black row or column rather than a resize.
 _EVEN_PAD = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
 
@@ -119,10 +122,11 @@ def _check_frame(frame: np.ndarray) -> np.ndarray:
 
 
 class FfmpegWriter:
-    """Frames piped one by one into ffmpeg (H.264 mp4 or VP9 webm); `close()` finishes the file."""
+    """Frames piped one by one into ffmpeg (H.264 mp4 or VP9 webm); `close()` finishes the file. `joinable`: a chunk
+    that `concat_videos` will join to others."""
 
-    def __init__(self, path: Path, fps: float):
-        self.path, self.fps = Path(path), fps
+    def __init__(self, path: Path, fps: float, joinable: bool = False):
+        self.path, self.fps, self.joinable = Path(path), fps, joinable
         self.count = 0
         self._generator = None
         self._size: tuple[int, int] | None = None
@@ -143,7 +147,10 @@ class FfmpegWriter:
     def _start(self, size: tuple[int, int]):
         import imageio_ffmpeg
 
-        codec, params = _FFMPEG_SETTINGS[check_format(self.path.suffix, STREAM_FORMATS, "file suffix")]
+        video_format = check_format(self.path.suffix, STREAM_FORMATS, "file suffix")
+        codec, params = _FFMPEG_SETTINGS[video_format]
+        if self.joinable:
+            params = params + _JOINABLE[video_format]
         generator = imageio_ffmpeg.write_frames(
             str(self.path), size, fps=self.fps, codec=codec, pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
             quality=None, macro_block_size=1, ffmpeg_log_level="error", output_params=params + _EVEN_PAD,
@@ -317,7 +324,7 @@ class StreamingClip:
             chunk = len(self._chunks)
             path = self._chunk_path(chunk)
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = FfmpegWriter(path, self.fps)
+            self._writer = FfmpegWriter(path, self.fps, joinable=True)
         return self._writer
 
     def _finish_chunk(self) -> None:

@@ -32,7 +32,7 @@ def read_frames(video: Path | None, frames_dir: Path | None):
 
         if not video.exists():
             raise FileNotFoundError(f"--video: {video} does not exist.")
-        return iio.imread(video, plugin="pyav"), iio.immeta(video, plugin="pyav").get("fps")
+        return iio.imread(video, plugin="FFMPEG", index=None), iio.immeta(video, plugin="FFMPEG").get("fps")
     paths = sorted(frames_dir.glob("*.png")) if frames_dir is not None and frames_dir.is_dir() else []
     if not paths:
         raise FileNotFoundError(f"--frames: no PNG frames in {frames_dir}.")

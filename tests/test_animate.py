@@ -180,7 +180,7 @@ def test_streaming_resume_after_interrupt_equals_an_uninterrupted_run(pipeline, 
     assert result.frames.shape[0] == 3 and np.array_equal(result.frames[0], reference[0])
     import imageio.v3 as iio
 
-    assert len(iio.imread(result.clip.video_path, plugin="pyav")) == sched.frame_count
+    assert len(iio.imread(result.clip.video_path, plugin="FFMPEG", index=None)) == sched.frame_count
 
 
 def test_animate_node_in_memory_and_streaming(pipeline, inputs, output_dir, reference):
