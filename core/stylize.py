@@ -339,6 +339,12 @@ def _load_lora(pipe: Any, entry: _LoadedCheckpoint, name: str, path: Path) -> st
     adapter = "lf_" + hashlib.sha1(repr(file_key).encode()).hexdigest()[:12]
     _, metadata = _header(path)
     warn_if_tiny(metadata, path)
+    from transformers.utils import logging as transformers_logging
+
+    # transformers logs a LoRA-only text-encoder state dict as a "LOAD REPORT" listing every base weight as MISSING;
+    # the base weights are already there (the tests compare the applied deltas), so only errors are shown.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
     try:
         pipe.load_lora_weights(str(path), adapter_name=adapter)
     except (ValueError, KeyError, RuntimeError) as error:
@@ -346,6 +352,8 @@ def _load_lora(pipe: Any, entry: _LoadedCheckpoint, name: str, path: Path) -> st
             f"lora '{name}' could not be applied to this SD 1.5 checkpoint ({error}). Choose an SD 1.5 LoRA in "
             "kohya (lora_unet_*/lora_te_*) or diffusers format."
         ) from error
+    finally:
+        transformers_logging.set_verbosity(verbosity)
     loaded = {a for adapters in pipe.get_list_adapters().values() for a in adapters}
     if adapter not in loaded:
         raise ValueError(f"lora '{name}' matched no layer of the SD 1.5 UNet or text encoder: choose an SD 1.5 LoRA.")

@@ -240,3 +240,18 @@ def test_bundled_sd15_configs_build_the_real_architecture():
         counts = {name: sum(p.numel() for p in model.parameters()) for name, model in counts.items()}
     # Parameter counts of SD 1.5 (UNet 860M, VAE 84M, CLIP ViT-L/14 text 123M) and ControlNet 1.1 (361M).
     assert counts == {"unet": 859520964, "vae": 83653863, "controlnet": 361279120, "text_encoder": 123060480}
+
+
+def test_lora_for_another_model_is_refused_and_leaves_the_pipe_usable(tiny_models_dir, scribble):
+    from safetensors.torch import save_file
+
+    layer = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+    # An SDXL-sized LoRA: its down matrix reads 2048-wide text embeddings, the SD 1.5 UNet's layer does not.
+    save_file(
+        {f"{layer}.lora_down.weight": torch.randn(4, 2048), f"{layer}.lora_up.weight": torch.randn(32, 4)},
+        str(tiny_models_dir / "loras" / "fake-sdxl-lora.safetensors"),
+    )
+    reference = render(st.load_pipeline(CHECKPOINT, CONTROLNET, [], "euler"), scribble)
+    with pytest.raises(ValueError, match="lora 'fake-sdxl-lora.safetensors' could not be applied"):
+        st.load_pipeline(CHECKPOINT, CONTROLNET, [("fake-sdxl-lora.safetensors", 1.0)], "euler")
+    assert torch.equal(render(st.load_pipeline(CHECKPOINT, CONTROLNET, [], "euler"), scribble), reference)
