@@ -229,7 +229,7 @@ def detect_checkpoint_family(shapes: dict[str, tuple[int, ...]]) -> str:
     token_key = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
     conv_in = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
     if token_key not in keys or conv_in is None or not any(k.startswith("first_stage_model.") for k in keys):
-        return "not an original-layout Stable Diffusion checkpoint"
+        return "an unknown layout (no original-layout SD 1.x UNet, VAE and CLIP keys)"
     if conv_in[1] != 4:
         return f"SD 1.x with {conv_in[1]} UNet input channels (inpainting or instruct-pix2pix)"
     cross = [s for k, s in shapes.items() if k.startswith("model.diffusion_model.") and k.endswith("attn2.to_k.weight")]
@@ -272,8 +272,9 @@ def _load_checkpoint(path: Path, device: torch.device, dtype: torch.dtype) -> _L
     family = detect_checkpoint_family(shapes)
     if family != "sd15":
         raise ValueError(
-            f"checkpoint '{path.name}' is {family}, not Stable Diffusion 1.5: the stylizer's ControlNet and LoRAs "
-            "are SD 1.5 models. Choose an SD 1.5 checkpoint (e.g. v1-5-pruned-emaonly.safetensors)."
+            f"checkpoint '{path.name}' was recognised as {family}, not Stable Diffusion 1.5: the stylizer's "
+            "ControlNet and LoRAs are SD 1.5 models. Choose an SD 1.5 checkpoint in the original single-file "
+            "layout (e.g. v1-5-pruned-emaonly.safetensors)."
         )
     warn_if_tiny(metadata, path)
     from diffusers import StableDiffusionPipeline

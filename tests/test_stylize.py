@@ -1,6 +1,7 @@
 """The stylizer core on the tiny SD 1.5 / ControlNet / LoRA stand-ins: determinism, ControlNet, LoRA, cache, errors."""
 
 import json
+import re
 import time
 
 import pytest
@@ -159,9 +160,14 @@ def test_sdxl_and_other_families_refused_by_name(tiny_models_dir):
         "cond_stage_model.model.ln_final.weight": (8,),
         "first_stage_model.encoder.conv_in.weight": (8, 3, 3, 3),
     }
-    for name, keys, family in (("fake-sdxl.safetensors", sdxl, "SDXL"), ("fake-sd2.safetensors", sd2, "SD 2.x")):
+    cases = (
+        ("fake-sdxl.safetensors", sdxl, "SDXL"),
+        ("fake-sd2.safetensors", sd2, "SD 2.x"),
+        ("fake-other.safetensors", {"encoder.weight": (4, 4)}, "an unknown layout"),
+    )
+    for name, keys, family in cases:
         _write_fake_checkpoint(folder / name, keys)
-        with pytest.raises(ValueError, match=f"'{name}' is {family}, not Stable Diffusion 1.5"):
+        with pytest.raises(ValueError, match=re.escape(f"'{name}' was recognised as {family}")):
             st.load_pipeline(name, CONTROLNET, [], "euler")
     shapes, _ = st._header(folder / CHECKPOINT)
     assert st.detect_checkpoint_family(shapes) == "sd15"
