@@ -355,6 +355,7 @@ class Animator:
                 image=_as_chw(previous, self.device, self.dtype),
                 control_image=_as_chw(control, self.device, self.dtype),
                 prompt_embeds=positive, negative_prompt_embeds=negative,
+                height=self.first_frame.shape[0], width=self.first_frame.shape[1],  # the scribble is resized to it
                 strength=self.strengths[frame], num_inference_steps=settings.steps, guidance_scale=settings.guidance,
                 controlnet_conditioning_scale=settings.controlnet_scale,
                 generator=_noise_generator(frame_seed(settings, frame)), output_type="np",

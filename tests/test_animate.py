@@ -146,6 +146,13 @@ def test_bad_inputs_name_their_field(pipeline, inputs):
         animate.animate(pipeline, first, scribble, clip_schedule(), dataclasses.replace(SETTINGS, seed_mode="random"))
 
 
+def test_a_scribble_of_another_size_is_resized_to_the_frame(pipeline, inputs):
+    first, scribble = inputs
+    small = scribble[:, ::2, ::2]  # 32x32 for 64x64 frames
+    frames = animate.animate(pipeline, first, small, clip_schedule(frames=2), dataclasses.replace(SETTINGS, steps=2))
+    assert frames.frames.shape == (2, SIZE, SIZE, 3)
+
+
 def test_one_scribble_per_frame_is_used_per_frame(pipeline, inputs, reference):
     first, scribble = inputs
     moving = np.repeat(scribble, 6, axis=0)
