@@ -260,11 +260,12 @@ class StreamingClip:
         """Prepare the folder and return the index of the next frame to make (0 unless resuming)."""
         state = self._read_state()
         if state is not None and resume:
-            if state.get("key") != self.key or state.get("frame_count") != self.frame_count:
+            theirs = (state.get("key"), state.get("frame_count"), state.get("format"), state.get("chunk_frames"))
+            ours = (self.key, self.frame_count, self.video_format, self.chunk_frames)
+            if theirs != ours:
                 raise ValueError(
-                    f"'{self.directory.name}' holds a run with other settings ({state.get('frame_count')} frames, "
-                    f"key {state.get('key')}; this run: {self.frame_count} frames, key {self.key}). "
-                    "Choose another run name, or turn 'resume' off to start that folder over."
+                    f"'{self.directory.name}' holds a run with other settings (key, frames, format, chunk: {theirs}; "
+                    f"this run: {ours}). Choose another run name, or turn 'resume' off to start that folder over."
                 )
             self.written = self._count_frames(int(state.get("written", 0)))
             self._chunks = [name for name in state.get("chunks", []) if (self.directory / "chunks" / name).exists()]

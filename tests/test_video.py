@@ -125,6 +125,8 @@ def test_resume_refuses_another_runs_folder_and_resume_off_starts_over(tmp_path)
     stream(tmp_path / "run", 10, key="first")
     with pytest.raises(ValueError, match="another run name"):
         stream(tmp_path / "run", 10, key="second")
+    with pytest.raises(ValueError, match="another run name"):
+        stream(tmp_path / "run", 10, key="first", fmt="webm")
     _, start = stream(tmp_path / "run", 10, key="second", resume=False)
     assert start == 0
 
