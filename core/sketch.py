@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -52,19 +53,34 @@ def _ink(gray: np.ndarray, invert: str) -> np.ndarray:
     return 1.0 - gray if invert == "dark lines on light" else gray
 
 
-def scribble_map(
-    image: np.ndarray,
-    threshold: float = 0.5,
-    invert: str = "auto",
-    min_line_width: int = 3,
-    edges: bool = False,
-    width: int = 0,
-    height: int = 0,
-) -> np.ndarray:
+@dataclass(frozen=True)
+class ScribbleSettings:
+    """How a drawing becomes a scribble map.
+
+    `threshold` in 0..1 cuts the ink (with `edges`, it scales Canny's thresholds), `invert` is one of INVERT_MODES,
+    `min_line_width` (pixels at the output size) thickens thinner strokes, `width`/`height` of 0 keep the input's.
+    """
+
+    threshold: float = 0.5
+    invert: str = "auto"
+    min_line_width: int = 3
+    edges: bool = False
+    width: int = 0
+    height: int = 0
+
+    def __post_init__(self) -> None:
+        if self.invert not in INVERT_MODES:
+            raise ValueError(f"'invert' must be one of {', '.join(INVERT_MODES)}; got '{self.invert}'.")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"'threshold' must be between 0 and 1 (exclusive); got {self.threshold}.")
+
+
+def scribble_map(image: np.ndarray, settings: ScribbleSettings) -> np.ndarray:
     """One RGB image (H, W, 3, float 0..1) -> a binary line map (H', W') of bools, H' and W' multiples of 8."""
     import cv2
 
-    out_width, out_height = snap_size(image.shape[1], image.shape[0], width, height)
+    threshold, invert, edges = settings.threshold, settings.invert, settings.edges
+    out_width, out_height = snap_size(image.shape[1], image.shape[0], settings.width, settings.height)
     gray = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2GRAY)
     gray = cv2.resize(gray, (out_width, out_height), interpolation=cv2.INTER_AREA)
     if edges:
@@ -80,38 +96,24 @@ def scribble_map(
             "check 'invert', or draw darker lines."
         )
     width_now = stroke_width(lines)
-    if min_line_width > 1 and width_now < min_line_width:
-        radius = math.ceil((min_line_width - width_now) / 2)
+    if settings.min_line_width > 1 and width_now < settings.min_line_width:
+        radius = math.ceil((settings.min_line_width - width_now) / 2)
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         lines = cv2.dilate(lines.astype(np.uint8), kernel) > 0
     return lines
 
 
 def prepare_scribble(
-    images: torch.Tensor,
-    threshold: float = 0.5,
-    invert: str = "auto",
-    min_line_width: int = 3,
-    edges: bool = False,
-    width: int = 0,
-    height: int = 0,
+    images: torch.Tensor, settings: ScribbleSettings = ScribbleSettings()
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """An IMAGE batch -> (scribble IMAGE batch: white lines on black, preview IMAGE batch: input | scribble).
-
-    `threshold` in 0..1 cuts the ink (or sets Canny's thresholds with `edges`), `invert` is one of INVERT_MODES,
-    `min_line_width` (pixels at the output size) thickens thinner strokes, `width`/`height` of 0 keep the input's.
-    """
+    """An IMAGE batch -> (scribble IMAGE batch: white lines on black, preview IMAGE batch: input | scribble)."""
     import cv2
 
     images = check_image_batch(images, "image")
-    if invert not in INVERT_MODES:
-        raise ValueError(f"'invert' must be one of {', '.join(INVERT_MODES)}; got '{invert}'.")
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"'threshold' must be between 0 and 1 (exclusive); got {threshold}.")
     scribbles, previews = [], []
     for index, frame in enumerate(images.numpy()):
         try:
-            lines = scribble_map(frame, threshold, invert, min_line_width, edges, width, height)
+            lines = scribble_map(frame, settings)
         except ValueError as error:
             if len(images) > 1:
                 raise ValueError(f"image {index} of the batch: {error}") from error

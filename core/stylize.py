@@ -102,6 +102,7 @@ class _LoadedCheckpoint:
     """A checkpoint's diffusers components (shared by every pipeline built on it) and its loaded LoRA adapters."""
 
     components: dict[str, Any]
+    tiny: bool
     adapters: dict[str, str] = field(default_factory=dict)  # file key -> adapter name
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -228,7 +229,7 @@ def detect_checkpoint_family(shapes: dict[str, tuple[int, ...]]) -> str:
     token_key = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
     conv_in = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
     if token_key not in keys or conv_in is None or not any(k.startswith("first_stage_model.") for k in keys):
-        return "not an original-layout Stable Diffusion checkpoint"
+        return "an unknown layout (no original-layout SD 1.x UNet, VAE and CLIP keys)"
     if conv_in[1] != 4:
         return f"SD 1.x with {conv_in[1]} UNet input channels (inpainting or instruct-pix2pix)"
     cross = [s for k, s in shapes.items() if k.startswith("model.diffusion_model.") and k.endswith("attn2.to_k.weight")]
@@ -271,8 +272,9 @@ def _load_checkpoint(path: Path, device: torch.device, dtype: torch.dtype) -> _L
     family = detect_checkpoint_family(shapes)
     if family != "sd15":
         raise ValueError(
-            f"checkpoint '{path.name}' is {family}, not Stable Diffusion 1.5: the stylizer's ControlNet and LoRAs "
-            "are SD 1.5 models. Choose an SD 1.5 checkpoint (e.g. v1-5-pruned-emaonly.safetensors)."
+            f"checkpoint '{path.name}' was recognised as {family}, not Stable Diffusion 1.5: the stylizer's "
+            "ControlNet and LoRAs are SD 1.5 models. Choose an SD 1.5 checkpoint in the original single-file "
+            "layout (e.g. v1-5-pruned-emaonly.safetensors)."
         )
     warn_if_tiny(metadata, path)
     from diffusers import StableDiffusionPipeline
@@ -289,7 +291,7 @@ def _load_checkpoint(path: Path, device: torch.device, dtype: torch.dtype) -> _L
     )
     pipe.to(device)
     _LOAD_COUNTS["checkpoint"] += 1
-    loaded = _LoadedCheckpoint(components=pipe.components)
+    loaded = _LoadedCheckpoint(components=pipe.components, tiny=is_tiny(metadata))
     with _CACHE_LOCK:
         _CHECKPOINTS[key] = loaded
         while len(_CHECKPOINTS) > _MAX_CHECKPOINTS:
@@ -338,6 +340,12 @@ def _load_lora(pipe: Any, entry: _LoadedCheckpoint, name: str, path: Path) -> st
     adapter = "lf_" + hashlib.sha1(repr(file_key).encode()).hexdigest()[:12]
     _, metadata = _header(path)
     warn_if_tiny(metadata, path)
+    from transformers.utils import logging as transformers_logging
+
+    # transformers logs a LoRA-only text-encoder state dict as a "LOAD REPORT" listing every base weight as MISSING;
+    # the base weights are already there (the tests compare the applied deltas), so only errors are shown.
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
     try:
         pipe.load_lora_weights(str(path), adapter_name=adapter)
     except (ValueError, KeyError, RuntimeError) as error:
@@ -345,6 +353,8 @@ def _load_lora(pipe: Any, entry: _LoadedCheckpoint, name: str, path: Path) -> st
             f"lora '{name}' could not be applied to this SD 1.5 checkpoint ({error}). Choose an SD 1.5 LoRA in "
             "kohya (lora_unet_*/lora_te_*) or diffusers format."
         ) from error
+    finally:
+        transformers_logging.set_verbosity(verbosity)
     loaded = {a for adapters in pipe.get_list_adapters().values() for a in adapters}
     if adapter not in loaded:
         raise ValueError(f"lora '{name}' matched no layer of the SD 1.5 UNet or text encoder: choose an SD 1.5 LoRA.")
@@ -411,7 +421,6 @@ def load_pipeline(
             raise ValueError(f"lora '{name}' is chosen twice: pick it once and set its strength there.")
         specs.append(LoraSpec(name=name, path=path, strength=float(strength), adapter=adapter))
 
-    _, checkpoint_metadata = _header(checkpoint_path)
     return StylizePipeline(
         pipe=pipe,
         checkpoint=checkpoint_path,
@@ -421,7 +430,7 @@ def load_pipeline(
         scheduler=make_scheduler(scheduler, parts["scheduler"].config),
         device=device,
         dtype=dtype,
-        tiny=is_tiny(checkpoint_metadata),
+        tiny=entry.tiny,
         _entry=entry,
     )
 

@@ -102,7 +102,8 @@ class LF_SketchToScribble:
         }
 
     def prepare(self, image, threshold, invert, min_line_width, edges, width, height):
-        return sketch.prepare_scribble(image, threshold, invert, min_line_width, edges, width, height)
+        settings = sketch.ScribbleSettings(threshold, invert, min_line_width, edges, width, height)
+        return sketch.prepare_scribble(image, settings)
 
 
 class LF_Stylize:

@@ -1,6 +1,7 @@
 """The stylizer core on the tiny SD 1.5 / ControlNet / LoRA stand-ins: determinism, ControlNet, LoRA, cache, errors."""
 
 import json
+import re
 import time
 
 import pytest
@@ -27,7 +28,7 @@ def scribble() -> torch.Tensor:
 
 
 def render(pipeline, scribble, seed=1, **kwargs):
-    return st.stylize(pipeline, scribble, "a pokemon", "blurry", seed=seed, steps=3, **SIZE, **kwargs)
+    return st.stylize(pipeline, scribble, "a pokemon", "blurry", seed=seed, steps=2, **SIZE, **kwargs)
 
 
 def lora_deltas(pipeline, adapter: str) -> dict[str, torch.Tensor]:
@@ -52,7 +53,7 @@ def test_same_seed_same_image_other_seed_differs(tiny_models_dir, scribble):
 def test_controlnet_strength_zero_equals_no_controlnet(tiny_models_dir, scribble):
     with_controlnet = st.load_pipeline(CHECKPOINT, CONTROLNET, [], "dpmpp_2m")
     without = st.load_pipeline(CHECKPOINT, None, [], "dpmpp_2m")
-    plain = st.run(without, "a pokemon", "blurry", seed=1, steps=3, **SIZE)
+    plain = st.run(without, "a pokemon", "blurry", seed=1, steps=2, **SIZE)
     assert torch.equal(render(with_controlnet, scribble, controlnet_strength=0.0), plain)
     assert (render(with_controlnet, scribble, controlnet_strength=1.0) - plain).abs().max() > 0.05
     # A control window that ends before the first step leaves the ControlNet out as well.
@@ -159,9 +160,14 @@ def test_sdxl_and_other_families_refused_by_name(tiny_models_dir):
         "cond_stage_model.model.ln_final.weight": (8,),
         "first_stage_model.encoder.conv_in.weight": (8, 3, 3, 3),
     }
-    for name, keys, family in (("fake-sdxl.safetensors", sdxl, "SDXL"), ("fake-sd2.safetensors", sd2, "SD 2.x")):
+    cases = (
+        ("fake-sdxl.safetensors", sdxl, "SDXL"),
+        ("fake-sd2.safetensors", sd2, "SD 2.x"),
+        ("fake-other.safetensors", {"encoder.weight": (4, 4)}, "an unknown layout"),
+    )
+    for name, keys, family in cases:
         _write_fake_checkpoint(folder / name, keys)
-        with pytest.raises(ValueError, match=f"'{name}' is {family}, not Stable Diffusion 1.5"):
+        with pytest.raises(ValueError, match=re.escape(f"'{name}' was recognised as {family}")):
             st.load_pipeline(name, CONTROLNET, [], "euler")
     shapes, _ = st._header(folder / CHECKPOINT)
     assert st.detect_checkpoint_family(shapes) == "sd15"
@@ -240,3 +246,18 @@ def test_bundled_sd15_configs_build_the_real_architecture():
         counts = {name: sum(p.numel() for p in model.parameters()) for name, model in counts.items()}
     # Parameter counts of SD 1.5 (UNet 860M, VAE 84M, CLIP ViT-L/14 text 123M) and ControlNet 1.1 (361M).
     assert counts == {"unet": 859520964, "vae": 83653863, "controlnet": 361279120, "text_encoder": 123060480}
+
+
+def test_lora_for_another_model_is_refused_and_leaves_the_pipe_usable(tiny_models_dir, scribble):
+    from safetensors.torch import save_file
+
+    layer = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+    # An SDXL-sized LoRA: its down matrix reads 2048-wide text embeddings, the SD 1.5 UNet's layer does not.
+    save_file(
+        {f"{layer}.lora_down.weight": torch.randn(4, 2048), f"{layer}.lora_up.weight": torch.randn(32, 4)},
+        str(tiny_models_dir / "loras" / "fake-sdxl-lora.safetensors"),
+    )
+    reference = render(st.load_pipeline(CHECKPOINT, CONTROLNET, [], "euler"), scribble)
+    with pytest.raises(ValueError, match="lora 'fake-sdxl-lora.safetensors' could not be applied"):
+        st.load_pipeline(CHECKPOINT, CONTROLNET, [("fake-sdxl-lora.safetensors", 1.0)], "euler")
+    assert torch.equal(render(st.load_pipeline(CHECKPOINT, CONTROLNET, [], "euler"), scribble), reference)
