@@ -15,7 +15,7 @@ HEAVY_MODULES = ("diffusers", "transformers", "insightface", "onnxruntime", "cv2
 
 
 def test_model_path_resolves_and_explains_missing_files(tmp_path):
-    host.set_models_dir(tmp_path)
+    previous = host.set_models_dir(tmp_path)
     try:
         sd15 = manifest.entry("sd15")
         (tmp_path / "checkpoints").mkdir()
@@ -30,7 +30,7 @@ def test_model_path_resolves_and_explains_missing_files(tmp_path):
         with pytest.raises(FileNotFoundError):
             host.model_path("checkpoints", "../../etc/passwd")
     finally:
-        host.set_models_dir(None)
+        host.set_models_dir(previous)
 
 
 def test_progress_checks_interrupt_outside_comfyui():

@@ -21,8 +21,7 @@ def minilm_models_dir(tmp_path_factory):
     (models_dir / "encoders").mkdir()
     shutil.copyfile(MINILM_DIR / "model.safetensors", models_dir / "encoders" / "all-MiniLM-L6-v2.safetensors")
     shutil.copyfile(MINILM_DIR / "config.json", models_dir / "encoders" / "all-MiniLM-L6-v2.json")
-    previous = host.models_dir()  # the session's tiny models dir, for the test files that run after this one
-    host.set_models_dir(models_dir)
+    previous = host.set_models_dir(models_dir)  # the session's tiny models dir, for the test files after this one
     yield models_dir
     host.set_models_dir(previous)
 
