@@ -1,9 +1,12 @@
 """ComfyUI-LongForm: controllable long-form video nodes. This file only registers (ComfyUI V1 node mappings)."""
 
-from .core import host
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+# ComfyUI imports the pack as a package. pytest, collecting from a clone whose folder name is not a Python name
+# (ComfyUI-LongForm), imports this file as a bare module: then there is nothing to register.
+if __package__:
+    from .core import host
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
-if host.in_comfyui():
-    host.register_model_folders()
+    if host.in_comfyui():
+        host.register_model_folders()
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+    __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

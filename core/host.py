@@ -47,10 +47,15 @@ def in_comfyui() -> bool:
 # ---------------------------------------------------------------------------------------------------------------- folders
 
 
-def set_models_dir(path: str | os.PathLike | None) -> None:
-    """Point the pack at a models dir outside ComfyUI (tests, scripts). `None` restores the default."""
+def set_models_dir(path: str | os.PathLike | None) -> Path | None:
+    """Point the pack at a models dir outside ComfyUI (tests, scripts); `None` restores the default.
+
+    Returns the previous override, so a caller can put it back when done.
+    """
     global _models_dir_override
+    previous = _models_dir_override
     _models_dir_override = Path(path).resolve() if path is not None else None
+    return previous
 
 
 def models_dir() -> Path:

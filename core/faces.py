@@ -1,0 +1,126 @@
+"""Face analysis with insightface on onnxruntime: detect faces, keep the largest, return its ArcFace embedding.
+
+The pack is a folder of ONNX files (`models/insightface/models/<name>/*.onnx`, as `FaceAnalysis` expects). The CUDA
+provider is used when onnxruntime offers it, otherwise the CPU one. insightface, onnxruntime and cv2 are imported
+inside the functions so that importing the pack stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import host, images, tiny
+
+logger = logging.getLogger("LongForm")
+
+FOLDER = "insightface"
+DETECTION_SIZE = (640, 640)  # the buffalo_l detector's usual input; a detector with a fixed input size keeps its own
+
+_ANALYZERS: dict[tuple[str, tuple[str, ...]], object] = {}
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """The largest face of one picture: box (x1, y1, x2, y2) in pixels, detector score, L2-normalised embedding."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    embedding: np.ndarray  # [512] float32, unit length (insightface's `normed_embedding`)
+
+    @property
+    def area(self) -> float:
+        """Box area in pixels."""
+        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
+
+
+def providers() -> list[str]:
+    """onnxruntime providers: CUDA first when onnxruntime has it, else CPU only."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if "CUDAExecutionProvider" in available and torch.cuda.is_available():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def _pack_is_tiny(folder: Path) -> bool:
+    import onnx
+
+    for onnx_file in sorted(folder.glob("*.onnx")):
+        model = onnx.load_model(str(onnx_file), load_external_data=False)
+        if tiny.is_tiny({prop.key: prop.value for prop in model.metadata_props}):
+            return True
+    return False
+
+
+def load_analyzer(pack: str):
+    """The cached insightface `FaceAnalysis` (detection + recognition) for the pack folder `pack` in models/insightface.
+
+    `pack` is the folder's path relative to models/insightface, e.g. "models/buffalo_l" (the manifest's filename).
+    """
+    folder = host.model_path(FOLDER, pack)
+    if not folder.is_dir() or not any(folder.glob("*.onnx")):
+        raise FileNotFoundError(
+            f"insightface pack '{pack}' ({folder}) is not a folder of .onnx files. Unpack buffalo_l.zip there "
+            "(`python install.py --models identity`) so that it holds det_10g.onnx and w600k_r50.onnx."
+        )
+    chosen = providers()
+    key = (str(folder), tuple(chosen))
+    if key not in _ANALYZERS:
+        from insightface.app import FaceAnalysis
+
+        analyzer = FaceAnalysis(name=str(folder), allowed_modules=["detection", "recognition"], providers=chosen)
+        if "recognition" not in analyzer.models:
+            raise FileNotFoundError(f"insightface pack '{pack}' ({folder}) has no recognition model (ArcFace .onnx).")
+        analyzer.prepare(ctx_id=0 if chosen[0] == "CUDAExecutionProvider" else -1, det_size=DETECTION_SIZE)
+        if _pack_is_tiny(folder):
+            tiny.warn_if_tiny(dict(tiny.TINY_METADATA), folder)
+        logger.info("insightface pack %s on %s", folder.name, chosen[0])
+        _ANALYZERS[key] = analyzer
+    return _ANALYZERS[key]
+
+
+def largest_face(faces: list) -> object | None:
+    """The face with the largest box (insightface `Face` objects or anything with `.bbox`), or None."""
+    if not faces:
+        return None
+    return max(faces, key=lambda face: float((face.bbox[2] - face.bbox[0]) * (face.bbox[3] - face.bbox[1])))
+
+
+def analyse(picture: np.ndarray, pack: str) -> FaceResult | None:
+    """The largest face in one RGB uint8 [H, W, 3] picture, or None when the detector finds none."""
+    analyzer = load_analyzer(pack)
+    face = largest_face(analyzer.get(np.ascontiguousarray(picture[..., ::-1])))  # insightface wants BGR, like cv2
+    if face is None:
+        return None
+    embedding = np.asarray(face.normed_embedding, dtype=np.float32)
+    return FaceResult(tuple(float(v) for v in face.bbox[:4]), float(face.det_score), embedding)
+
+
+def to_uint8(batch: torch.Tensor, field: str) -> list[np.ndarray]:
+    """An IMAGE batch as RGB uint8 arrays; the error names `field`."""
+    batch = images.check_image_batch(batch, field)
+    return list((batch.clamp(0, 1).numpy() * 255).round().astype(np.uint8))
+
+
+FACEID_HINT = (
+    "FaceID needs a clearly visible face: use a picture with a face, or switch to the non-FaceID IP-Adapter "
+    "(ip-adapter_sd15 or ip-adapter-plus_sd15), which takes the whole picture."
+)
+
+
+def face_embeddings(batch: torch.Tensor, pack: str, field: str = "reference", hint: str = FACEID_HINT) -> torch.Tensor:
+    """[B, 512] embeddings of the largest face of every picture in an IMAGE batch; raises (with `hint`) if one has
+    no face."""
+    embeddings = []
+    for index, picture in enumerate(to_uint8(batch, field)):
+        result = analyse(picture, pack)
+        if result is None:
+            raise ValueError(f"No face found in '{field}' image {index} (of {batch.shape[0]}). {hint}")
+        embeddings.append(torch.from_numpy(result.embedding))
+    return torch.stack(embeddings)

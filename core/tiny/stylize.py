@@ -1,0 +1,286 @@
+"""Tiny stand-ins for the stylizer: an SD 1.5 checkpoint, a scribble ControlNet and a LoRA in two formats.
+
+Every file is written in the on-disk layout users have for the real model, so that the loader's real code path runs:
+
+- `sd15`: one original-layout (LDM) `.safetensors` with `model.diffusion_model.*` (UNet), `first_stage_model.*` (VAE)
+  and `cond_stage_model.transformer.text_model.*` (CLIP text encoder, real 49,408-token vocabulary so the bundled
+  tokenizer in `core/assets/clip_tokenizer` works), cross-attention width = the tiny text encoder's width.
+- `controlnet_scribble`: a ControlNet 1.1 single file (bare LDM keys: `input_blocks.*`, `zero_convs.*`,
+  `input_hint_block.*`, `middle_block_out.*`). Its zero-convs are randomised: zero ones would make every ControlNet
+  test pass trivially.
+- `lora_pokemon`: a kohya-format LoRA (`lora_unet_*`, `lora_te_*`, `.alpha`); next to it the builder writes
+  `DIFFUSERS_LORA_FILENAME`, the same low-rank update in the diffusers/peft format (`unet.*.lora_A.weight`, ...),
+  alpha folded into the up matrices so that both files change the same layers by the same amount.
+
+The files carry `TINY_METADATA` plus their diffusers configs as JSON under `TINY_CONFIG_KEY`, from which the loader
+builds the matching config folder offline (real files use `core/assets/sd15`). 64x64 images give 8x8 latents.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import torch
+
+from . import TINY_METADATA
+
+TINY_CONFIG_KEY = "longform_tiny_config"
+DIFFUSERS_LORA_FILENAME = "longform-tiny-lora-diffusers.safetensors"
+LORA_RANK = 4
+LORA_ALPHA = 2.0
+
+UNET_PREFIX = "model.diffusion_model."
+VAE_PREFIX = "first_stage_model."
+TEXT_PREFIX = "cond_stage_model.transformer."
+
+TINY_UNET_CONFIG = {
+    "sample_size": 8,
+    "in_channels": 4,
+    "out_channels": 4,
+    "block_out_channels": [32, 64],
+    "layers_per_block": 1,
+    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+    "cross_attention_dim": 32,
+    "attention_head_dim": 4,
+    "norm_num_groups": 8,
+}
+TINY_VAE_CONFIG = {
+    "sample_size": 64,
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    # Four blocks, as in SD 1.5: the latent is 1/8 of the image, which the ControlNet's hint encoder assumes.
+    "block_out_channels": [8, 8, 16, 16],
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "layers_per_block": 1,
+    "norm_num_groups": 4,
+}
+TINY_TEXT_CONFIG = {
+    "vocab_size": 49408,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "max_position_embeddings": 77,
+    "projection_dim": 32,
+    "hidden_act": "quick_gelu",
+    "bos_token_id": 49406,
+    "eos_token_id": 49407,
+    "pad_token_id": 49407,
+}
+# Same four-stage (1/8) hint encoder as ControlNet 1.1, with narrow channels.
+TINY_HINT_CHANNELS = (4, 8, 8, 16)
+
+
+# ----------------------------------------------------------------------------------------- diffusers -> original keys
+
+_RESNET_TO_LDM = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "time_emb_proj": "emb_layers.1",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "conv_shortcut": "skip_connection",
+}
+_UNET_FIXED_TO_LDM = {
+    "time_embedding.linear_1": "time_embed.0",
+    "time_embedding.linear_2": "time_embed.2",
+    "conv_in": "input_blocks.0.0",
+    "conv_norm_out": "out.0",
+    "conv_out": "out.2",
+    "controlnet_mid_block": "middle_block_out.0",
+    "controlnet_cond_embedding.conv_in": "input_hint_block.0",
+    "controlnet_cond_embedding.conv_out": "input_hint_block.14",
+}
+
+
+def _resnet_to_ldm(rest: str) -> str:
+    layer, _, param = rest.partition(".")
+    return f"{_RESNET_TO_LDM[layer]}.{param}"
+
+
+def unet_key_to_ldm(key: str, layers_per_block: int, up_has_attention: list[bool]) -> str:
+    """A diffusers UNet / ControlNet state-dict key under its original (LDM) name."""
+    module, _, param = key.rpartition(".")
+    if module in _UNET_FIXED_TO_LDM:
+        return f"{_UNET_FIXED_TO_LDM[module]}.{param}"
+    if match := re.fullmatch(r"controlnet_down_blocks\.(\d+)\.(\w+)", key):
+        return f"zero_convs.{match[1]}.0.{match[2]}"
+    if match := re.fullmatch(r"controlnet_cond_embedding\.blocks\.(\d+)\.(\w+)", key):
+        return f"input_hint_block.{2 * int(match[1]) + 2}.{match[2]}"
+    if match := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions|downsamplers)\.(\d+)\.(.+)", key):
+        block, kind, layer, rest = int(match[1]), match[2], int(match[3]), match[4]
+        first = 1 + block * (layers_per_block + 1)
+        if kind == "downsamplers":
+            return f"input_blocks.{first + layers_per_block}.0.op.{rest.removeprefix('conv.')}"
+        if kind == "resnets":
+            return f"input_blocks.{first + layer}.0.{_resnet_to_ldm(rest)}"
+        return f"input_blocks.{first + layer}.1.{rest}"
+    if match := re.fullmatch(r"mid_block\.(resnets|attentions)\.(\d+)\.(.+)", key):
+        kind, layer, rest = match[1], int(match[2]), match[3]
+        if kind == "resnets":
+            return f"middle_block.{2 * layer}.{_resnet_to_ldm(rest)}"
+        return f"middle_block.1.{rest}"
+    if match := re.fullmatch(r"up_blocks\.(\d+)\.(resnets|attentions|upsamplers)\.(\d+)\.(.+)", key):
+        block, kind, layer, rest = int(match[1]), match[2], int(match[3]), match[4]
+        first = block * (layers_per_block + 1)
+        if kind == "upsamplers":
+            return f"output_blocks.{first + layers_per_block}.{2 if up_has_attention[block] else 1}.{rest}"
+        if kind == "resnets":
+            return f"output_blocks.{first + layer}.0.{_resnet_to_ldm(rest)}"
+        return f"output_blocks.{first + layer}.1.{rest}"
+    raise KeyError(f"No original-layout name for UNet key '{key}'.")
+
+
+_VAE_ATTENTION_TO_LDM = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
+
+
+def vae_key_to_ldm(key: str, num_blocks: int) -> str:
+    """A diffusers AutoencoderKL key under its original (LDM) name."""
+    key = key.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
+    if match := re.fullmatch(r"encoder\.down_blocks\.(\d+)\.(resnets|downsamplers)\.(\d+)\.(.+)", key):
+        name = "block" if match[2] == "resnets" else "downsample"
+        index = f".{match[3]}" if name == "block" else ""
+        return f"encoder.down.{match[1]}.{name}{index}.{match[4]}"
+    if match := re.fullmatch(r"decoder\.up_blocks\.(\d+)\.(resnets|upsamplers)\.(\d+)\.(.+)", key):
+        level = num_blocks - 1 - int(match[1])  # the original decoder counts its levels from the bottom
+        name = "block" if match[2] == "resnets" else "upsample"
+        index = f".{match[3]}" if name == "block" else ""
+        return f"decoder.up.{level}.{name}{index}.{match[4]}"
+    if match := re.fullmatch(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.+)", key):
+        return f"{match[1]}.mid.block_{int(match[2]) + 1}.{match[3]}"
+    if match := re.fullmatch(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.+)\.(weight|bias)", key):
+        return f"{match[1]}.mid.attn_1.{_VAE_ATTENTION_TO_LDM[match[2]]}.{match[3]}"
+    return key
+
+
+def _to_ldm_unet(state: dict[str, torch.Tensor], layers_per_block: int, prefix: str) -> dict[str, torch.Tensor]:
+    up_has_attention = [
+        any(k.startswith(f"up_blocks.{b}.attentions.") for k in state)
+        for b in range(1 + max((int(k.split(".")[1]) for k in state if k.startswith("up_blocks.")), default=-1))
+    ]
+    return {prefix + unet_key_to_ldm(k, layers_per_block, up_has_attention): v for k, v in state.items()}
+
+
+def _to_ldm_vae(state: dict[str, torch.Tensor], num_blocks: int) -> dict[str, torch.Tensor]:
+    converted = {}
+    for key, value in state.items():
+        new_key = vae_key_to_ldm(key, num_blocks)
+        if ".mid.attn_1." in new_key and new_key.endswith(".weight") and value.ndim == 2:
+            value = value[:, :, None, None]  # the original attention projections are 1x1 convolutions
+        converted[VAE_PREFIX + new_key] = value
+    return converted
+
+
+def _to_ldm_text(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # transformers >= 5.6 drops the `text_model.` prefix from CLIPTextModel's state dict; the file always has it.
+    return {
+        TEXT_PREFIX + (k if k.startswith("text_model.") else f"text_model.{k}"): v
+        for k, v in state.items()
+        if not k.endswith("position_ids")
+    }
+
+
+# ------------------------------------------------------------------------------------------------------- the models
+
+
+def _config_json(model) -> dict:
+    """A model's config as plain JSON (what diffusers writes to config.json)."""
+    if hasattr(model.config, "to_dict"):  # transformers
+        return model.config.to_dict()
+    return json.loads(model.to_json_string())
+
+
+def tiny_sd15_components(seed: int = 0) -> dict:
+    """The tiny UNet, VAE and text encoder (diffusers / transformers objects), seeded."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    return {
+        "unet": UNet2DConditionModel(**TINY_UNET_CONFIG),
+        "vae": AutoencoderKL(**TINY_VAE_CONFIG),
+        "text_encoder": CLIPTextModel(CLIPTextConfig(**TINY_TEXT_CONFIG)),
+    }
+
+
+def _save(tensors: dict[str, torch.Tensor], path: Path, config: dict) -> None:
+    from safetensors.torch import save_file
+
+    metadata = {**TINY_METADATA, TINY_CONFIG_KEY: json.dumps(config)}
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+
+
+def build_sd15(path: Path) -> None:
+    """A tiny SD 1.5 checkpoint in the original single-file layout."""
+    parts = tiny_sd15_components(seed=1500)
+    tensors = {
+        **_to_ldm_unet(parts["unet"].state_dict(), TINY_UNET_CONFIG["layers_per_block"], UNET_PREFIX),
+        **_to_ldm_vae(parts["vae"].state_dict(), len(TINY_VAE_CONFIG["block_out_channels"])),
+        **_to_ldm_text(parts["text_encoder"].state_dict()),
+    }
+    _save(tensors, path, {name: _config_json(model) for name, model in parts.items()})
+
+
+def build_controlnet_scribble(path: Path) -> None:
+    """A tiny ControlNet 1.1 single file (bare keys) with randomised zero-convs."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    torch.manual_seed(1101)
+    controlnet = ControlNetModel.from_unet(
+        UNet2DConditionModel(**TINY_UNET_CONFIG), conditioning_embedding_out_channels=TINY_HINT_CHANNELS
+    )
+    zero_convs = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]
+    with torch.no_grad():
+        for conv in [*zero_convs, controlnet.controlnet_cond_embedding.conv_out]:
+            conv.weight.normal_(0.0, 0.2)
+            conv.bias.normal_(0.0, 0.05)
+    tensors = _to_ldm_unet(controlnet.state_dict(), TINY_UNET_CONFIG["layers_per_block"], prefix="")
+    _save(tensors, path, {"controlnet": _config_json(controlnet)})
+
+
+def _lora_targets() -> dict[str, tuple[int, int]]:
+    """The layers the tiny LoRA adapts, `unet.<module>` / `text_encoder.<module>` -> (in, out) features."""
+    parts = tiny_sd15_components()
+    targets = {}
+    for prefix, suffixes in (
+        ("unet", (".to_q", ".to_k", ".to_v", ".to_out.0")),
+        ("text_encoder", (".q_proj", ".k_proj", ".v_proj", ".out_proj")),
+    ):
+        for name, module in parts[prefix].named_modules():
+            if isinstance(module, torch.nn.Linear) and name.endswith(suffixes):
+                name = name if prefix == "unet" or name.startswith("text_model.") else f"text_model.{name}"
+                targets[f"{prefix}.{name}"] = (module.in_features, module.out_features)
+    return targets
+
+
+def build_lora_pokemon(path: Path) -> None:
+    """A tiny kohya-format LoRA at `path` and the same update in diffusers format next to it."""
+    targets = _lora_targets()
+    generator = torch.Generator().manual_seed(4242)
+    kohya, peft = {}, {}
+    for name, (in_features, out_features) in targets.items():
+        down = torch.randn(LORA_RANK, in_features, generator=generator) * 0.3
+        up = torch.randn(out_features, LORA_RANK, generator=generator) * 0.3
+        tower, _, module = name.partition(".")
+        kohya_name = ("lora_unet_" if tower == "unet" else "lora_te_") + module.replace(".", "_")
+        kohya[f"{kohya_name}.lora_down.weight"] = down
+        kohya[f"{kohya_name}.lora_up.weight"] = up
+        kohya[f"{kohya_name}.alpha"] = torch.tensor(LORA_ALPHA)
+        # peft files without alpha are applied at scale 1: fold kohya's alpha / rank into the up matrix.
+        peft[f"{name}.lora_A.weight"] = down
+        peft[f"{name}.lora_B.weight"] = up * (LORA_ALPHA / LORA_RANK)
+    config = {"rank": LORA_RANK, "alpha": LORA_ALPHA}
+    _save(kohya, path, config)
+    _save(peft, path.parent / DIFFUSERS_LORA_FILENAME, config)
+
+
+BUILDERS = {
+    "sd15": build_sd15,
+    "controlnet_scribble": build_controlnet_scribble,
+    "lora_pokemon": build_lora_pokemon,
+}

@@ -1,0 +1,235 @@
+"""Animator nodes: prompt schedule, frame-by-frame animation, video saving, clip report. Logic lives in core/."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from ..core import animate, clip_report, host, schedule, video
+from ..core.images import check_image_batch, from_pil
+
+CATEGORY = "LongForm/animate"
+SCHEDULE_TYPE = "LF_SCHEDULE"
+
+DEFAULT_SCHEDULE = "0: a sunny forest, a fox, bright daylight\n2s: a stormy night, a fox, rain, lightning"
+
+
+class LF_PromptSchedule:
+    """Parse a keyframed prompt schedule and draw its timeline."""
+
+    DESCRIPTION = (
+        "Keyframed prompts for a clip: one `frame: prompt` per line (frames as 12 or 2.5s, an optional `--neg negative`) "
+        'or the FizzNodes JSON form `"0": "...", "24": "..."`. Sets the clip length (seconds x fps) and how prompts blend '
+        "between keyframes; outputs the schedule and a timeline of each prompt's weight per frame. Every error in the "
+        "text is reported at once with its line and column."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "build"
+    RETURN_TYPES = (SCHEDULE_TYPE, "IMAGE", "INT")
+    RETURN_NAMES = ("schedule", "timeline", "frame_count")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "text": ("STRING", {"multiline": True, "default": DEFAULT_SCHEDULE,
+                                    "tooltip": "Keyframes, one `frame: prompt --neg negative` per line, or the JSON "
+                                               'form `"0": "prompt", "24": "prompt"`. Frames as numbers or seconds (2.5s).'}),
+                "seconds": ("FLOAT", {"default": 4.0, "min": 0.1, "max": 600.0, "step": 0.1,
+                                      "tooltip": "Clip length in seconds; frames = round(seconds x fps)."}),
+                "fps": ("FLOAT", {"default": 12.0, "min": 1.0, "max": 60.0, "step": 1.0,
+                                  "tooltip": "Frames per second of the clip (also converts keyframes given in seconds)."}),
+                "interpolation": (list(schedule.INTERPOLATIONS), {
+                    "default": "linear",
+                    "tooltip": "How prompts blend between keyframes: linear, eased (smoothstep), slerp (spherical, on "
+                               "each token's embedding) or step (hold until the next keyframe)."}),
+                "negative": ("STRING", {"multiline": True, "default": "blurry, lowres, deformed",
+                                        "tooltip": "Negative prompt for keyframes that give no `--neg`."}),
+            }
+        }
+
+    def build(self, text: str, seconds: float, fps: float, interpolation: str, negative: str):
+        frame_count = schedule.frame_count_for(seconds, fps)
+        parsed = schedule.parse_schedule(text, frame_count, fps=fps, default_negative=negative,
+                                         interpolation=interpolation, field="text")
+        return parsed, from_pil(schedule.timeline_image(parsed)), frame_count
+
+
+class LF_SaveVideo:
+    """Save an IMAGE batch as a video file in the output folder, with a preview in the UI."""
+
+    DESCRIPTION = (
+        "Saves frames as mp4 (H.264), webm (VP9), animated webp or gif into ComfyUI's output folder and shows the "
+        "result on the node. webp and gif can loop forever or play once; mp4 and webm carry no loop flag."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "save"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ("STRING",)
+    RETURN_NAMES = ("path",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The frames, in order (an animator's output or any IMAGE batch)."}),
+                "filename_prefix": ("STRING", {"default": "LongForm/clip",
+                                               "tooltip": "File name start inside the output folder; "
+                                                          "'folder/name' saves in a subfolder."}),
+                "format": (list(video.VIDEO_FORMATS), {"default": "mp4",
+                                                       "tooltip": "mp4 (H.264), webm (VP9), webp or gif."}),
+                "fps": ("FLOAT", {"default": 12.0, "min": 0.1, "max": 120.0, "step": 0.5,
+                                  "tooltip": "Playback frames per second."}),
+                "loop": ("BOOLEAN", {"default": True,
+                                     "tooltip": "webp/gif: loop forever (on) or play once (off). "
+                                                "No effect on mp4/webm."}),
+            }
+        }
+
+    def save(self, images, filename_prefix: str, format: str, fps: float, loop: bool):
+        batch = check_image_batch(images, "images")
+        root = host.output_dir()
+        path = video.next_output_path(filename_prefix, video.check_format(format), root)
+        video.write_video(video.to_uint8(batch), path, fps=fps, loop=loop)
+        return {"ui": {"images": [video.ui_entry(path, root)], "animated": (True,)}, "result": (str(path),)}
+
+
+class LF_Animate:
+    """Animate a first frame into a clip following a prompt schedule, frame by frame."""
+
+    DESCRIPTION = (
+        "Makes a clip frame by frame: each frame is img2img (with the pipeline's ControlNet, LoRA and identity lock) "
+        "from the previous one, the first from the input image, with the scribble map and the prompt the schedule "
+        "blends for that frame. Temporal consistency switches: cross-frame attention to frame 0's keys and values "
+        "(Text2Video-Zero), colour matching to the first frame (LAB mean/std), shared noise. 'stream to disk' writes "
+        "PNG frames and the video (in chunks) into the output folder as they are made, returns evenly spaced preview "
+        "frames only, and resumes from the last frame written after an interrupt."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "run"
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("frames", "video_path")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "pipeline": ("LF_PIPELINE", {"tooltip": "From the LongForm pipeline loader (ControlNet + LoRA), "
+                                                        "optionally through Identity Lock."}),
+                "first_frame": ("IMAGE", {"tooltip": "The clip's starting picture (e.g. the stylized image); its size "
+                                                     "is the clip's size (multiples of 8). Only the first of a batch."}),
+                "scribble": ("IMAGE", {"tooltip": "Scribble map: one for every frame, or a batch of exactly one map "
+                                                  "per frame."}),
+                "schedule": (SCHEDULE_TYPE, {"tooltip": "From LF Prompt Schedule: prompts per frame, clip length and fps."}),
+                "steps": ("INT", {"default": 20, "min": 1, "max": 150,
+                                  "tooltip": "Sampler steps of a full denoise; a frame runs steps x strength of them."}),
+                "guidance": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 30.0, "step": 0.5,
+                                       "tooltip": "Classifier-free guidance scale."}),
+                "strength": ("STRING", {"default": "0.45", "multiline": True,
+                                        "tooltip": "Denoising strength per frame: one number (0-1), or one `frame: value` "
+                                                   "per line, linear in between (e.g. `0: 0.6` then `2s: 0.4`)."}),
+                "controlnet_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
+                                                  "tooltip": "How strongly the scribble steers every frame."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "tooltip": "Random seed of the clip."}),
+                "seed_mode": (list(animate.SEED_MODES), {"default": "per frame",
+                                                         "tooltip": "fixed: every frame uses the seed; per frame: "
+                                                                    "frame k uses seed + k."}),
+                "cross_frame_attention": ("BOOLEAN", {"default": True,
+                                                      "tooltip": "Self-attention attends to frame 0's keys and values "
+                                                                 "at the same step (keeps appearance)."}),
+                "color_match": ("BOOLEAN", {"default": True,
+                                            "tooltip": "Match each frame's LAB mean/std to the first frame's "
+                                                       "(stops colour drift along the chain)."}),
+                "shared_noise": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
+                                           "tooltip": "Share of a clip-wide noise in every frame's starting noise "
+                                                      "(0 = off). Matters in 'per frame' seed mode."}),
+                "mode": (["in memory", "stream to disk"], {"default": "in memory",
+                                                           "tooltip": "in memory: return every frame. stream to disk: "
+                                                                      "frames and video go to the output folder as made; "
+                                                                      "returns preview frames (for long clips)."}),
+            },
+            "optional": {
+                "run_name": ("STRING", {"default": "LongForm/animate_run",
+                                        "tooltip": "stream to disk: folder in the output folder for frames, chunks and "
+                                                   "the video; the same name resumes a stopped run."}),
+                "video_format": (list(video.STREAM_FORMATS), {"default": "mp4",
+                                                              "tooltip": "stream to disk: video format written in chunks."}),
+                "resume": ("BOOLEAN", {"default": True,
+                                       "tooltip": "stream to disk: continue a stopped run with the same settings from "
+                                                  "its last frame (off: start the folder over)."}),
+                "preview_frames": ("INT", {"default": 16, "min": 1, "max": 256,
+                                           "tooltip": "stream to disk: how many evenly spaced frames to return."}),
+            },
+        }
+
+    def run(self, pipeline, first_frame, scribble, schedule, steps, guidance, strength, controlnet_strength, seed,
+            seed_mode, cross_frame_attention, color_match, shared_noise, mode, run_name="LongForm/animate_run",
+            video_format="mp4", resume=True, preview_frames=16):
+        first = video.to_uint8(check_image_batch(first_frame, "first_frame"))[0]
+        control = video.to_uint8(check_image_batch(scribble, "scribble"))
+        settings = animate.AnimateSettings(
+            steps=steps, guidance=guidance, strength=strength, controlnet_scale=controlnet_strength, seed=seed,
+            seed_mode=seed_mode, cross_frame_attention=cross_frame_attention, color_match=color_match,
+            shared_noise=shared_noise,
+        )
+        if mode != "stream to disk":
+            result = animate.animate(pipeline, first, control, schedule, settings)
+            return torch.from_numpy(result.frames).float() / 255.0, ""
+        root = host.output_dir()
+        clip = animate.streaming_clip(pipeline, first, control, schedule, settings,
+                                      video.output_subdir(run_name, root, "run_name"), video_format, preview_frames)
+        result = animate.animate(pipeline, first, control, schedule, settings, clip=clip, resume=resume)
+        preview = torch.from_numpy(result.frames).float() / 255.0
+        return {"ui": {"images": [video.ui_entry(clip.video_path, root)], "animated": (True,)},
+                "result": (preview, str(clip.video_path))}
+
+
+class LF_ClipReport:
+    """Prompt adherence, temporal consistency and identity of a clip: a plot and a JSON summary."""
+
+    DESCRIPTION = (
+        "Measures a clip against its schedule with the probe's CLIP: per frame, the similarity to each keyframe prompt "
+        "(the curves should cross near each scheduled switch), the similarity and pixel difference of consecutive "
+        "frames, and, with a reference picture, the identity score. Outputs one plot and a JSON summary."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "report"
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("plot", "summary_json")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "frames": ("IMAGE", {"tooltip": "Every frame of the clip (the animator's in-memory output)."}),
+                "schedule": (SCHEDULE_TYPE, {"tooltip": "The schedule the clip was made with."}),
+                "encoder": (host.list_models("encoders", (".safetensors",)),
+                            {"tooltip": "A CLIP model in models/encoders (the probe's, e.g. clip-vit-base-patch32)."}),
+            },
+            "optional": {
+                "reference": ("IMAGE", {"tooltip": "The identity reference picture; leave unconnected for no "
+                                                   "identity score."}),
+                "insightface": ("STRING", {"default": "", "tooltip": "insightface pack for a face identity score, as "
+                                                                     "models/<name> (e.g. models/buffalo_l); empty: "
+                                                                     "CLIP identity only."}),
+            },
+        }
+
+    def report(self, frames, schedule, encoder, reference=None, insightface=""):
+        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip())
+        return from_pil(result.plot()), json.dumps(result.summary(), indent=1)
+
+
+NODE_CLASS_MAPPINGS = {
+    "LF_PromptSchedule": LF_PromptSchedule,
+    "LF_Animate": LF_Animate,
+    "LF_SaveVideo": LF_SaveVideo,
+    "LF_ClipReport": LF_ClipReport,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "LF_PromptSchedule": "LF Prompt Schedule",
+    "LF_Animate": "LF Animate",
+    "LF_SaveVideo": "LF Save Video",
+    "LF_ClipReport": "LF Clip Report",
+}

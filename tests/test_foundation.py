@@ -1,0 +1,102 @@
+"""The foundation: the host bridge's fallbacks, import hygiene, node conventions, generated files in sync."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from longform_pack.core import host, manifest, tiny
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FAMILIES = {"probe", "stylize", "identity", "animate", "ddpm"}
+HEAVY_MODULES = ("diffusers", "transformers", "insightface", "onnxruntime", "cv2", "imageio", "sklearn", "matplotlib")
+
+
+def test_model_path_resolves_and_explains_missing_files(tmp_path):
+    previous = host.set_models_dir(tmp_path)
+    try:
+        sd15 = manifest.entry("sd15")
+        (tmp_path / "checkpoints").mkdir()
+        (tmp_path / "checkpoints" / sd15.filename).write_bytes(b"x")
+        assert host.model_path("checkpoints", sd15.filename) == (tmp_path / "checkpoints" / sd15.filename).resolve()
+        assert host.list_models("checkpoints", (".safetensors",)) == [sd15.filename]
+        with pytest.raises(FileNotFoundError) as missing:
+            host.model_path("controlnet", manifest.entry("controlnet_scribble").filename)
+        assert "controlnet_scribble" in str(missing.value) and "install.py --models stylize" in str(missing.value)
+        with pytest.raises(FileNotFoundError, match="Put the file there"):
+            host.model_path("checkpoints", "not-in-the-manifest.safetensors")
+        with pytest.raises(FileNotFoundError):
+            host.model_path("checkpoints", "../../etc/passwd")
+    finally:
+        host.set_models_dir(previous)
+
+
+def test_progress_checks_interrupt_outside_comfyui():
+    assert not host.in_comfyui()
+    with host.progress(3, "test") as bar:
+        bar.update()
+        host.request_interrupt()
+        with pytest.raises(host.Interrupted):
+            bar.update()
+    host.check_interrupt()  # the request was consumed
+
+
+def test_only_host_touches_comfyui():
+    pattern = re.compile(r"^\s*(import|from)\s+(comfy|folder_paths|comfy_api|nodes)\b", re.MULTILINE)
+    offenders = [
+        path.relative_to(REPO_ROOT).as_posix()
+        for folder in ("core", "nodes")
+        for path in (REPO_ROOT / folder).rglob("*.py")
+        if path.name != "host.py" and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_pack_import_is_light_and_fast():
+    code = (
+        "import sys, time; import torch, numpy, PIL.Image; sys.path.insert(0, 'scripts');"
+        "from _pack import load_pack; start = time.perf_counter(); pack = load_pack();"
+        "print(time.perf_counter() - start);"
+        f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    seconds, heavy = result.stdout.split("\n")[:2]
+    assert heavy == "", f"importing the pack loaded {heavy}: import them inside the functions that use them"
+    assert float(seconds) < 1.0
+
+
+def test_node_conventions(pack):
+    assert pack.NODE_CLASS_MAPPINGS, "no nodes registered"
+    for node_id, cls in pack.NODE_CLASS_MAPPINGS.items():
+        assert node_id.startswith("LF_"), node_id
+        family = cls.CATEGORY.split("/")
+        assert family[0] == "LongForm" and family[1] in FAMILIES, f"{node_id}: category {cls.CATEGORY}"
+        assert cls.DESCRIPTION.strip(), f"{node_id}: no DESCRIPTION"
+        display = pack.NODE_DISPLAY_NAME_MAPPINGS[node_id]
+        assert display[0].isupper() and all(word[0].isupper() or not word[0].isalpha() for word in display.split()), display
+        assert callable(getattr(cls, cls.FUNCTION)), f"{node_id}: FUNCTION {cls.FUNCTION} missing"
+        for section in ("required", "optional"):
+            for name, spec in cls.INPUT_TYPES().get(section, {}).items():
+                options = spec[1] if len(spec) > 1 else {}
+                assert options.get("tooltip"), f"{node_id}.{name}: no tooltip"
+
+
+def test_every_manifest_entry_has_a_tiny_builder():
+    assert set(tiny.builders()) == {item.id for item in manifest.load_manifest()}
+
+
+def test_workflows_are_generated_from_their_source():
+    result = subprocess.run(
+        [sys.executable, "scripts/build_workflows.py", "--check"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_node_reference_matches_the_nodes(pack):
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    from node_reference import info_from_classes, readme_section, render
+
+    expected = render(info_from_classes(pack.NODE_CLASS_MAPPINGS, pack.NODE_DISPLAY_NAME_MAPPINGS))
+    assert readme_section((REPO_ROOT / "README.md").read_text(encoding="utf-8")) == expected
