@@ -195,7 +195,11 @@ def _config_json(model) -> dict:
     return json.loads(model.to_json_string())
 
 
-def tiny_sd15_components(seed: int = 0) -> dict:
+SD15_SEED = 1500
+CONTROLNET_SEED = 1101
+
+
+def tiny_sd15_components(seed: int = SD15_SEED) -> dict:
     """The tiny UNet, VAE and text encoder (diffusers / transformers objects), seeded."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -217,7 +221,7 @@ def _save(tensors: dict[str, torch.Tensor], path: Path, config: dict) -> None:
 
 def build_sd15(path: Path) -> None:
     """A tiny SD 1.5 checkpoint in the original single-file layout."""
-    parts = tiny_sd15_components(seed=1500)
+    parts = tiny_sd15_components()
     tensors = {
         **_to_ldm_unet(parts["unet"].state_dict(), TINY_UNET_CONFIG["layers_per_block"], UNET_PREFIX),
         **_to_ldm_vae(parts["vae"].state_dict(), len(TINY_VAE_CONFIG["block_out_channels"])),
@@ -226,11 +230,11 @@ def build_sd15(path: Path) -> None:
     _save(tensors, path, {name: _config_json(model) for name, model in parts.items()})
 
 
-def build_controlnet_scribble(path: Path) -> None:
-    """A tiny ControlNet 1.1 single file (bare keys) with randomised zero-convs."""
+def tiny_controlnet(seed: int = CONTROLNET_SEED):
+    """The tiny ControlNet (a diffusers ControlNetModel), seeded, its zero-initialised convolutions randomised."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
-    torch.manual_seed(1101)
+    torch.manual_seed(seed)
     controlnet = ControlNetModel.from_unet(
         UNet2DConditionModel(**TINY_UNET_CONFIG), conditioning_embedding_out_channels=TINY_HINT_CHANNELS
     )
@@ -239,6 +243,12 @@ def build_controlnet_scribble(path: Path) -> None:
         for conv in [*zero_convs, controlnet.controlnet_cond_embedding.conv_out]:
             conv.weight.normal_(0.0, 0.2)
             conv.bias.normal_(0.0, 0.05)
+    return controlnet
+
+
+def build_controlnet_scribble(path: Path) -> None:
+    """A tiny ControlNet 1.1 single file (bare keys) with randomised zero-convs."""
+    controlnet = tiny_controlnet()
     tensors = _to_ldm_unet(controlnet.state_dict(), TINY_UNET_CONFIG["layers_per_block"], prefix="")
     _save(tensors, path, {"controlnet": _config_json(controlnet)})
 
