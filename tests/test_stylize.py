@@ -13,8 +13,8 @@ from longform_pack.core.tiny import stylize as tiny_stylize
 
 CHECKPOINT = "longform-tiny-sd15.safetensors"
 CONTROLNET = "longform-tiny-controlnet-scribble.safetensors"
-KOHYA = "longform-tiny-lora-kohya.safetensors"
-PEFT = tiny_stylize.DIFFUSERS_LORA_FILENAME
+KOHYA = tiny_stylize.KOHYA_LORA_FILENAME
+PEFT = "longform-tiny-lora-diffusers.safetensors"
 SIZE = dict(width=64, height=64)
 
 

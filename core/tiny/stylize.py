@@ -8,9 +8,9 @@ Every file is written in the on-disk layout users have for the real model, so th
 - `controlnet_scribble`: a ControlNet 1.1 single file (bare LDM keys: `input_blocks.*`, `zero_convs.*`,
   `input_hint_block.*`, `middle_block_out.*`). Its zero-convs are randomised: zero ones would make every ControlNet
   test pass trivially.
-- `lora_pokemon`: a kohya-format LoRA (`lora_unet_*`, `lora_te_*`, `.alpha`); next to it the builder writes
-  `DIFFUSERS_LORA_FILENAME`, the same low-rank update in the diffusers/peft format (`unet.*.lora_A.weight`, ...),
-  alpha folded into the up matrices so that both files change the same layers by the same amount.
+- `lora_pokemon`: a diffusers/peft-format LoRA (`unet.*.lora_A.weight`, ...), the real file's format; next to it the
+  builder writes `KOHYA_LORA_FILENAME`, the same low-rank update in kohya format (`lora_unet_*`, `lora_te_*`,
+  `.alpha`), alpha folded into the peft up matrices so that both files change the same layers by the same amount.
 
 The files carry `TINY_METADATA` plus their diffusers configs as JSON under `TINY_CONFIG_KEY`, from which the loader
 builds the matching config folder offline (real files use `core/assets/sd15`). 64x64 images give 8x8 latents.
@@ -27,7 +27,7 @@ import torch
 from . import TINY_METADATA
 
 TINY_CONFIG_KEY = "longform_tiny_config"
-DIFFUSERS_LORA_FILENAME = "longform-tiny-lora-diffusers.safetensors"
+KOHYA_LORA_FILENAME = "longform-tiny-lora-kohya.safetensors"
 LORA_RANK = 4
 LORA_ALPHA = 2.0
 
@@ -269,7 +269,7 @@ def _lora_targets() -> dict[str, tuple[int, int]]:
 
 
 def build_lora_pokemon(path: Path) -> None:
-    """A tiny kohya-format LoRA at `path` and the same update in diffusers format next to it."""
+    """A tiny diffusers/peft-format LoRA at `path` (the real file's format) and the same update in kohya format beside."""
     targets = _lora_targets()
     generator = torch.Generator().manual_seed(4242)
     kohya, peft = {}, {}
@@ -285,8 +285,8 @@ def build_lora_pokemon(path: Path) -> None:
         peft[f"{name}.lora_A.weight"] = down
         peft[f"{name}.lora_B.weight"] = up * (LORA_ALPHA / LORA_RANK)
     config = {"rank": LORA_RANK, "alpha": LORA_ALPHA}
-    _save(kohya, path, config)
-    _save(peft, path.parent / DIFFUSERS_LORA_FILENAME, config)
+    _save(peft, path, config)
+    _save(kohya, path.parent / KOHYA_LORA_FILENAME, config)
 
 
 BUILDERS = {
