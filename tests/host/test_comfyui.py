@@ -3,6 +3,7 @@
 import copy
 import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,14 @@ def test_ui_workflow_validates(object_info, path):
         target_spec = dict(_input_specs(object_info[nodes[target]["type"]]))[target_name]
         accepted = (origin_type, "*")
         assert origin_type == link_type and target_spec[0] in accepted, f"{path.name}: link {link_id} joins {origin_type} to {target_spec[0]}"
+
+
+def test_workflows_are_listed_and_served_as_templates(comfyui):
+    (pack_folder,) = [path.name for path in (comfyui.base / "custom_nodes").iterdir()]
+    templates = json.loads(urllib.request.urlopen(comfyui.url + "/workflow_templates", timeout=10).read())
+    assert sorted(templates.get(pack_folder, [])) == sorted(path.stem for path in UI_WORKFLOWS)
+    served = urllib.request.urlopen(f"{comfyui.url}/api/workflow_templates/{pack_folder}/{UI_WORKFLOWS[0].name}")
+    assert json.loads(served.read()) == json.loads(UI_WORKFLOWS[0].read_text())
 
 
 def test_readme_node_reference_matches_object_info(object_info):
