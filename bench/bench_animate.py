@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +25,9 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from _timing import overhead_rows  # noqa: E402
 
 REPEATS = 7
 THREADS = 1  # tiny tensors: more threads only add contention on a shared CPU, for both paths alike
@@ -93,15 +95,7 @@ def main() -> dict:
         shutil.rmtree(models, ignore_errors=True)
 
     extras = {size: _extras_seconds(size) for size in (SIZE, 512)}
-    bare = min(times["bare img2img"])
-    rows = {
-        name: {
-            "seconds_per_frame": min(values),
-            "median_seconds_per_frame": statistics.median(values),
-            "overhead_vs_bare": min(values) / bare - 1.0,
-        }
-        for name, values in times.items()
-    }
+    rows = overhead_rows(times, "bare img2img", "frame")
     print(f"animator, tiny models, {SIZE}x{SIZE}, {FRAMES} frames, {STEPS} steps x strength {STRENGTH}, CFG, "
           f"best of {REPEATS} ({torch.get_num_threads()} threads)")
     print(f"{'path':<24} {'s/frame':>9} {'median':>9} {'overhead':>9}")

@@ -13,7 +13,6 @@ Run: `python bench/bench_identity.py` (or through bench/run_all.py).
 from __future__ import annotations
 
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +22,9 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from _timing import overhead_rows  # noqa: E402
 
 REPEATS = 5
 STEPS = 4
@@ -86,16 +88,9 @@ def main() -> dict:
                 start = time.perf_counter()
                 render(target)
                 times[name].append(time.perf_counter() - start)
-        bare = min(times["bare"])
-        rows = {
-            name: {
-                "seconds_per_image": min(values),
-                "median_seconds_per_image": statistics.median(values),
-                "overhead_vs_bare": min(values) / bare - 1.0,
-                "prepare_seconds": prepare_seconds.get(name),
-            }
-            for name, values in times.items()
-        }
+        rows = overhead_rows(times, "bare", "image")
+        for name, row in rows.items():
+            row["prepare_seconds"] = prepare_seconds.get(name)
     finally:
         host.set_models_dir(previous)
         shutil.rmtree(models, ignore_errors=True)

@@ -3,9 +3,10 @@
 Both paths run in one process on the tiny SD 1.5 + scribble ControlNet + kohya LoRA (built into a temporary models
 dir), at 64x64 with 20 steps, on one torch thread, interleaved in alternating order, REPEATS times each. Each run
 records wall time and the process's CPU time; the figure is the ratio of the median CPU times (node / bare, bar
-<= 1.05), because on a shared machine wall time mostly measures the other jobs. Wall-time ratios are reported too. The bare call is `StableDiffusionControlNetPipeline(...)(...)` on the same components
-with the same scheduler class and the LoRA active, so the ratio is what the node adds: argument checks, the
-scheduler and LoRA set-up per run, the per-step progress/interrupt callback and the IMAGE conversion.
+<= 1.05), because on a shared machine wall time mostly measures the other jobs. Wall-time ratios are reported too.
+The bare call is `StableDiffusionControlNetPipeline(...)(...)` on the same components with the same scheduler class
+and the LoRA active, so the ratio is what the node adds: argument checks, the scheduler and LoRA set-up per run, the
+per-step progress/interrupt callback and the IMAGE conversion.
 
 The full-size SD 1.5 figure the issue asks for (512x512, 20 steps, fp16, on a GPU) is not measured: no GPU was lent
 when this was written, and it is reported as None. Run: `python bench/bench_stylize.py` (or through bench/run_all.py).

@@ -19,6 +19,9 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results.json"
+# Tables, not progress bars, in the log; and no model hub is ever asked.
+os.environ.setdefault("LONGFORM_PROGRESS", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def machine() -> dict:

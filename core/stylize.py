@@ -218,7 +218,7 @@ def _header(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
 def detect_checkpoint_family(shapes: dict[str, tuple[int, ...]]) -> str:
     """The model family of a single-file checkpoint from its keys and shapes: "sd15" or a name to refuse."""
     keys = shapes.keys()
-    if any(k.startswith("conditioner.embedders.") for k in keys) or "model.diffusion_model.label_emb.0.0.weight" in keys:
+    if any(k.startswith(("conditioner.embedders.", "model.diffusion_model.label_emb.")) for k in keys):
         return "SDXL"
     if any(k.startswith("model.diffusion_model.joint_blocks.") for k in keys):
         return "SD 3"

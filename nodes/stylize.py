@@ -132,7 +132,10 @@ class LF_Stylize:
                     "STRING",
                     {"multiline": True, "default": "lowres, blurry", "tooltip": "What to steer away from."},
                 ),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "tooltip": "Noise seed (same seed, same image)."}),
+                "seed": (
+                    "INT",
+                    {"default": 0, "min": 0, "max": 2**63 - 1, "tooltip": "Noise seed: same seed, same image."},
+                ),
                 "steps": ("INT", {"default": 20, "min": 1, "max": 200, "tooltip": "Denoising steps."}),
                 "guidance": (
                     "FLOAT",
@@ -142,8 +145,8 @@ class LF_Stylize:
                     "FLOAT",
                     {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": "How hard the sketch binds."},
                 ),
-                "control_start": ("FLOAT", {**unit, "default": 0.0, "tooltip": "Fraction of steps where the sketch starts."}),
-                "control_end": ("FLOAT", {**unit, "default": 1.0, "tooltip": "Fraction of steps where the sketch stops."}),
+                "control_start": ("FLOAT", {**unit, "default": 0.0, "tooltip": "Step fraction where control begins."}),
+                "control_end": ("FLOAT", {**unit, "default": 1.0, "tooltip": "Step fraction where control ends."}),
                 "width": ("INT", {**size, "tooltip": "Output width (multiple of 8)."}),
                 "height": ("INT", {**size, "tooltip": "Output height (multiple of 8)."}),
                 "previews": ("BOOLEAN", {"default": True, "tooltip": "Show a cheap latent preview at each step."}),

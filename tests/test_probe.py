@@ -250,6 +250,21 @@ def test_a_file_that_does_not_fit_its_config_is_an_error(tiny_models_dir):
         probe.load_encoder("bert", "bert-no-config.safetensors")
 
 
+def test_an_hf_folder_loads_with_its_config_json(tiny_models_dir, bert):
+    """A publisher's folder (model.safetensors + config.json, no config in the metadata) put in models/encoders."""
+    path = host.model_path("encoders", BERT)
+    with safe_open(str(path), framework="pt") as handle:
+        config = handle.metadata()["config"]
+    folder = tiny_models_dir / "encoders" / "tiny-bert-folder"
+    folder.mkdir()
+    save_file(load_file(str(path)), str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text(config)
+    assert "tiny-bert-folder/model.safetensors" in nodes.LF_ProbeEncoderLoader.INPUT_TYPES()["required"]["encoder_file"][0]
+    loaded = probe.load_encoder("bert", "tiny-bert-folder/model.safetensors")
+    assert not loaded.tiny  # the tiny marker lived in the metadata this copy dropped
+    assert torch.allclose(loaded.encode_texts(TEXTS).vectors, bert.encode_texts(TEXTS).vectors, atol=1e-6)
+
+
 # -------------------------------------------------------------------------------------------------------------- nodes
 
 

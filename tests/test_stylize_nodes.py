@@ -75,7 +75,7 @@ def test_every_node_input_has_a_tooltip_and_the_dropdowns_list_the_tiny_files(ti
     inputs = nodes.LF_StylizePipelineLoader.INPUT_TYPES()["required"]
     assert "longform-tiny-sd15.safetensors" in inputs["checkpoint"][0]
     assert "longform-tiny-controlnet-scribble.safetensors" in inputs["controlnet"][0]
-    assert {"None", "longform-tiny-lora-kohya.safetensors", tiny_stylize.DIFFUSERS_LORA_FILENAME} <= set(
+    assert {"None", "longform-tiny-lora-diffusers.safetensors", tiny_stylize.KOHYA_LORA_FILENAME} <= set(
         inputs["lora"][0]
     )
 

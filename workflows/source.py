@@ -96,6 +96,22 @@ def sketch_to_image() -> Graph:
     return graph
 
 
+def _identity_locked_pipeline(graph: Graph, weight: float):
+    """The character reference, the scribble map, and the stylize pipeline with IP-Adapter plus holding the character."""
+    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
+    scribble, pipeline = _stylized_pipeline(graph)
+    locked = graph.node(
+        "LF_IdentityLock",
+        pipeline=pipeline.out(0),
+        reference=reference.out(0),
+        ipadapter=IPADAPTER_PLUS,
+        weight=weight,
+        clip_vision=CLIP_VISION,
+        insightface=INSIGHTFACE_PACK,
+    )
+    return reference, scribble, locked
+
+
 def identity_lock() -> Graph:
     """The character reference held by IP-Adapter while the sketch and prompt are stylized, then scored."""
     graph = Graph("identity_lock")
@@ -105,17 +121,7 @@ def identity_lock() -> Graph:
         "stylized image with the reference's identity, and an identity score: CLIP image cosine of the result "
         "against the reference, as a plot and text. Models: python install.py --models stylize identity."
     )
-    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
-    scribble, pipeline = _stylized_pipeline(graph)
-    locked = graph.node(
-        "LF_IdentityLock",
-        pipeline=pipeline.out(0),
-        reference=reference.out(0),
-        ipadapter=IPADAPTER_PLUS,
-        weight=0.8,
-        clip_vision=CLIP_VISION,
-        insightface=INSIGHTFACE_PACK,
-    )
+    reference, scribble, locked = _identity_locked_pipeline(graph, weight=0.8)
     graph.node("PreviewAny", title="Identity Lock Info", source=locked.out(1))
     image = _stylize(graph, locked, scribble)
     graph.node("SaveImage", images=image.out(0), filename_prefix="longform/identity_lock")
@@ -145,17 +151,7 @@ def sketch_to_video() -> Graph:
         "Out: an mp4 and a gif in output/longform/, the schedule's timeline, and a clip report: prompt adherence "
         "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score."
     )
-    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
-    scribble, pipeline = _stylized_pipeline(graph)
-    locked = graph.node(
-        "LF_IdentityLock",
-        pipeline=pipeline.out(0),
-        reference=reference.out(0),
-        ipadapter=IPADAPTER_PLUS,
-        weight=0.7,
-        clip_vision=CLIP_VISION,
-        insightface=INSIGHTFACE_PACK,
-    )
+    reference, scribble, locked = _identity_locked_pipeline(graph, weight=0.7)
     first_frame = _stylize(graph, locked, scribble)
     schedule = graph.node("LF_PromptSchedule", text=SCHEDULE, seconds=4.0, fps=8.0, interpolation="eased")
     graph.node("SaveImage", images=schedule.out(1), filename_prefix="longform/sketch_to_video_timeline")

@@ -203,7 +203,16 @@ def _detector_graph():
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in outputs],
         initializers,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="longform-tiny")
+    return _onnx_model(graph)
+
+
+def _onnx_model(graph):
+    """An ONNX model at opset 17 and IR version 8, which every onnxruntime since 1.13 reads (the onnx package would
+    otherwise stamp its newest IR version, which an older onnxruntime-gpu refuses; the real packs are older still)."""
+    from onnx import helper
+
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8,
+                             producer_name="longform-tiny")
 
 
 def _recognition_graph(seed: int):
@@ -232,7 +241,7 @@ def _recognition_graph(seed: int):
         [helper.make_tensor_value_info("683", TensorProto.FLOAT, ["None", FACE_EMBED_DIM])],
         [numpy_helper.from_array(value, name) for name, value in weights.items()],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="longform-tiny")
+    return _onnx_model(graph)
 
 
 def build_insightface_pack(path: Path) -> None:

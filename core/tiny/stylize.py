@@ -8,9 +8,9 @@ Every file is written in the on-disk layout users have for the real model, so th
 - `controlnet_scribble`: a ControlNet 1.1 single file (bare LDM keys: `input_blocks.*`, `zero_convs.*`,
   `input_hint_block.*`, `middle_block_out.*`). Its zero-convs are randomised: zero ones would make every ControlNet
   test pass trivially.
-- `lora_pokemon`: a kohya-format LoRA (`lora_unet_*`, `lora_te_*`, `.alpha`); next to it the builder writes
-  `DIFFUSERS_LORA_FILENAME`, the same low-rank update in the diffusers/peft format (`unet.*.lora_A.weight`, ...),
-  alpha folded into the up matrices so that both files change the same layers by the same amount.
+- `lora_pokemon`: a diffusers/peft-format LoRA (`unet.*.lora_A.weight`, ...), the real file's format; next to it the
+  builder writes `KOHYA_LORA_FILENAME`, the same low-rank update in kohya format (`lora_unet_*`, `lora_te_*`,
+  `.alpha`), alpha folded into the peft up matrices so that both files change the same layers by the same amount.
 
 The files carry `TINY_METADATA` plus their diffusers configs as JSON under `TINY_CONFIG_KEY`, from which the loader
 builds the matching config folder offline (real files use `core/assets/sd15`). 64x64 images give 8x8 latents.
@@ -27,7 +27,7 @@ import torch
 from . import TINY_METADATA
 
 TINY_CONFIG_KEY = "longform_tiny_config"
-DIFFUSERS_LORA_FILENAME = "longform-tiny-lora-diffusers.safetensors"
+KOHYA_LORA_FILENAME = "longform-tiny-lora-kohya.safetensors"
 LORA_RANK = 4
 LORA_ALPHA = 2.0
 
@@ -195,7 +195,11 @@ def _config_json(model) -> dict:
     return json.loads(model.to_json_string())
 
 
-def tiny_sd15_components(seed: int = 0) -> dict:
+SD15_SEED = 1500
+CONTROLNET_SEED = 1101
+
+
+def tiny_sd15_components(seed: int = SD15_SEED) -> dict:
     """The tiny UNet, VAE and text encoder (diffusers / transformers objects), seeded."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -217,7 +221,7 @@ def _save(tensors: dict[str, torch.Tensor], path: Path, config: dict) -> None:
 
 def build_sd15(path: Path) -> None:
     """A tiny SD 1.5 checkpoint in the original single-file layout."""
-    parts = tiny_sd15_components(seed=1500)
+    parts = tiny_sd15_components()
     tensors = {
         **_to_ldm_unet(parts["unet"].state_dict(), TINY_UNET_CONFIG["layers_per_block"], UNET_PREFIX),
         **_to_ldm_vae(parts["vae"].state_dict(), len(TINY_VAE_CONFIG["block_out_channels"])),
@@ -226,11 +230,11 @@ def build_sd15(path: Path) -> None:
     _save(tensors, path, {name: _config_json(model) for name, model in parts.items()})
 
 
-def build_controlnet_scribble(path: Path) -> None:
-    """A tiny ControlNet 1.1 single file (bare keys) with randomised zero-convs."""
+def tiny_controlnet(seed: int = CONTROLNET_SEED):
+    """The tiny ControlNet (a diffusers ControlNetModel), seeded, its zero-initialised convolutions randomised."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
-    torch.manual_seed(1101)
+    torch.manual_seed(seed)
     controlnet = ControlNetModel.from_unet(
         UNet2DConditionModel(**TINY_UNET_CONFIG), conditioning_embedding_out_channels=TINY_HINT_CHANNELS
     )
@@ -239,6 +243,12 @@ def build_controlnet_scribble(path: Path) -> None:
         for conv in [*zero_convs, controlnet.controlnet_cond_embedding.conv_out]:
             conv.weight.normal_(0.0, 0.2)
             conv.bias.normal_(0.0, 0.05)
+    return controlnet
+
+
+def build_controlnet_scribble(path: Path) -> None:
+    """A tiny ControlNet 1.1 single file (bare keys) with randomised zero-convs."""
+    controlnet = tiny_controlnet()
     tensors = _to_ldm_unet(controlnet.state_dict(), TINY_UNET_CONFIG["layers_per_block"], prefix="")
     _save(tensors, path, {"controlnet": _config_json(controlnet)})
 
@@ -259,7 +269,7 @@ def _lora_targets() -> dict[str, tuple[int, int]]:
 
 
 def build_lora_pokemon(path: Path) -> None:
-    """A tiny kohya-format LoRA at `path` and the same update in diffusers format next to it."""
+    """A tiny diffusers/peft-format LoRA at `path` (the real file's format) and the same update in kohya format beside."""
     targets = _lora_targets()
     generator = torch.Generator().manual_seed(4242)
     kohya, peft = {}, {}
@@ -275,8 +285,8 @@ def build_lora_pokemon(path: Path) -> None:
         peft[f"{name}.lora_A.weight"] = down
         peft[f"{name}.lora_B.weight"] = up * (LORA_ALPHA / LORA_RANK)
     config = {"rank": LORA_RANK, "alpha": LORA_ALPHA}
-    _save(kohya, path, config)
-    _save(peft, path.parent / DIFFUSERS_LORA_FILENAME, config)
+    _save(peft, path, config)
+    _save(kohya, path.parent / KOHYA_LORA_FILENAME, config)
 
 
 BUILDERS = {

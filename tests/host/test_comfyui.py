@@ -3,6 +3,7 @@
 import copy
 import json
 import re
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ TINY_NAMES = {entry.filename: entry.tiny_filename for entry in load_manifest()}
 WIDGET_KINDS = {"INT", "FLOAT", "STRING", "BOOLEAN"}
 # The tiny models are built for 64x64 pictures: at 512x512 their full-resolution attention makes a run take minutes.
 TINY_SIZE = 64
+# A DDPM workflow trains its model: a few steps show the graph runs; the full recipe is the benchmark's job.
+TINY_TRAIN_STEPS = 40
 
 
 def with_tiny_models(value):
@@ -34,9 +37,11 @@ def with_tiny_models(value):
 
 
 def tiny_profile(prompt):
-    """An API workflow made to run on the tiny models: their filenames, and their native picture size."""
+    """An API workflow made to run on the tiny models: their filenames, their native picture size, short training."""
     prompt = with_tiny_models(prompt)
     for node in prompt.values():
+        if node["class_type"] == "LF_DDPMTrain":
+            node["inputs"]["steps"] = min(node["inputs"]["steps"], TINY_TRAIN_STEPS)
         for name in ("width", "height"):
             if isinstance(node["inputs"].get(name), int) and node["inputs"][name] > TINY_SIZE:
                 node["inputs"][name] = TINY_SIZE
@@ -118,6 +123,14 @@ def test_ui_workflow_validates(object_info, path):
         target_spec = dict(_input_specs(object_info[nodes[target]["type"]]))[target_name]
         accepted = (origin_type, "*")
         assert origin_type == link_type and target_spec[0] in accepted, f"{path.name}: link {link_id} joins {origin_type} to {target_spec[0]}"
+
+
+def test_workflows_are_listed_and_served_as_templates(comfyui):
+    (pack_folder,) = [path.name for path in (comfyui.base / "custom_nodes").iterdir()]
+    templates = json.loads(urllib.request.urlopen(comfyui.url + "/workflow_templates", timeout=10).read())
+    assert sorted(templates.get(pack_folder, [])) == sorted(path.stem for path in UI_WORKFLOWS)
+    served = urllib.request.urlopen(f"{comfyui.url}/api/workflow_templates/{pack_folder}/{UI_WORKFLOWS[0].name}")
+    assert json.loads(served.read()) == json.loads(UI_WORKFLOWS[0].read_text())
 
 
 def test_readme_node_reference_matches_object_info(object_info):
