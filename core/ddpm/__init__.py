@@ -11,10 +11,10 @@ The whole API in a few lines:
 from .diffusion import Diffusion, cosine_beta_schedule, linear_beta_schedule
 from .model import ModelConfig, UNet
 from .sampling import Samples, animation_frames, grid_image, parse_conditions, sample, save_animation, strip_image
-from .train import DDPMModel, TrainConfig, TrainResult, load_model, save_model, train
+from .train import DDPMModel, TrainConfig, TrainResult, load_model, loss_curve_image, save_model, train
 
 __all__ = [
     "DDPMModel", "Diffusion", "ModelConfig", "Samples", "TrainConfig", "TrainResult", "UNet", "animation_frames",
-    "cosine_beta_schedule", "grid_image", "linear_beta_schedule", "load_model", "parse_conditions", "sample",
-    "save_animation", "save_model", "strip_image", "train",
+    "cosine_beta_schedule", "grid_image", "linear_beta_schedule", "load_model", "loss_curve_image",
+    "parse_conditions", "sample", "save_animation", "save_model", "strip_image", "train",
 ]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from PIL import Image
 from safetensors.torch import load_file, safe_open, save_file
 
 from .. import host
@@ -323,6 +324,29 @@ def train(config: TrainConfig, name: str = "", text_embedder: TextEmbedder | Non
         model.path = path
     model.text_embedder = text_embedder
     return TrainResult(model, losses, seconds, path)
+
+
+def loss_curve_image(losses: list[float], title: str = "DDPM training loss") -> Image.Image:
+    """The loss per step (faint) and its 100-step moving average, on a log scale."""
+    import numpy as np
+
+    from ..images import figure_to_pil, new_figure
+
+    if not losses:
+        raise ValueError("no losses to plot: the run made no training step.")
+    figure = new_figure(7, 3.2)
+    axes = figure.add_subplot(1, 1, 1)
+    values = np.asarray(losses, dtype=np.float64)
+    axes.plot(np.arange(1, len(values) + 1), values, color="tab:blue", alpha=0.25, linewidth=0.8, label="per step")
+    window = min(100, len(values))
+    average = np.convolve(values, np.ones(window) / window, mode="valid")
+    axes.plot(np.arange(window, len(values) + 1), average, color="tab:blue", linewidth=1.8,
+              label=f"{window}-step mean (last {average[-1]:.4f})")
+    axes.set(xlabel="step", ylabel="MSE loss", title=title, yscale="log")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper right")
+    figure.tight_layout()
+    return figure_to_pil(figure)
 
 
 def save_model(model: DDPMModel, path: Path, summary: dict | None = None) -> Path:
