@@ -64,7 +64,9 @@ def missing_model_message(folder: str, name: str, searched: list[str]) -> str:
                 f"({item.description or item.filename}): download it with `{item.install_command}` from the "
                 f"LongForm folder, or `python install.py --tiny` for test stand-ins."
             )
-    known = ", ".join(item.filename for item in entries_for_folder(folder)) or "none in the manifest"
+    known = ", ".join(item.filename for item in entries_for_folder(folder))
+    if not known:  # e.g. models/ddpm: files this pack's own nodes write, nothing to download
+        return f"Model file '{name}' not found in {where}. Choose a file that is there, or put the file there."
     return (
         f"Model file '{name}' not found in {where}. Put the file there, or choose one of the manifest's "
         f"files for '{folder}' ({known}) and download it with `python install.py --models`."

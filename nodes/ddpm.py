@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from ..core import ddpm, host, video
-from ..core.ddpm import train as ddpm_train
 from ..core.ddpm.diffusion import SAMPLERS, SCHEDULES
 from ..core.ddpm.sampling import to_image_batch
+from ..core.ddpm.train import FOLDER, probe_text_embedder
 from ..core.images import from_pil
 
 CATEGORY = "LongForm/ddpm"
@@ -81,7 +81,7 @@ class LF_DDPMTrain:
         if text_encoder != NO_TEXT_ENCODER:
             spec = {"kind": text_encoder_kind, "filename": text_encoder}
             config = dataclasses.replace(config, conditioning="text", text_encoder=spec)
-            embedder = ddpm_train.probe_text_embedder(spec)
+            embedder = probe_text_embedder(spec)
         result = ddpm.train(config, name=name, text_embedder=embedder, resume=resume)
         summary = (f"{result.path}: {len(result.losses)} steps in {result.seconds:.0f} s, "
                    f"final loss {result.losses[-1]:.4f}, labels {result.model.config.class_names}")
@@ -101,16 +101,16 @@ class LF_DDPMLoader:
     def INPUT_TYPES(cls) -> dict:
         return {
             "required": {
-                "model_file": (host.list_models(ddpm_train.FOLDER, (".safetensors",)),
+                "model_file": (host.list_models(FOLDER, (".safetensors",)),
                                {"tooltip": "A .safetensors file written by LF DDPM Train in models/ddpm."}),
             }
         }
 
     def load(self, model_file):
-        path = host.model_path(ddpm_train.FOLDER, model_file)
+        path = host.model_path(FOLDER, model_file)
         model = ddpm.load_model(path)
         if model.config.conditioning == "text":
-            model.text_embedder = ddpm_train.probe_text_embedder(model.config.text_encoder)
+            model.text_embedder = probe_text_embedder(model.config.text_encoder)
         return (model,)
 
 
