@@ -45,7 +45,7 @@ class TrainConfig:
 
     dataset: str = "digits"
     image_size: int = 8
-    steps: int = 4000
+    steps: int = 2000
     batch_size: int = 128
     learning_rate: float = 2e-3
     seed: int = 0
