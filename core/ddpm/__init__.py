@@ -3,7 +3,7 @@
 The whole API in a few lines:
 
     from core.ddpm import TrainConfig, train, sample, load_model
-    result = train(TrainConfig(dataset="digits", steps=4000), name="digits")   # ~2-3 min on 2 CPU cores
+    result = train(TrainConfig(), name="digits")   # the digits recipe: about 2.5 min on 2 CPU cores
     samples = sample(result.model, ["3"] * 8 + ["7"] * 8, guidance=3.0, sampler="ddim", steps=50, seed=0)
     samples.images  # [16, 1, 8, 8] in 0..1, in the order of the labels given
 """
