@@ -133,21 +133,21 @@ def strip_image(samples: Samples, columns: int = 8) -> Image.Image:
     picks = picks.round().long().tolist()
     size = cell_size(samples.images.shape[-1])
     rows = len(trajectory.noisy[0])
-    margin, header = 70, 20
-    sheet = Image.new("RGB", (margin + len(picks) * size, header + 2 * rows * size), "white")
+    margin, header, gap = 70, 20, 6  # gaps keep neighbouring 8x8 cells apart
+    sheet = Image.new("RGB", (margin + len(picks) * (size + gap), header + rows * (2 * size + gap)), "white")
     draw = ImageDraw.Draw(sheet)
     text_font = font(12)
     for column, pick in enumerate(picks):
-        x = margin + column * size
+        x = margin + column * (size + gap)
         draw.text((x + 2, 3), f"t={trajectory.timesteps[pick]}", fill="black", font=text_font)
         noisy = _pictures(trajectory.noisy[pick], signed=True)
         predicted = _pictures(trajectory.predicted[pick], signed=True)
         for row in range(rows):
-            y = header + 2 * row * size
+            y = header + row * (2 * size + gap)
             sheet.paste(noisy[row].resize((size, size), Image.NEAREST), (x, y))
             sheet.paste(predicted[row].resize((size, size), Image.NEAREST), (x, y + size))
     for row in range(rows):
-        y = header + 2 * row * size
+        y = header + row * (2 * size + gap)
         draw.text((2, y + 2), f"{samples.conditions[row]}: x_t", fill="black", font=text_font)
         draw.text((2, y + size + 2), "pred x_0", fill="black", font=text_font)
     return sheet
