@@ -51,7 +51,7 @@ TINY_BANNER = """
 ################################################################################################################
 #  TINY MODELS: the real weights are not in {models_dir}.
 #  The chain below runs end to end on seeded random stand-ins, so its pictures are NOT meaningful (noise-like).
-#  For real pictures: python install.py --models stylize identity probe   (about 7.6 GB), then run the demo again.
+#  For real pictures: python install.py --models stylize identity probe   (about 9 GB), then run the demo again.
 ################################################################################################################
 """
 
