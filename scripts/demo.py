@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # install.py: where the pack sits in ComfyUI
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "workflows"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from disk only
@@ -29,6 +30,7 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")  # the demo prints its own
 from _pack import load_pack  # noqa: E402
 
 load_pack()
+import install  # noqa: E402
 import source as workflow_source  # noqa: E402  (the shipped workflows' prompts, schedule and model files)
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -36,17 +38,8 @@ from PIL import Image  # noqa: E402
 from longform_pack.core import host, manifest, tiny  # noqa: E402
 from longform_pack.core.images import from_pil, to_pil  # noqa: E402
 
-logger = logging.getLogger("LongForm")
-
-# The manifest entries the chain needs, and the model files sketch_to_video.json names.
-CHAIN_MODELS = {
-    "sd15": workflow_source.SD15,
-    "controlnet_scribble": workflow_source.SCRIBBLE_CONTROLNET,
-    "lora_pokemon": workflow_source.POKEMON_LORA,
-    "ipadapter_plus_sd15": workflow_source.IPADAPTER_PLUS,
-    "clip_vision_h": workflow_source.CLIP_VISION,
-    "clip_probe": workflow_source.PROBE_CLIP,
-}
+# The manifest entries of the models the chain loads (sketch_to_video.json names the same files).
+CHAIN_MODEL_IDS = ("sd15", "controlnet_scribble", "lora_pokemon", "ipadapter_plus_sd15", "clip_vision_h", "clip_probe")
 TINY_BANNER = """
 ################################################################################################################
 #  TINY MODELS: the real weights are not in {models_dir}.
@@ -60,14 +53,13 @@ def default_models_dir() -> Path:
     """$LONGFORM_MODELS_DIR, else <ComfyUI>/models when the pack sits in custom_nodes/, else ./models."""
     if os.environ.get(host.MODELS_DIR_ENV):
         return Path(os.environ[host.MODELS_DIR_ENV])
-    if REPO_ROOT.parent.name == "custom_nodes":
-        return REPO_ROOT.parent.parent / "models"
-    return REPO_ROOT / "models"
+    comfyui = install.comfyui_root()  # unresolved: a pack symlinked into custom_nodes/ still finds its ComfyUI
+    return comfyui / "models" if comfyui is not None else REPO_ROOT / "models"
 
 
 def real_weights_present(models_dir: Path) -> bool:
     """True when every model the chain needs is in `models_dir` at the manifest's size."""
-    for model_id in CHAIN_MODELS:
+    for model_id in CHAIN_MODEL_IDS:
         item = manifest.entry(model_id)
         path = models_dir / item.folder / item.filename
         if not path.is_file() or (item.size_bytes and path.stat().st_size != item.size_bytes):
@@ -120,13 +112,12 @@ def ddpm_demo(written: Written, train_steps: int | None) -> dict:
             "sample_seconds_80_ddim50": round(sample_seconds, 2)}
 
 
-def chain_demo(written: Written, models_dir: Path, real: bool, size: int, seconds: float, fps: float,
-               steps: int) -> dict:
+def chain_demo(written: Written, real: bool, size: int, seconds: float, fps: float, steps: int) -> dict:
     """sketch_to_video through the core: the same models, prompts and schedule as the shipped workflow."""
     from longform_pack.core import animate, clip_report, identity, schedule, sketch, stylize, video
 
     names = {model_id: manifest.entry(model_id).filename if real else manifest.entry(model_id).tiny_filename
-             for model_id in CHAIN_MODELS}
+             for model_id in CHAIN_MODEL_IDS}
     face_pack = manifest.entry("insightface_buffalo_l")
     insightface_pack = face_pack.filename if real else face_pack.tiny_filename
     print(f"\n== 2/2  Sketch -> stylized image -> identity-locked clip ({'real' if real else 'TINY'} models, "
@@ -203,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             size = args.size or (64 if not real else 256 if cpu else 512)
             fps = args.fps or (4.0 if real and cpu else 8.0)
             steps = args.steps or (10 if real and cpu else 20)
-            figures["chain"] = chain_demo(written, models_dir, real, size, args.seconds, fps, steps)
+            figures["chain"] = chain_demo(written, real, size, args.seconds, fps, steps)
     except (ValueError, FileNotFoundError) as error:
         print(f"\ndemo stopped: {error}", file=sys.stderr)
         return 1
