@@ -48,10 +48,9 @@ def main() -> dict:
     from longform_pack.core import animate, host, schedule, stylize, tiny
 
     models = Path(tempfile.mkdtemp(prefix="bench_animate_"))
-    previous_models = host.models_dir()
+    previous_models = host.set_models_dir(models)
     try:
         tiny.build_all(models)
-        host.set_models_dir(models)
         pipeline = stylize.load_pipeline("longform-tiny-sd15.safetensors", "longform-tiny-controlnet-scribble.safetensors",
                                          [("longform-tiny-lora-kohya.safetensors", 0.8)])
         first = _picture()

@@ -55,10 +55,9 @@ def main() -> dict:
     from longform_pack.core import host, identity, stylize, tiny
 
     models = Path(tempfile.mkdtemp(prefix="bench_identity_"))
-    previous = host.models_dir()
+    previous = host.set_models_dir(models)
     try:
         tiny.build_all(models)
-        host.set_models_dir(models)
         pipeline = stylize.load_pipeline("longform-tiny-sd15.safetensors", "longform-tiny-controlnet-scribble.safetensors")
         scribble = torch.zeros(1, SIZE, SIZE, 3)
         scribble[:, SIZE // 2 - 2 : SIZE // 2 + 2, 8:-8] = 1.0

@@ -88,8 +88,7 @@ def main() -> dict:
     models = Path(tempfile.mkdtemp(prefix="bench_probe_"))
     encoders_dir = models / "encoders"
     encoders_dir.mkdir()
-    previous = host.models_dir()
-    host.set_models_dir(models)
+    previous = host.set_models_dir(models)
     try:
         configs = REPO_ROOT / "core" / "assets"
         clip_config = transformers.CLIPConfig.from_json_file(str(configs / "clip-vit-base-patch32" / "config.json"))

@@ -60,7 +60,7 @@ def main() -> dict:
 
     with tempfile.TemporaryDirectory() as models:
         tiny.build_all(Path(models), only={"sd15", "controlnet_scribble", "lora_pokemon"})
-        host.set_models_dir(models)
+        previous_models = host.set_models_dir(models)
         load_start = time.perf_counter()
         (pipeline,) = LF_StylizePipelineLoader().load(
             "longform-tiny-sd15.safetensors",
@@ -120,7 +120,7 @@ def main() -> dict:
             pair = [(node_times, node_call), (bare_times, bare_call)]
             for times, call in pair if repeat % 2 == 0 else reversed(pair):
                 times.append(_timed(call))
-        host.set_models_dir(None)
+        host.set_models_dir(previous_models)
 
     def median(times: list[tuple[float, float]], which: int) -> float:
         return statistics.median(t[which] for t in times)
