@@ -24,7 +24,7 @@ class LF_DDPMTrain:
         "Trains the from-scratch conditional DDPM (UNet with FiLM conditioning, EMA, classifier-free guidance "
         "dropout) on scikit-learn's 8x8 digits or on a folder with one subfolder per label. Saves "
         "models/ddpm/<name>.safetensors + <name>.json; an interrupted run is kept and resumes from where it "
-        "stopped when queued again with the same settings. The default recipe takes about 3 minutes on 2 CPU cores."
+        "stopped when queued again with the same settings. The default recipe takes about 2.5 minutes on 2 CPU cores."
     )
     CATEGORY = CATEGORY
     FUNCTION = "train"
