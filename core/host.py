@@ -150,6 +150,15 @@ def temp_dir() -> Path:
     return output_dir() / "temp"
 
 
+def node_classes() -> dict[str, type]:
+    """Every node class ComfyUI registered (core, extras, custom packs); outside ComfyUI, ValueError."""
+    if not in_comfyui():
+        raise ValueError("Running a workflow in this process needs ComfyUI: use a ComfyUI server (--servers) instead.")
+    import nodes
+
+    return dict(nodes.NODE_CLASS_MAPPINGS)
+
+
 # ------------------------------------------------------------------------------------------------------ device, interrupt
 
 

@@ -23,6 +23,11 @@ CORE_NODES: dict[str, dict[str, Any]] = {
     },
     "PreviewImage": {"inputs": [("images", "IMAGE", {})], "outputs": []},
     "PreviewAny": {"inputs": [("source", "*", {})], "outputs": []},
+    "EmptyImage": {
+        "inputs": [("width", "INT", {"default": 512}), ("height", "INT", {"default": 512}),
+                   ("batch_size", "INT", {"default": 1}), ("color", "INT", {"default": 0})],
+        "outputs": [("IMAGE", "IMAGE")],
+    },
     "ImageBatch": {"inputs": [("image1", "IMAGE", {}), ("image2", "IMAGE", {})], "outputs": [("IMAGE", "IMAGE")]},
     "SaveAnimatedWEBP": {
         "inputs": [
