@@ -358,7 +358,8 @@ def _scenes(reader: "_Reader", film: dict, characters: dict[str, Character]) -> 
                 reader.issue(values["character"], f"{where}.character", f"no character {wanted!r} ({known})")
         transition = values.get("transition") or Transition()
         if index == len(node.value) - 1 and transition.kind != "cut":
-            reader.issue(item, f"{where}.transition", f"the last scene has a {transition.kind} into nothing; "
+            written = next(value for key, value in item.value if key.value == "transition")
+            reader.issue(written, f"{where}.transition", f"the last scene has a {transition.kind} into nothing; "
                                                       "remove it (the film ends with its last scene)")
         schedule = None
         if fps and values.get("duration") and values.get("schedule") is not None:
