@@ -1,0 +1,140 @@
+"""Host tests of the film: a tiny storyboard on real ComfyUI servers; one of two servers killed mid-film; LF_Film.
+
+The session's server renders the reference film alone. Then a second server joins, takes units, and is killed while
+it streams a scene's frames: its unit runs again on the first server, resuming from the frames on disk, and the film
+must come out frame for frame the same. At most two servers run at once.
+"""
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+
+from film import FilmRun
+from film_servers import ManagedServer, ServerWorker
+
+from longform_pack.core.film import plan as film_plan
+from longform_pack.core.film.render import finish_film
+from longform_pack.core.film.stitch import film_frames
+from longform_pack.core.film.storyboard import load_storyboard
+from longform_pack.core.manifest import load_manifest
+
+TINY_NAMES = {entry.id: entry.tiny_filename for entry in load_manifest()}
+STORYBOARD = f"""\
+title: {{title}}
+fps: 4
+width: 64
+height: 64
+render: {{{{steps: 4, strength: 0.5, morph_strength: 0.5}}}}
+models:
+  checkpoint: {TINY_NAMES["sd15"]}
+  controlnet: {TINY_NAMES["controlnet_scribble"]}
+  lora: {TINY_NAMES["lora_pokemon"]}
+  ipadapter: {TINY_NAMES["ipadapter_plus_sd15"]}
+  clip_vision: {TINY_NAMES["clip_vision_h"]}
+characters:
+  creature: {{{{reference: longform_character.png}}}}
+scenes:
+  - name: forest
+    duration: 2
+    sketch: longform_sketch.png
+    character: creature
+    schedule: |
+      0: a yellow creature in a forest
+      1s: a yellow creature in a forest at dusk
+    transition: {{{{crossfade: 2}}}}
+  - name: storm
+    duration: 2
+    character: creature
+    schedule: "0: a yellow creature in a storm"
+    transition: {{{{morph: 2}}}}
+  - name: town
+    duration: 2
+    sketch: longform_sketch.png
+    schedule: "0: a yellow creature in a town"
+"""
+FRAMES = 8 + 2 + 8 + 2 + 8
+
+
+def storyboard(comfyui, title: str):
+    path = comfyui.base / "input" / f"{title}.yaml"
+    path.write_text(STORYBOARD.format(title=title), encoding="utf-8")
+    return load_storyboard(path, comfyui.base / "input")
+
+
+def pixels(paths):
+    return [np.asarray(Image.open(path).convert("RGB")) for path in paths]
+
+
+@pytest.fixture(scope="module")
+def reference(comfyui, pack):
+    """The tiny film rendered by the session's server alone."""
+    plan = film_plan.FilmPlan(storyboard(comfyui, "film-reference"), comfyui.base / "output", pack.NODE_CLASS_MAPPINGS)
+    FilmRun(plan, [ServerWorker(comfyui.url, "first")], progress_every=2).run()
+    finish_film(plan)
+    return plan
+
+
+def test_the_film_renders_on_one_server_with_the_storyboards_frames_and_timing(reference):
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(reference.video_path))
+    assert frames == reference.board.frame_count == FRAMES and seconds == pytest.approx(FRAMES / 4, abs=1e-6)
+    assert all(reference.is_done(unit_id) for unit_id in reference.units)
+    first, last = pixels(film_frames(reference)[7:9])  # the forest's last frame and the crossfade's first
+    assert not np.array_equal(first, last)
+
+
+def test_a_killed_server_leaves_a_complete_film_with_the_same_frames(comfyui, pack, reference):
+    plan = film_plan.FilmPlan(storyboard(comfyui, "film-killed"), comfyui.base / "output", pack.NODE_CLASS_MAPPINGS)
+    second = ManagedServer(Path(os.environ["COMFYUI_DIR"]), comfyui.base / "models", comfyui.base / "input",
+                           comfyui.base / "output").start()
+    killed: dict = {}
+    try:
+        run = FilmRun(plan, [ServerWorker(comfyui.url, "first"), ServerWorker(second.url, "second")],
+                      progress_every=2)
+
+        def kill_mid_scene():
+            while not killed and second.process.poll() is None:
+                for unit_id, name in list(run.running.items()):
+                    unit = plan.units[unit_id]
+                    if name == "second" and unit.kind == "animate" and 1 <= plan.frames_on_disk(unit_id) < unit.frames:
+                        second.process.kill()
+                        killed.update(unit=unit_id, frames=plan.frames_on_disk(unit_id))
+                        break
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=kill_mid_scene, daemon=True)
+        watcher.start()
+        run.run()
+        watcher.join(timeout=5)
+    finally:
+        second.stop()
+    assert killed, "the second server finished before it could be killed mid-scene"
+    assert run.attempts == {killed["unit"]: 1} and plan.is_done(killed["unit"])
+    finish_film(plan)
+    assert imageio_ffmpeg.count_frames_and_secs(str(plan.video_path)) == (FRAMES, pytest.approx(FRAMES / 4))
+    ours, theirs = pixels(film_frames(plan)), pixels(film_frames(reference))
+    assert len(ours) == len(theirs) == FRAMES
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs)), "a frame differs from the uninterrupted render"
+    print(f"killed the second server during {killed['unit']} after {killed['frames']} frames")
+
+
+def test_lf_film_renders_the_storyboard_inside_comfyui(comfyui, reference):
+    board = storyboard(comfyui, "film-node")
+    prompt = {"1": {"class_type": "LF_Film", "inputs": {"storyboard": "film-node.yaml",
+                                                         "encoder": TINY_NAMES["clip_probe"]}},
+              "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 2]}}}
+    entry = comfyui.client.wait(comfyui.client.queue(prompt), timeout=900, show_progress=False)
+    summary = json.loads(entry["outputs"]["2"]["text"][0])
+    assert summary["frames"] == FRAMES and [seam["frame"] for seam in summary["seams"]] == [8, 10, 18, 20]
+    assert summary["rendered_units"][-1] == "stitch" and len(summary["rendered_units"]) == 8
+    plan_dir = comfyui.base / "output" / "film" / board.title
+    assert (plan_dir / "report.png").exists() and (plan_dir / "film-node.mp4").exists()
+    node_frames = sorted((plan_dir / "animate-storm" / "clip" / "frames").glob("*.png"))
+    reference_frames = film_frames(reference)[10:18]
+    assert all(np.array_equal(a, b) for a, b in zip(pixels(node_frames), pixels(reference_frames)))
