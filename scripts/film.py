@@ -117,7 +117,7 @@ def render(args) -> int:
     pack = load_pack()
     from longform_pack.core.film import plan as film_plan
     from longform_pack.core.film import render as film_render
-    from longform_pack.core.film.storyboard import load_storyboard
+    from longform_pack.core.film.storyboard import baseline_of, load_storyboard
 
     from film_servers import ManagedServer, RayWorker, ServerWorker, server_actors, start_ray
 
@@ -125,6 +125,9 @@ def render(args) -> int:
     input_dir = Path(args.input_dir or storyboard.parent).resolve()
     board = load_storyboard(storyboard, input_dir)
     plan = film_plan.FilmPlan(board, args.out, pack.NODE_CLASS_MAPPINGS, tiny=args.tiny)
+    baseline = None
+    if args.baseline:
+        baseline = film_plan.FilmPlan(baseline_of(board), args.out, pack.NODE_CLASS_MAPPINGS, tiny=args.tiny)
     logger.info("%s: %d frames (%.1f s at %g fps), %d units, output %s", board.title, board.frame_count, board.seconds,
                 board.fps, len(plan.units), plan.film_dir)
     started: list[ManagedServer] = []
@@ -141,12 +144,15 @@ def render(args) -> int:
                 started.append(ManagedServer(**_server_settings(args, input_dir)).start())
             workers = [ServerWorker(server.url) for server in started]
         FilmRun(plan, workers, retries=args.retries).run()
+        if baseline is not None:
+            FilmRun(baseline, workers, retries=args.retries).run()
+            film_render.finish_film(baseline)
         encoder = "" if args.no_report else (film_plan.tiny_model_names(args.encoder) if args.tiny else args.encoder)
         if encoder:
             from longform_pack.core import host
 
             host.set_models_dir(args.models_dir or Path(args.comfyui or ".") / "models")
-        video, report_json, report_plot = film_render.finish_film(plan, encoder)
+        video, report_json, report_plot = film_render.finish_film(plan, encoder, baseline)
     finally:
         for server in started:
             server.stop()
@@ -206,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     render_parser.add_argument("--encoder", default="clip-vit-base-patch32.safetensors",
                                help="CLIP in models/encoders for the film report (default %(default)s)")
     render_parser.add_argument("--no-report", action="store_true", help="stitch only, no film report")
+    render_parser.add_argument("--baseline", action="store_true",
+                               help="also render the film with the consistency switches off, for the report")
     render_parser.add_argument("--retries", type=int, default=2, help="runs of a unit after its server died")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

@@ -105,6 +105,14 @@ class ManagedServer:
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
 
+    def peak_rss_mb(self) -> float | None:
+        """The server process's peak resident memory so far (Linux), in MB; None when it is not running."""
+        status = Path(f"/proc/{self.pid}/status")
+        if self.pid is None or self.process.poll() is not None or not status.exists():
+            return None
+        line = next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+
     def stop(self) -> None:
         """Stop the process (if it still runs) and remove its base folder."""
         if self.process is not None and self.process.poll() is None:
@@ -181,6 +189,9 @@ class ServerActor:
 
     def pid(self) -> int | None:
         return self.server.pid
+
+    def peak_rss_mb(self) -> float | None:
+        return self.server.peak_rss_mb()
 
     def run(self, workflow: dict[str, Any]) -> dict[str, Any]:
         return ServerWorker(self.server.url).run(workflow)

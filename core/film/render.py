@@ -32,15 +32,17 @@ class FilmResult:
     rendered: list[str]
 
 
-def finish_film(plan: FilmPlan, encoder: str = "") -> tuple[Path, Path | None, Path | None]:
-    """The stitch unit: crossfades, the video, and with a CLIP `encoder` (models/encoders) the film report."""
+def finish_film(plan: FilmPlan, encoder: str = "", baseline: FilmPlan | None = None
+                ) -> tuple[Path, Path | None, Path | None]:
+    """The stitch unit: crossfades, the video, and with a CLIP `encoder` (models/encoders) the film report, beside
+    it a rendered `baseline`'s figures when one is given."""
     plan.begin("stitch")
     video = stitch(plan)
     report_json = report_plot = None
     if encoder:
         from .report import film_report
 
-        report = film_report(plan, encoder)
+        report = film_report(plan, encoder, baseline)
         report_json = plan.film_dir / "report.json"
         report_json.write_text(json.dumps(report.summary(), indent=1), encoding="utf-8")
         report_plot = plan.film_dir / "report.png"

@@ -157,6 +157,15 @@ class Storyboard:
         return self.frame_count / self.fps
 
 
+def baseline_of(board: Storyboard) -> Storyboard:
+    """The same storyboard with the animator's consistency switches off, as its own film (`<title>-baseline`): the
+    in-house baseline the film report prints beside the film."""
+    import dataclasses
+
+    render = {**board.render, "cross_frame_attention": False, "color_match": False, "shared_noise": 0.0}
+    return dataclasses.replace(board, title=f"{board.title}-baseline", render=render)
+
+
 # --------------------------------------------------------------------------------------------------------- the rules
 
 
@@ -505,5 +514,5 @@ def _convert(node, kind: str) -> Any:
     return float(value) if kind == "number" else value
 
 
-__all__ = ["Character", "Scene", "Segment", "Storyboard", "StoryboardError", "StoryboardIssue", "Transition",
+__all__ = ["baseline_of", "Character", "Scene", "Segment", "Storyboard", "StoryboardError", "StoryboardIssue", "Transition",
            "load_storyboard", "parse_storyboard", "storyboard_schema"]
