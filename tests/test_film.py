@@ -14,7 +14,7 @@ from longform_pack.core.film import plan as film_plan
 from longform_pack.core.film import render as film_render
 from longform_pack.core.film import report as film_report
 from longform_pack.core.film.stitch import crossfade, film_frames, stitch
-from longform_pack.core.film.storyboard import parse_storyboard
+from longform_pack.core.film.storyboard import baseline_of, parse_storyboard
 from longform_pack.core.manifest import load_manifest
 from longform_pack.core.video import StreamingClip
 from test_film_storyboard import EXAMPLES, GOOD
@@ -272,3 +272,17 @@ def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatc
     assert np.isnan(measures.identity[8:]).all()  # only scene one has a character
     picture = film_report.FilmReport(measures, baseline=measures).plot()
     assert picture.size[0] > 500
+
+
+def test_the_baseline_is_the_same_film_without_the_consistency_switches(pack, inputs):
+    plan = make_plan(pack, inputs)
+    baseline = film_plan.FilmPlan(baseline_of(plan.board), plan.output_root, pack.NODE_CLASS_MAPPINGS)
+    assert baseline.film_dir.name == "tiny-baseline" and list(baseline.units) == list(plan.units)
+    for unit_id in ("animate-one", "morph-two-three"):
+        ours, theirs = (nodes_of(p.units[unit_id].workflow, "LF_Animate")[0] for p in (plan, baseline))
+        assert (ours["cross_frame_attention"], ours["color_match"], ours["shared_noise"]) == (True, True, 0.5)
+        assert (theirs["cross_frame_attention"], theirs["color_match"], theirs["shared_noise"]) == (False, False, 0.0)
+        left_out = {"cross_frame_attention", "color_match", "shared_noise", "run_name"}
+        assert {k: v for k, v in ours.items() if k not in left_out and not isinstance(v, list)} == \
+               {k: v for k, v in theirs.items() if k not in left_out and not isinstance(v, list)}
+    assert plan.units["keyframe-one"].workflow != baseline.units["keyframe-one"].workflow  # its own folder
