@@ -56,7 +56,9 @@ class LF_Film:
         root = host.input_dir()
         board = load_storyboard(root / storyboard, root)
         film = plan.FilmPlan(board, host.output_dir(), NODE_CLASS_MAPPINGS)
-        result = render.render_sequential(film, execute.run_workflow, "" if encoder == NO_REPORT else encoder)
+        cache: dict = {}  # shared by the film's units: each model loads once
+        result = render.render_sequential(film, lambda workflow: execute.run_workflow(workflow, cache=cache),
+                                          "" if encoder == NO_REPORT else encoder)
         summary = json.loads(result.report_json.read_text(encoding="utf-8")) if result.report_json else {}
         summary["rendered_units"] = result.rendered
         plot = from_pil(_open(result.report_plot)) if result.report_plot else from_pil(_blank())

@@ -286,3 +286,44 @@ def test_the_baseline_is_the_same_film_without_the_consistency_switches(pack, in
         assert {k: v for k, v in ours.items() if k not in left_out and not isinstance(v, list)} == \
                {k: v for k, v in theirs.items() if k not in left_out and not isinstance(v, list)}
     assert plan.units["keyframe-one"].workflow != baseline.units["keyframe-one"].workflow  # its own folder
+
+
+def test_the_in_process_executor_orders_nodes_caches_loaders_and_collects_outputs():
+    from longform_pack.core.film.execute import run_workflow
+
+    loads = []
+
+    class Loader:
+        FUNCTION = "load"
+
+        def load(self, name):
+            loads.append(name)
+            return (len(name),)
+
+    class Add:
+        FUNCTION = "add"
+
+        def add(self, a, b):
+            return (a + b,)
+
+    class Show:
+        FUNCTION = "show"
+        OUTPUT_NODE = True
+
+        def show(self, value):
+            return {"ui": {"text": [value]}, "result": ()}
+
+    classes = {"Loader": Loader, "Add": Add, "Show": Show}
+    prompt = {"3": {"class_type": "Show", "inputs": {"value": ["2", 0]}},  # listed before what it reads
+              "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": 10}},
+              "1": {"class_type": "Loader", "inputs": {"name": "four"}}}
+    cache = {}
+    assert run_workflow(prompt, classes, cache) == {"3": {"text": [14]}}
+    prompt["2"]["inputs"]["b"] = 20
+    assert run_workflow(prompt, classes, cache) == {"3": {"text": [24]}}
+    assert loads == ["four"]  # the loader ran once for both workflows
+    with pytest.raises(ValueError, match="does not have"):
+        run_workflow({"1": {"class_type": "Missing", "inputs": {}}}, classes)
+    with pytest.raises(ValueError, match="cycle"):
+        run_workflow({"1": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": 1}},
+                      "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": 1}}}, classes)
