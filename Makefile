@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv tiny test test-host demo bench workflows clean
+.PHONY: venv tiny test test-host demo film bench workflows clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,13 @@ test-host: $(STAMP)
 ## demo: the whole chain on CPU through the core library; writes outputs/
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py --out outputs
+
+## film: the example storyboard on two local ComfyUI servers through Ray, on the tiny models; writes outputs/film/
+film: $(STAMP)
+	@test -n "$(COMFYUI_DIR)" || { echo "Set COMFYUI_DIR to a ComfyUI work tree (v0.3.64 or later)."; exit 2; }
+	$(BIN)/python install.py --tiny --models-dir $(TINY_DIR)
+	$(BIN)/python scripts/film.py render example_inputs/storyboard.yaml --comfyui "$(COMFYUI_DIR)" \
+		--models-dir $(TINY_DIR) --tiny --servers 2 --ray --out outputs
 
 ## bench: every benchmark script; writes bench/results.json
 bench: $(STAMP)

@@ -327,3 +327,11 @@ def test_the_in_process_executor_orders_nodes_caches_loaders_and_collects_output
     with pytest.raises(ValueError, match="cycle"):
         run_workflow({"1": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": 1}},
                       "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": 1}}}, classes)
+
+
+def test_the_tiny_profile_renders_at_the_tiny_models_size(pack, inputs):
+    text = GOOD.replace("width: 64", "width: 512").replace("height: 64", "height: 512")
+    assert make_plan(pack, inputs, text).board.width == 512
+    plan = make_plan(pack, inputs, text, tiny=True)
+    assert (plan.board.width, plan.board.height) == (64, 64)
+    assert nodes_of(plan.units["keyframe-one"].workflow, "LF_Stylize")[0]["width"] == 64

@@ -16,6 +16,7 @@ units writes into the same output folder (one machine, or shared storage).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ logger = logging.getLogger("LongForm")
 UNIT_FILE = "unit.json"
 WORKFLOW_FILE = "workflow.json"
 CLIP_FOLDER = "clip"  # the animator's run folder inside a unit's folder
+TINY_SIZE = 64  # the tiny models' native picture size: larger ones take minutes a frame on a CPU
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,11 @@ class FilmPlan:
     """The units of one storyboard rendered into `output_root` (ComfyUI's output folder, shared by every server)."""
 
     def __init__(self, board: Storyboard, output_root: Path, node_classes: dict[str, type], tiny: bool = False):
+        """`tiny`: render on the tiny stand-in models, by their filenames and at their native TINY_SIZE."""
         from .graphs import unit_graphs
 
+        if tiny:
+            board = dataclasses.replace(board, width=TINY_SIZE, height=TINY_SIZE)
         self.board = board
         self.output_root = Path(output_root).resolve()
         self.film_dir = self.output_root / "film" / board.title
