@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from . import host, images, tiny
+from .checks import check_finite
 from .encoders import CLIP_MEAN, CLIP_STD, preprocess
 from .stylize import StylizePipeline
 
@@ -499,6 +500,8 @@ def prepare_identity(
             "Connect a Load Image node (or any IMAGE output) to it."
         )
     reference = images.check_image_batch(reference, "reference")
+    weight, start, end = (check_finite(value, name) for name, value in (("weight", weight), ("start", start),
+                                                                         ("end", end)))
     if not 0.0 <= start < end <= 1.0:
         raise ValueError(
             f"'start' and 'end' must satisfy 0 <= start < end <= 1 (fractions of the sampling steps); got start={start}, "

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from . import host
+from .checks import check_finite
 from .images import check_image_batch
 from .tiny import is_tiny, warn_if_tiny
 from .tiny.stylize import TINY_CONFIG_KEY
@@ -479,6 +480,9 @@ def run(
     _check_size(width, height)
     if steps < 1:
         raise ValueError(f"'steps' must be at least 1; got {steps}.")
+    for name, value in (("guidance", guidance), ("controlnet_strength", controlnet_strength),
+                        ("control_start", control_start), ("control_end", control_end)):
+        check_finite(value, name)
     has_controlnet = pipeline.controlnet is not None
     batch = 1
     call: dict[str, Any] = {}

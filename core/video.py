@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import subprocess
@@ -60,8 +61,8 @@ def check_format(video_format: str, allowed: tuple[str, ...] = VIDEO_FORMATS, fi
 
 
 def check_fps(fps: float) -> float:
-    """`fps` as a float, or ValueError."""
-    if not float(fps) > 0:
+    """`fps` as a finite float above 0, or ValueError."""
+    if not math.isfinite(float(fps)) or not float(fps) > 0:
         raise ValueError(f"'fps' is {fps}; give frames per second above 0 (8 to 24 is typical).")
     return float(fps)
 
