@@ -441,6 +441,50 @@ class StreamingClip:
         os.replace(temporary, path)
 
 
+MAX_LOADED_BYTES = 2**31  # a streamed run read back whole (float32 IMAGE) for a report: 2 GiB at most
+
+
+def streamed_run_frames(video_path: str, frame_count: int, field: str = "video_path") -> torch.Tensor:
+    """Every frame of a streamed run, read back from its PNGs as an IMAGE batch [N, H, W, 3] in 0..1.
+
+    `video_path` is the animator's video file; it must lie in the output folder (the path rule), and the frames are
+    found from its run folder and the frame index alone.
+    """
+    from . import host
+    from .paths import inside
+
+    root = host.output_dir().resolve()
+    video = Path(str(video_path).strip())
+    if not video.is_absolute() or not inside(video, [root]) or not video.is_file():
+        raise ValueError(f"'{field}' is {str(video_path)[:200]!r}: connect LF Animate's video_path in 'stream to "
+                         f"disk' mode; it names a finished run's video inside the output folder {root}.")
+    clip = StreamingClip(video.resolve().parent, frame_count, fps=1.0)
+    if not clip.frame_path(0).is_file():
+        raise _missing(clip, 0)
+    with Image.open(clip.frame_path(0)) as picture:
+        width, height = picture.size
+    if frame_count * height * width * 3 * 4 > MAX_LOADED_BYTES:
+        raise ValueError(f"The run '{clip.directory.name}' has {frame_count} frames of {width}x{height}: too many to "
+                         "report on at once (2 GiB). Report on a shorter clip or smaller frames.")
+    frames = torch.empty((frame_count, height, width, 3), dtype=torch.float32)
+    for index in range(frame_count):
+        if not clip.frame_path(index).is_file():
+            raise _missing(clip, index)
+        frame = torch.from_numpy(clip.load_frame(index))
+        if frame.shape != frames.shape[1:]:
+            raise ValueError(f"Frame {index} of the run '{clip.directory.name}' is {frame.shape[1]}x{frame.shape[0]}, "
+                             f"not {width}x{height}: the run folder was changed; make the clip again.")
+        frames[index] = frame.float() / 255.0
+        if index % 64 == 0:
+            host.check_interrupt()
+    return frames
+
+
+def _missing(clip: "StreamingClip", index: int) -> FileNotFoundError:
+    return FileNotFoundError(f"The run '{clip.directory.name}' has no frame {index} ({clip.frame_path(index).name}): "
+                            "it is unfinished. Queue LF Animate again with 'resume' on to finish it, then the report.")
+
+
 def output_subdir(name: str, root: Path, field_name: str) -> Path:
     """`root/name` for a name the path rule accepts (core/paths.py `safe_name`: no NUL, no absolute path, no `..`, a
     length limit), or ValueError naming `field_name`; also when a symlink would lead it out of `root`."""

@@ -229,6 +229,9 @@ class LF_ClipReport:
                 "insightface": ("STRING", {"default": "", "tooltip": "insightface pack for a face identity score, as "
                                                                      "models/<name> (e.g. models/buffalo_l); empty: "
                                                                      "CLIP identity only."}),
+                "video_path": ("STRING", {"forceInput": True, "tooltip": "LF Animate's video_path: in 'stream to "
+                                          "disk' mode the report reads every frame of the run from disk (frames "
+                                          "then holds only previews)."}),
             },
         }
 
@@ -237,8 +240,8 @@ class LF_ClipReport:
         return validate_inputs(cls, {"insightface": insightface},
                                names={"insightface": optional_name})
 
-    def report(self, frames, schedule, encoder, reference=None, insightface=""):
-        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip())
+    def report(self, frames, schedule, encoder, reference=None, insightface="", video_path=""):
+        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), video_path or "")
         return from_pil(result.plot()), json.dumps(result.summary(), indent=1)
 
 
