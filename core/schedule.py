@@ -1,4 +1,4 @@
-"""Prompt schedules: keyframed prompts parsed from text, per-frame weights, and blending of text embeddings.
+"""Prompt schedules: keyframed prompts parsed from text, per-frame weights, and the one blender of text encodings.
 
 Two text forms are accepted (the whole text is one or the other):
 
@@ -15,11 +15,23 @@ with its line and column. Before the first keyframe its prompt holds; after the 
 Between two keyframes a frame mixes them with a fraction `t` (0 at the left keyframe, 1 at the right one):
 `linear` (t), `eased` (smoothstep 3t^2 - 2t^3), `slerp` (t, applied by spherical interpolation of every token's
 embedding), `step` (holds the left keyframe until the next one).
+
+`linear` is FizzNodes' BatchPromptSchedule weighting to the bit: t = (1 / (right - left)) * (frame - left), the left
+keyframe weighs w = 1 - t, the right one 1 - w, and a frame's encoding is `left * w + right * (1 - w)`
+(tests/test_schedule_fizznodes.py holds reference numbers from FizzNodes' own code). Where a keyframe's prompt holds,
+its encoding is returned as CLIP made it, bit for bit.
+
+`schedule_conditioning` turns a schedule into ComfyUI CONDITIONING with any CLIP that has ComfyUI's `tokenize` /
+`encode_from_tokens`: one entry whose `cond` has a row per frame ([frames, 77, 768] for SD 1.5) and whose
+`pooled_output` has one too ([frames, 768]), as FizzNodes' BatchPromptSchedule gives it, so KSampler over a latent
+batch of that many frames samples frame i with row i.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,17 +103,33 @@ class PromptSchedule:
             return last, last, 0.0
         right = next(index for index, start in enumerate(frames) if start > frame)
         left = right - 1
-        t = (frame - frames[left]) / (frames[right] - frames[left])
+        t = (1.0 / (frames[right] - frames[left])) * (frame - frames[left])  # FizzNodes' rounding, to the bit
         return left, right, ease(t, self.interpolation)
 
     def weights(self) -> torch.Tensor:
         """[frame_count, keyframes] float weights: how much each keyframe's prompt counts at each frame (rows sum to 1)."""
-        table = torch.zeros(self.frame_count, len(self.keyframes), dtype=torch.float64)
+        return torch.from_numpy(self._weight_table()).float()
+
+    def _weight_table(self) -> np.ndarray:
+        """[frame_count, keyframes] float64 weights: the left keyframe weighs 1 - t, the right one what is left."""
+        table = np.zeros((self.frame_count, len(self.keyframes)))
         for frame in range(self.frame_count):
             left, right, t = self.segment(frame)
-            table[frame, left] += 1.0 - t
-            table[frame, right] += t
-        return table.float()
+            keep = 1.0 - t
+            table[frame, left] += keep
+            table[frame, right] += 1.0 - keep
+        return table
+
+    def prompt_weights(self, negative: bool = False) -> tuple[list[str], np.ndarray]:
+        """(each distinct prompt, or negative prompt, once; [frame_count, prompts] float64 weights): how much each
+        text counts at each frame, keyframes that share a text summed."""
+        texts = self.negatives if negative else self.prompts
+        distinct = list(dict.fromkeys(texts))
+        table = self._weight_table()
+        columns = np.zeros((self.frame_count, len(distinct)))
+        for index, text in enumerate(texts):
+            columns[:, distinct.index(text)] += table[:, index]
+        return distinct, columns
 
     @property
     def prompts(self) -> list[str]:
@@ -477,7 +505,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float, eps: float = 1e-6) -> torc
 
 
 def blend(embeddings: torch.Tensor, schedule: PromptSchedule, frame: int) -> torch.Tensor:
-    """The embedding at `frame` from per-keyframe `embeddings` [keyframes, ...] following `schedule`."""
+    """The encoding at `frame` from per-keyframe `embeddings` [keyframes, ...] following `schedule`; the one blender
+    (every other function here calls it). At a keyframe, and while a prompt holds, the keyframe's row as it is."""
     if embeddings.shape[0] != len(schedule.keyframes):
         raise ValueError(
             f"'embeddings' has {embeddings.shape[0]} rows for {len(schedule.keyframes)} keyframes; encode every keyframe."
@@ -487,7 +516,64 @@ def blend(embeddings: torch.Tensor, schedule: PromptSchedule, frame: int) -> tor
         return embeddings[left]
     if schedule.interpolation == "slerp":
         return slerp(embeddings[left], embeddings[right], t)
-    return torch.lerp(embeddings[left], embeddings[right], t)
+    keep = 1.0 - t
+    return embeddings[left] * keep + embeddings[right] * (1.0 - keep)
+
+
+def blend_frames(embeddings: torch.Tensor, schedule: PromptSchedule) -> torch.Tensor:
+    """[frame_count, ...]: `blend` at every frame of the clip, from per-keyframe `embeddings` [keyframes, ...]."""
+    frames = torch.empty((schedule.frame_count, *embeddings.shape[1:]), dtype=embeddings.dtype, device=embeddings.device)
+    for frame in range(schedule.frame_count):
+        frames[frame] = blend(embeddings, schedule, frame)
+    return frames
+
+
+def match_token_counts(conds: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack text encodings [1, tokens, dim] of different lengths (prompts past 77 tokens) into [n, tokens, dim]:
+    each is repeated along the tokens up to their least common multiple, as ComfyUI batches such conds (attention
+    over a sequence repeated k times equals attention over the sequence)."""
+    length = math.lcm(*(cond.shape[1] for cond in conds))
+    return torch.cat([cond.repeat(1, length // cond.shape[1], 1) for cond in conds])
+
+
+def blend_conditioning(
+    keyframe_conds: Sequence[tuple[torch.Tensor, torch.Tensor | None]], schedule: PromptSchedule
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-frame (cond [frame_count, tokens, dim], pooled [frame_count, dim] or None) from one (cond [1, tokens, dim],
+    pooled [1, dim] or None) per keyframe, in keyframe order; cond and pooled blend alike (`blend`)."""
+    if len(keyframe_conds) != len(schedule.keyframes):
+        raise ValueError(f"'keyframe_conds' has {len(keyframe_conds)} encodings for {len(schedule.keyframes)} "
+                         "keyframes; give one (cond, pooled) per keyframe, in keyframe order.")
+    conds = match_token_counts([cond for cond, _ in keyframe_conds])
+    pooled = [pooled for _, pooled in keyframe_conds]
+    if any(item is None for item in pooled):
+        return blend_frames(conds, schedule), None
+    return blend_frames(conds, schedule), blend_frames(torch.cat(pooled), schedule)
+
+
+def encode_prompts(clip, prompts: Sequence[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """{prompt: (cond [1, tokens, dim], pooled [1, dim])} for each distinct prompt, encoded once by a ComfyUI CLIP
+    (`clip.tokenize` + `clip.encode_from_tokens(return_pooled=True)`, as core CLIPTextEncode does)."""
+    from .host import progress
+
+    distinct = list(dict.fromkeys(prompts))
+    encoded = {}
+    with progress(len(distinct), "encoding the schedule's prompts") as bar:
+        for prompt in distinct:
+            encoded[prompt] = clip.encode_from_tokens(clip.tokenize(prompt), return_pooled=True)
+            bar.update()
+    return encoded
+
+
+def schedule_conditioning(clip, schedule: PromptSchedule) -> tuple[list, list]:
+    """(positive, negative) ComfyUI CONDITIONING for every frame of `schedule`: each one entry `[cond, {"pooled_output":
+    pooled}]` with a row per frame (frame i is `cond[i:i + 1]`), blended from the keyframes' encodings by `clip`."""
+    encoded = encode_prompts(clip, schedule.prompts + schedule.negatives)
+    conditioning = []
+    for texts in (schedule.prompts, schedule.negatives):
+        cond, pooled = blend_conditioning([encoded[text] for text in texts], schedule)
+        conditioning.append([[cond, {} if pooled is None else {"pooled_output": pooled}]])
+    return conditioning[0], conditioning[1]
 
 
 # ------------------------------------------------------------------------------------------------------------ timeline
@@ -499,13 +585,9 @@ def timeline_image(schedule: PromptSchedule, width: float = 9.0) -> Image.Image:
     from .images import figure_to_pil, new_figure
 
     fps = schedule.fps
-    by_prompt: dict[str, list[int]] = {}
-    for index, keyframe in enumerate(schedule.keyframes):
-        by_prompt.setdefault(keyframe.prompt, []).append(index)
-    keyframe_weights = schedule.weights().numpy()
-    weights = np.stack([keyframe_weights[:, columns].sum(1) for columns in by_prompt.values()], axis=1)
-    labels = [", ".join(str(schedule.keyframes[i].frame) for i in columns) + f": {_shorten(prompt)}"
-              for prompt, columns in by_prompt.items()]
+    prompts, weights = schedule.prompt_weights()
+    labels = [", ".join(str(k.frame) for k in schedule.keyframes if k.prompt == prompt) + f": {_shorten(prompt)}"
+              for prompt in prompts]
     frames = np.arange(schedule.frame_count)
     figure = new_figure(width, 2.0 + 0.3 * len(labels))
     axes = figure.add_subplot(1, 1, 1)
@@ -550,10 +632,15 @@ __all__ = [
     "ScheduleError",
     "ScheduleIssue",
     "blend",
+    "blend_conditioning",
+    "blend_frames",
     "ease",
+    "encode_prompts",
     "frame_count_for",
+    "match_token_counts",
     "parse_schedule",
     "parse_values",
+    "schedule_conditioning",
     "slerp",
     "timeline_image",
 ]
