@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .host import progress
+
 INTERPOLATIONS = ("linear", "eased", "slerp", "step")
 NEGATIVE_FLAG = "--neg"
 
@@ -554,8 +556,6 @@ def blend_conditioning(
 def encode_prompts(clip, prompts: Sequence[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
     """{prompt: (cond [1, tokens, dim], pooled [1, dim])} for each distinct prompt, encoded once by a ComfyUI CLIP
     (`clip.tokenize` + `clip.encode_from_tokens(return_pooled=True)`, as core CLIPTextEncode does)."""
-    from .host import progress
-
     distinct = list(dict.fromkeys(prompts))
     encoded = {}
     with progress(len(distinct), "encoding the schedule's prompts") as bar:
