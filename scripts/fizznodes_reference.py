@@ -1,16 +1,19 @@
 """Reference per-frame prompt weights from FizzNodes' own BatchPromptSchedule code, for the parity test.
 
     pip install --target /tmp/fizzdeps pandas numexpr      # FizzNodes' requirements, outside the pack's venv
+    rm -rf /tmp/fizzdeps/numpy*                            # keep the venv's numpy (torch is built against it)
     git clone https://github.com/FizzleDorf/ComfyUI_FizzNodes /tmp/ComfyUI_FizzNodes
     PYTHONPATH=/tmp/fizzdeps python scripts/fizznodes_reference.py /tmp/ComfyUI_FizzNodes \\
         > tests/data/fizznodes_schedules.json
 
-For each example below (FizzNodes' JSON form with `--neg`, laid out as its node's default text), this runs FizzNodes'
-`batch_prompt_schedule` (ScheduleTypes.py: process_input_text -> batch_split_weighted_subprompts ->
+FizzNodes' README shows its examples as workflow pictures, not as text; the examples below are written in the form its
+README and node take (the JSON form with `--neg`, the first laid out as its node's default text). For each, this runs
+FizzNodes' `batch_prompt_schedule` (ScheduleTypes.py: process_input_text -> batch_split_weighted_subprompts ->
 interpolate_prompt_seriesA -> BatchPoolAnimConditioning) with a stand-in CLIP that encodes the i-th distinct text as
 the float64 one-hot vector e_i, so the conditioning FizzNodes returns for frame f *is* that frame's weight of every
-text. It writes those weights (positive and negative, one {text: weight} per frame) and the FizzNodes commit. Nothing of FizzNodes is copied into the pack: its code
-runs from the checkout given on the command line. Its `comfy` import (unused by these functions) is stubbed.
+text. It writes those weights (positive and negative, one {text: weight} per frame) and the FizzNodes commit.
+Nothing of FizzNodes is copied into the pack: its code runs from the checkout given on the command line. Its `comfy`
+import (unused by these functions) is stubbed.
 """
 
 from __future__ import annotations
