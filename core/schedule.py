@@ -514,8 +514,8 @@ def blend(embeddings: torch.Tensor, schedule: PromptSchedule, frame: int) -> tor
             f"'embeddings' has {embeddings.shape[0]} rows for {len(schedule.keyframes)} keyframes; encode every keyframe."
         )
     left, right, t = schedule.segment(frame)
-    if left == right or t == 0.0:
-        return embeddings[left]
+    if left == right or t == 0.0 or torch.equal(embeddings[left], embeddings[right]):
+        return embeddings[left]  # a keyframe, or a prompt that holds: exact, where a mix could round the last bit
     if schedule.interpolation == "slerp":
         return slerp(embeddings[left], embeddings[right], t)
     keep = 1.0 - t

@@ -206,6 +206,17 @@ def test_blend_frames_is_blend_at_every_frame_and_exact_at_keyframes():
         assert torch.equal(frames[0], embeddings[0]) and torch.equal(frames[19], embeddings[2])  # holds at the ends
 
 
+def test_a_prompt_held_between_two_keyframes_is_its_encoding_exactly():
+    torch.manual_seed(4)
+    row = torch.randn(1, 77, 16)
+    schedule = parse("0: a\n3: a\n9: b", frames=12)
+    embeddings = torch.cat([row, row, torch.randn(1, 77, 16)])
+    for frame in range(4):
+        assert torch.equal(sch.blend(embeddings, schedule, frame), row[0])
+    mixed = row[0] * (1.0 - 1 / 3) + row[0] * (1.0 - (1.0 - 1 / 3))
+    assert not torch.equal(mixed, row[0])  # what mixing a row with itself would give: the last bit moves
+
+
 def test_blend_is_the_weighted_sum_of_the_weights_table():
     """An independent reference: row f of the blend is sum_k weights[f, k] * embedding_k, for every non-slerp mode."""
     torch.manual_seed(2)
