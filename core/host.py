@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Iterable
@@ -91,6 +92,15 @@ def model_folder_paths(folder: str) -> list[Path]:
     return [models_dir() / folder]
 
 
+def all_model_folder_paths() -> list[Path]:
+    """Every folder of every model kind (ComfyUI's, extra_model_paths.yaml's), for the path rule in core/paths.py."""
+    if in_comfyui():
+        import folder_paths
+
+        return [Path(p) for paths, _ in folder_paths.folder_names_and_paths.values() for p in paths]
+    return [models_dir()]
+
+
 def list_models(folder: str, extensions: Iterable[str] = (), directories: bool = False) -> list[str]:
     """Names of the model files (or, with `directories`, model folders) in `folder`, sorted, relative to it."""
     extensions = tuple(extensions)
@@ -107,20 +117,17 @@ def list_models(folder: str, extensions: Iterable[str] = (), directories: bool =
     return sorted(names)
 
 
-def model_path(folder: str, name: str) -> Path:
-    """Resolve a model `name` inside `folder`, or raise FileNotFoundError saying how to get it.
+def model_path(folder: str, name: str, field: str = "model") -> Path:
+    """Resolve a model `name` inside `folder` by the pack's path rule (core/paths.py), or raise.
 
-    The message names the manifest entry that provides the file and the `install.py --models` command.
+    FileNotFoundError names the manifest entry that provides the file and the `install.py --models` command;
+    ValueError names `field` for a name the rule refuses (absolute, `..`, NUL, a symlink leading outside).
     """
     if not name:
-        raise ValueError(f"No model chosen for folder '{folder}': pick a file in models/{folder}/.")
-    for base in model_folder_paths(folder):
-        candidate = (base / name).resolve()
-        if candidate.is_relative_to(base.resolve()) and candidate.exists():
-            return candidate
-    from .manifest import missing_model_message
+        raise ValueError(f"No model chosen for '{field}' (folder '{folder}'): pick a file in models/{folder}/.")
+    from .paths import readable_path
 
-    raise FileNotFoundError(missing_model_message(folder, name, [str(p) for p in model_folder_paths(folder)]))
+    return readable_path(folder, name, field)
 
 
 def output_dir() -> Path:
@@ -142,12 +149,12 @@ def input_dir() -> Path:
 
 
 def temp_dir() -> Path:
-    """ComfyUI's temp folder (previews), else <output_dir>/temp."""
+    """ComfyUI's temp folder (previews; ComfyUI empties it when it starts), else <system temp>/longform."""
     if in_comfyui():
         import folder_paths
 
         return Path(folder_paths.get_temp_directory())
-    return output_dir() / "temp"
+    return Path(tempfile.gettempdir()).resolve() / "longform"
 
 
 def node_classes() -> dict[str, type]:
@@ -247,3 +254,32 @@ class Progress:
 def progress(total: int, desc: str = "") -> Progress:
     """A `Progress` bar of `total` steps."""
     return Progress(total, desc)
+
+
+# ------------------------------------------------------------------------------------------------------------------ LoRA
+
+
+def apply_lora(model, clip, tensors: dict, strength_model: float, strength_clip: float) -> tuple:
+    """ComfyUI's own LoRA application (its key maps, `comfy.lora.load_lora`, `add_patches`) on clones of MODEL and
+    CLIP, for a LoRA already under kohya names (`core/lora.py`). The inputs are never modified; as in core Load LoRA,
+    a strength of 0 still patches (with no effect).
+
+    Returns (model, clip, the LoRA module names ComfyUI placed); model or clip may be None (not adapted).
+    """
+    import comfy.lora
+
+    key_map: dict[str, str] = {}
+    if model is not None:
+        comfy.lora.model_lora_keys_unet(model.model, key_map)
+    if clip is not None:
+        comfy.lora.model_lora_keys_clip(clip.cond_stage_model, key_map)
+    patches = comfy.lora.load_lora(tensors, key_map, log_missing=False)
+    patched: set[str] = set()
+    if model is not None:
+        model = model.clone()
+        patched.update(model.add_patches(patches, strength_model))
+    if clip is not None:
+        clip = clip.clone()
+        patched.update(clip.add_patches(patches, strength_clip))
+    placed = {name for name, weight in key_map.items() if weight in patched and f"{name}.lora_down.weight" in tensors}
+    return model, clip, placed
