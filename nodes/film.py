@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 from ..core import host
+from ..core.checks import validate_inputs
 from ..core.film import execute, plan, render
 from ..core.film.storyboard import load_storyboard
 from ..core.images import from_pil
+from ..core.paths import readable_path, safe_name
 
 CATEGORY = "LongForm/film"
 STORYBOARD_SUFFIXES = (".yaml", ".yml", ".json")
@@ -50,11 +52,14 @@ class LF_Film:
             }
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, storyboard):
+        return validate_inputs(cls, {"storyboard": storyboard}, names={"storyboard": safe_name})
+
     def render(self, storyboard: str, encoder: str):
         from . import NODE_CLASS_MAPPINGS
 
-        root = host.input_dir()
-        board = load_storyboard(root / storyboard, root)
+        board = load_storyboard(readable_path("input", storyboard, "storyboard"), host.input_dir())
         film = plan.FilmPlan(board, host.output_dir(), NODE_CLASS_MAPPINGS)
         cache: dict = {}  # shared by the film's units: each model loads once
         result = render.render_sequential(film, lambda workflow: execute.run_workflow(workflow, cache=cache),

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..paths import inside, safe_name
 from ..schedule import INTERPOLATIONS, PromptSchedule, ScheduleError, frame_count_for, parse_schedule
 
 TRANSITIONS = ("cut", "crossfade", "morph")
@@ -477,11 +478,17 @@ class _Reader:
         return None
 
     def picture(self, node, name: str, where: str) -> Path | None:
-        """`name` resolved inside the input folder, or None with an issue."""
+        """`name` resolved inside the input folder by the pack's path rule (core/paths.py), or None with an issue."""
         root = self.input_dir.resolve()
+        try:
+            name = safe_name(name, where)
+        except ValueError as error:
+            self.issue(node, where, str(error))
+            return None
         candidate = (root / name).resolve()
-        if Path(name).is_absolute() or not candidate.is_relative_to(root):
-            self.issue(node, where, f"{name!r} leaves the input folder {root}; give a name inside it")
+        if not inside(candidate, [root]):
+            self.issue(node, where, f"{name!r} leads outside the input folder {root} (a symlink); put the picture "
+                                    "itself there")
         elif candidate.suffix.lower() not in PICTURE_SUFFIXES:
             self.issue(node, where, f"{name!r} is not a picture ({', '.join(PICTURE_SUFFIXES)})")
         elif not candidate.is_file():
