@@ -40,6 +40,11 @@ CORE_NODES: dict[str, dict[str, Any]] = {
         ],
         "outputs": [],
     },
+    # Loading, conditioning and sampling as in ComfyUI's nodes.py (0.3.64): the native path of stylize and animate.
+    "CheckpointLoaderSimple": {
+        "inputs": [("ckpt_name", "COMBO", {})],
+        "outputs": [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")],
+    },
 }
 # Frontend-only nodes: in the UI file, never in the API file.
 UI_ONLY_NODES = {"Note", "MarkdownNote"}

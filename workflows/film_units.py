@@ -82,15 +82,17 @@ def keyframe(board, scene, models: dict[str, str], filename_prefix: str) -> Grap
     return graph
 
 
-def _animation(graph: Graph, board, scene, pipeline, scribble, first_frame: str, schedule_text: str, seconds: float,
-               strength: float, run_name: str) -> Graph:
+def _animation(graph: Graph, board, scene, models: dict[str, str], pipeline, scribble, first_frame: str,
+               schedule_text: str, seconds: float, strength: float, run_name: str) -> Graph:
     start = graph.node("LoadImage", title="First Frame", image=first_frame)
-    schedule = graph.node("LF_PromptSchedule", text=schedule_text, seconds=seconds, fps=board.fps,
-                          interpolation=board.interpolation, negative=board.negative)
+    # LF_PromptSchedule encodes with a ComfyUI CLIP; the diffusers pipeline has none, so the checkpoint gives it.
+    checkpoint = graph.node("CheckpointLoaderSimple", title="Schedule Text Encoder", ckpt_name=models["checkpoint"])
+    schedule = graph.node("LF_PromptSchedule", clip=checkpoint.out(1), text=schedule_text, seconds=seconds,
+                          fps=board.fps, interpolation=board.interpolation, negative=board.negative)
     render = board.render
     frames = graph.node(
         "LF_Animate", pipeline=pipeline.out(0), first_frame=start.out(0), scribble=scribble.out(0),
-        schedule=schedule.out(0), steps=render["steps"], guidance=render["guidance"], strength=str(strength),
+        schedule=schedule.out(2), steps=render["steps"], guidance=render["guidance"], strength=str(strength),
         controlnet_strength=_control_strength(board, scene), seed=scene.seed, seed_mode=render["seed_mode"],
         cross_frame_attention=render["cross_frame_attention"], color_match=render["color_match"],
         shared_noise=render["shared_noise"], mode="stream to disk", run_name=run_name, video_format="mp4",
@@ -105,7 +107,7 @@ def animate(board, scene, models: dict[str, str], keyframe_image: str, run_name:
     `run_name` in the output folder."""
     graph = Graph(f"animate-{scene.name}")
     scribble, pipeline = _scene_pipeline(graph, board, scene, models)
-    return _animation(graph, board, scene, pipeline, scribble, keyframe_image, scene.schedule_text, scene.duration,
+    return _animation(graph, board, scene, models, pipeline, scribble, keyframe_image, scene.schedule_text, scene.duration,
                       board.render["strength"], run_name)
 
 
@@ -120,7 +122,7 @@ def morph(board, scene, next_scene, models: dict[str, str], last_frame_image: st
     text = f"0: {_keyframe_text(arriving)}"
     if frames > 1:
         text = f"0: {_keyframe_text(leaving)}\n{frames - 1}: {_keyframe_text(arriving)}"
-    return _animation(graph, board, next_scene, pipeline, scribble, last_frame_image, text, frames / board.fps,
+    return _animation(graph, board, next_scene, models, pipeline, scribble, last_frame_image, text, frames / board.fps,
                       board.render["morph_strength"], run_name)
 
 

@@ -196,10 +196,13 @@ class FilmPlan:
         """Record a unit as done, after putting its result where the plan expects it (a keyframe's PNG)."""
         unit = self.units[unit_id]
         if unit.kind == "keyframe":
-            (saved,) = [self.output_root / record.get("subfolder", "") / record["filename"]
-                        for node_output in outputs.values() for record in node_output.get("images", [])
-                        if record.get("type") == "output"]
-            os.replace(saved, self.keyframe_path(self.board.scenes[unit.scene]))
+            saved = [self.output_root / record.get("subfolder", "") / record["filename"]
+                     for node_output in outputs.values() for record in node_output.get("images", [])
+                     if record.get("type") == "output"]
+            if len(saved) != 1:
+                raise RuntimeError(f"{unit_id} saved {len(saved)} pictures instead of its keyframe: ComfyUI ran only "
+                                   f"part of {self.unit_dir(unit_id) / WORKFLOW_FILE} (see the server's log).")
+            os.replace(saved[0], self.keyframe_path(self.board.scenes[unit.scene]))
         elif unit.kind in ("animate", "morph") and self.frames_on_disk(unit_id) != unit.frames:
             raise RuntimeError(f"{unit_id} finished with {self.frames_on_disk(unit_id)} of {unit.frames} frames on "
                                f"disk in {self.clip_dir(unit_id)}: is the server's output folder {self.output_root}?")

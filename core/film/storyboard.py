@@ -447,8 +447,9 @@ class _Reader:
         if rule.kind == "transition":
             return self.transition(node, where)
         if not self._scalar(node, rule.kind):
-            self.issue(node, where, f"expected {'a' if rule.kind != 'integer' else 'an'} {rule.kind}, got "
-                                    f"{node.value if hasattr(node, 'value') and isinstance(node.value, str) else 'a ' + type(node).__name__.replace('Node', '').lower()}")
+            shown = node.value if isinstance(node.value, str) else "a " + type(node).__name__[:-4].lower()
+            article = "an" if rule.kind == "integer" else "a"
+            self.issue(node, where, f"expected {article} {rule.kind}, got {shown}")
             return None
         value = _convert(node, rule.kind)
         if rule.choices and value not in rule.choices:
