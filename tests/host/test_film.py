@@ -1,8 +1,9 @@
-"""Host tests of the film: a tiny storyboard on real ComfyUI servers; one of two servers killed mid-film; LF_Film.
+"""Host tests of the film: a tiny storyboard rendered by LF_Film in a real ComfyUI, then on two servers of which one
+is killed mid-scene.
 
-The session's server renders the reference film alone. Then a second server joins, takes units, and is killed while
-it streams a scene's frames: its unit runs again on the first server, resuming from the frames on disk, and the film
-must come out frame for frame the same. At most two servers run at once.
+LF_Film renders the reference film inside the session's server. Then a second server joins, takes units, and is
+killed while it streams a scene's frames: its unit runs again on the first server, resuming from the frames on disk,
+and the film must come out frame for frame the same. At most two servers run at once.
 """
 
 import json
@@ -73,23 +74,31 @@ def pixels(paths):
 
 
 @pytest.fixture(scope="module")
-def reference(comfyui, pack):
-    """The tiny film rendered by the session's server alone."""
-    plan = film_plan.FilmPlan(storyboard(comfyui, "film-reference"), comfyui.base / "output", pack.NODE_CLASS_MAPPINGS)
-    FilmRun(plan, [ServerWorker(comfyui.url, "first")], progress_every=2).run()
-    finish_film(plan)
-    return plan
+def node_film(comfyui, pack):
+    """The tiny film rendered by LF_Film inside the session's server, with its report: the uninterrupted reference."""
+    board = storyboard(comfyui, "film-node")
+    prompt = {"1": {"class_type": "LF_Film", "inputs": {"storyboard": "film-node.yaml",
+                                                         "encoder": TINY_NAMES["clip_probe"]}},
+              "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 2]}}}
+    entry = comfyui.client.wait(comfyui.client.queue(prompt), timeout=1200, show_progress=False)
+    summary = json.loads(entry["outputs"]["2"]["text"][0])
+    return film_plan.FilmPlan(board, comfyui.base / "output", pack.NODE_CLASS_MAPPINGS), summary
 
 
-def test_the_film_renders_on_one_server_with_the_storyboards_frames_and_timing(reference):
-    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(reference.video_path))
-    assert frames == reference.board.frame_count == FRAMES and seconds == pytest.approx(FRAMES / 4, abs=1e-6)
-    assert all(reference.is_done(unit_id) for unit_id in reference.units)
-    first, last = pixels(film_frames(reference)[5:7])  # the forest's last frame and the crossfade's first
-    assert not np.array_equal(first, last)
+def test_lf_film_renders_the_storyboard_with_its_frames_timing_and_report(node_film):
+    plan, summary = node_film
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(plan.video_path))
+    assert frames == plan.board.frame_count == FRAMES and seconds == pytest.approx(FRAMES / 4, abs=1e-6)
+    assert all(plan.is_done(unit_id) for unit_id in plan.units)
+    assert summary["rendered_units"] == list(plan.units) and summary["frames"] == FRAMES
+    assert [seam["frame"] for seam in summary["seams"]] == [6, 8, 14, 16]
+    assert (plan.film_dir / "report.png").exists() and (plan.film_dir / "report.json").exists()
+    last, faded = pixels(film_frames(plan)[5:7])  # the forest's last frame and the crossfade's first
+    assert not np.array_equal(last, faded)
 
 
-def test_a_killed_server_leaves_a_complete_film_with_the_same_frames(comfyui, pack, reference):
+def test_a_killed_server_leaves_a_complete_film_with_the_same_frames(comfyui, pack, node_film):
+    reference, _ = node_film
     plan = film_plan.FilmPlan(storyboard(comfyui, "film-killed"), comfyui.base / "output", pack.NODE_CLASS_MAPPINGS)
     second = ManagedServer(Path(os.environ["COMFYUI_DIR"]), comfyui.base / "models", comfyui.base / "input",
                            comfyui.base / "output").start()
@@ -122,19 +131,3 @@ def test_a_killed_server_leaves_a_complete_film_with_the_same_frames(comfyui, pa
     assert len(ours) == len(theirs) == FRAMES
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs)), "a frame differs from the uninterrupted render"
     print(f"killed the second server during {killed['unit']} after {killed['frames']} frames")
-
-
-def test_lf_film_renders_the_storyboard_inside_comfyui(comfyui, reference):
-    board = storyboard(comfyui, "film-node")
-    prompt = {"1": {"class_type": "LF_Film", "inputs": {"storyboard": "film-node.yaml",
-                                                         "encoder": TINY_NAMES["clip_probe"]}},
-              "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 2]}}}
-    entry = comfyui.client.wait(comfyui.client.queue(prompt), timeout=900, show_progress=False)
-    summary = json.loads(entry["outputs"]["2"]["text"][0])
-    assert summary["frames"] == FRAMES and [seam["frame"] for seam in summary["seams"]] == [6, 8, 14, 16]
-    assert summary["rendered_units"][-1] == "stitch" and len(summary["rendered_units"]) == 8
-    plan_dir = comfyui.base / "output" / "film" / board.title
-    assert (plan_dir / "report.png").exists() and (plan_dir / "film-node.mp4").exists()
-    node_frames = sorted((plan_dir / "animate-storm" / "clip" / "frames").glob("*.png"))
-    reference_frames = film_frames(reference)[8:14]
-    assert all(np.array_equal(a, b) for a, b in zip(pixels(node_frames), pixels(reference_frames)))
