@@ -75,7 +75,7 @@ def render_once(minutes: float, servers: int, use_ray: bool, kill: bool, title: 
     from longform_pack.core.film.storyboard import load_storyboard
 
     from film import FilmRun
-    from film_servers import ManagedServer, RayWorker, ServerWorker, server_actors, start_ray
+    from film_servers import ManagedServer, RayWorker, ServerWorker, server_actors, start_ray, stop_servers
 
     input_dir, output_dir = WORK / "input", WORK / "output"
     shutil.rmtree(output_dir / "film" / title, ignore_errors=True)
@@ -108,13 +108,7 @@ def render_once(minutes: float, servers: int, use_ray: bool, kill: bool, title: 
         finish_film(plan, "longform-tiny-clip.safetensors")
         finish_s = time.perf_counter() - began
     finally:
-        for server in started:
-            server.stop()
-        if actors:
-            import ray
-
-            ray.get([actor.stop.remote() for actor in actors])
-            ray.shutdown()
+        stop_servers(started, actors)
     return {"minutes": minutes, "frames": plan.board.frame_count, "servers": servers, "ray": use_ray,
             "render_s": round(render_s, 1), "stitch_and_report_s": round(finish_s, 1),
             "seconds_per_frame": round(render_s / plan.rendered_frames, 3),

@@ -119,7 +119,7 @@ def render(args) -> int:
     from longform_pack.core.film import render as film_render
     from longform_pack.core.film.storyboard import baseline_of, load_storyboard
 
-    from film_servers import ManagedServer, RayWorker, ServerWorker, server_actors, start_ray
+    from film_servers import ManagedServer, RayWorker, ServerWorker, server_actors, start_ray, stop_servers
 
     storyboard = Path(args.storyboard)
     input_dir = Path(args.input_dir or storyboard.parent).resolve()
@@ -154,13 +154,7 @@ def render(args) -> int:
             host.set_models_dir(args.models_dir or Path(args.comfyui or ".") / "models")
         video, report_json, report_plot = film_render.finish_film(plan, encoder, baseline)
     finally:
-        for server in started:
-            server.stop()
-        if actors:
-            import ray
-
-            ray.get([actor.stop.remote() for actor in actors])
-            ray.shutdown()
+        stop_servers(started, actors)
     print(video)
     for path in (report_json, report_plot):
         if path is not None:

@@ -178,6 +178,17 @@ def server_actors(count: int, settings: dict[str, Any], gpus_per_server: float =
     return actors
 
 
+def stop_servers(servers: list, actors: list) -> None:
+    """Stop every started server, and every Ray actor's server, then Ray itself."""
+    for server in servers:
+        server.stop()
+    if actors:
+        import ray
+
+        ray.get([actor.stop.remote() for actor in actors])
+        ray.shutdown()
+
+
 class ServerActor:
     """A Ray actor that owns one ComfyUI server on its node and runs workflows on it."""
 
