@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import host, images, tiny
+from . import host, images, tiny_marker
 from .model_files import check_onnx
 
 logger = logging.getLogger("LongForm")
@@ -52,7 +52,7 @@ def providers() -> list[str]:
 def _checked_pack(folder: Path, field: str) -> bool:
     """Check every .onnx file of a pack (empty, truncated, another format: the pack's error); True when tiny."""
     models = [check_onnx(path, field) for path in sorted(folder.glob("*.onnx"))]
-    return any(tiny.is_tiny({prop.key: prop.value for prop in model.metadata_props}) for model in models)
+    return any(tiny_marker.is_tiny({prop.key: prop.value for prop in model.metadata_props}) for model in models)
 
 
 def load_analyzer(pack: str):
@@ -79,7 +79,7 @@ def load_analyzer(pack: str):
                                     "identity` (it verifies the sha256).")
         analyzer.prepare(ctx_id=0 if chosen[0] == "CUDAExecutionProvider" else -1, det_size=DETECTION_SIZE)
         if pack_is_tiny:
-            tiny.warn_if_tiny(dict(tiny.TINY_METADATA), folder)
+            tiny_marker.warn_if_tiny(dict(tiny_marker.TINY_METADATA), folder)
         logger.info("insightface pack %s on %s", folder.name, chosen[0])
         _ANALYZERS[key] = analyzer
     return _ANALYZERS[key]

@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from .. import host
 from ..model_files import load_pickle, load_safetensors, model_file_error, parse_json, read_json, safetensors_header
 from ..paths import safe_name
-from ..tiny import warn_if_tiny
+from ..tiny_marker import warn_if_tiny
 from .data import LabelledImages, load_dataset
 from .diffusion import PREDICTIONS, SCHEDULES, Diffusion
 from .model import EMA, ModelConfig, UNet
