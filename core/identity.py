@@ -121,9 +121,10 @@ def read_adapter(name: str) -> AdapterFile:
     if key not in _ADAPTER_FILES:
         image_proj, layers, metadata = _read_state(path)
         if not image_proj or not layers:
-            raise ValueError(
-                f"'ipadapter': '{name}' is not an IP-Adapter file (no image_proj.* and ip_adapter.* weights). "
-                "Choose ip-adapter_sd15, ip-adapter-plus_sd15 or ip-adapter-faceid_sd15."
+            raise model_file_error(
+                "ipadapter", path, "is not an IP-Adapter file (no image_proj.* and ip_adapter.* weights)",
+                "choose ip-adapter_sd15, ip-adapter-plus_sd15 or ip-adapter-faceid_sd15 (`python install.py --models "
+                "identity` downloads them and verifies their sha256)",
             )
         variant = detect_variant(image_proj, path)
         ip_keys = [k for k in layers if k.endswith(".to_k_ip.weight")]

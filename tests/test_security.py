@@ -613,3 +613,12 @@ def test_clip_report_reads_a_streamed_run_from_disk(tiny_models_dir, output_dir)
     assert json.loads(summary)["frames"] == 6 and plot.shape[0] == 1
     with pytest.raises(ValueError, match="'video_path'"):
         LF_ClipReport().report(previews, plan, "longform-tiny-clip.safetensors", video_path="/etc/passwd")
+
+
+def test_a_broken_dataset_picture_is_named(folders):
+    from longform_pack.core.ddpm.data import load_folder_dataset
+
+    (folders / "input" / "set" / "cat").mkdir(parents=True)
+    (folders / "input" / "set" / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    with pytest.raises(ValueError, match="'cat/broken.png'"):
+        load_folder_dataset("set", 8)
