@@ -222,7 +222,7 @@ def test_checkpoint_metadata_never_names_a_place_to_write(tmp_path, monkeypatch)
     stylize = pytest.importorskip("longform_pack.core.stylize")
     if not hasattr(stylize, "load_pipeline"):
         pytest.skip("the diffusers checkpoint loader is gone; its successor reads no config from metadata")
-    from longform_pack.core.tiny_marker import TINY_CONFIG_KEY
+    from longform_pack.core.tiny.stylize import TINY_CONFIG_KEY
 
     # Just enough of an SD 1.5 layout to pass the family check; the configs in its metadata name places to write.
     width = 8
