@@ -191,7 +191,8 @@ class LF_ClipReport:
     DESCRIPTION = (
         "Measures a clip against its schedule with the probe's CLIP: per frame, the similarity to each keyframe prompt "
         "(the curves should cross near each scheduled switch), the similarity and pixel difference of consecutive "
-        "frames, and, with a reference picture, the identity score. Outputs one plot and a JSON summary."
+        "frames, and, with a reference picture, the identity score (with the connected CLIP_VISION when there is one). "
+        "Outputs one plot and a JSON summary."
     )
     CATEGORY = CATEGORY
     FUNCTION = "report"
@@ -213,11 +214,14 @@ class LF_ClipReport:
                 "insightface": ("STRING", {"default": "", "tooltip": "insightface pack for a face identity score, as "
                                                                      "models/<name> (e.g. models/buffalo_l); empty: "
                                                                      "CLIP identity only."}),
+                "clip_vision": ("CLIP_VISION", {"tooltip": "Core Load CLIP Vision's encoder (the identity lock's "
+                                                           "ViT-H, loaded once) for the identity score; unconnected: "
+                                                           "the probe's CLIP scores identity too."}),
             },
         }
 
-    def report(self, frames, schedule, encoder, reference=None, insightface=""):
-        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip())
+    def report(self, frames, schedule, encoder, reference=None, insightface="", clip_vision=None):
+        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), clip_vision)
         return from_pil(result.plot()), json.dumps(result.summary(), indent=1)
 
 

@@ -2,15 +2,14 @@
 
 The SD 1.5 UNet of the agreed tiny config (two levels, 320/640 channels, 7 cross-attention layers, context 768) and a
 CLIP_VISION of ViT-H's widths (image_embeds 1024, hidden 1280; two layers, 28x28 pictures) are built in memory from
-ComfyUI's own classes (UNetModel through `load_diffusion_model_state_dict`, ClipVisionModel from a config file), with
-seeded random weights.
+ComfyUI's own classes (scripts/_comfy_tiny.py), with seeded random weights.
 """
 
 import json
 
-import numpy as np
 import pytest
 import torch
+from _comfy_tiny import small_clip_vision, tiny_unet
 
 from longform_pack.core import ipadapter
 from longform_pack.core.tiny import identity as tiny_identity
@@ -22,40 +21,10 @@ FACE_PACK = "models/longform_tiny"
 STEPS = 3
 
 
-def _randomise(module: torch.nn.Module, seed: int) -> dict:
-    """Seeded weights for a module built with ComfyUI's uninitialised ops: matrices ~ N(0, 1/fan_in), norms 1,
-    biases 0."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, value in module.state_dict().items():
-        if value.ndim > 1:
-            fan_in = int(np.prod(value.shape[1:]))
-            state[name] = torch.randn(value.shape, generator=generator) * fan_in**-0.5
-        elif name.endswith("weight"):
-            state[name] = torch.ones(value.shape)
-        else:
-            state[name] = torch.zeros(value.shape) if value.is_floating_point() else value
-    return state
-
-
 @pytest.fixture(scope="module")
 def unet(comfy):
     """A MODEL (ModelPatcher) of the tiny SD 1.5 UNet, detected by ComfyUI as SD 1.5."""
-    import comfy.ops
-    import comfy.sd
-    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
-
-    config = tiny_identity.TINY_UNET_CONFIG
-    levels = len(config["channel_mult"])
-    network = UNetModel(
-        image_size=32, in_channels=4, out_channels=4, model_channels=config["model_channels"],
-        num_res_blocks=[config["num_res_blocks"]] * levels, channel_mult=config["channel_mult"],
-        transformer_depth=[1] * levels, transformer_depth_output=[1] * (levels * (config["num_res_blocks"] + 1)),
-        transformer_depth_middle=1, context_dim=config["context_dim"], num_heads=config["num_heads"],
-        use_spatial_transformer=True, use_linear_in_transformer=False, legacy=False,
-        operations=comfy.ops.disable_weight_init,
-    )
-    model = comfy.sd.load_diffusion_model_state_dict(_randomise(network, 11))
+    model = tiny_unet(tiny_identity.TINY_UNET_CONFIG)
     assert model is not None and type(model.model.model_config).__name__ == "SD15"
     return model
 
@@ -63,18 +32,7 @@ def unet(comfy):
 @pytest.fixture(scope="module")
 def clip_vision(comfy, tmp_path_factory):
     """ComfyUI's ClipVisionModel with ViT-H's widths (embeds 1024, hidden 1280), two layers, 28x28 input."""
-    import comfy.clip_vision
-
-    config = {"attention_dropout": 0.0, "dropout": 0.0, "hidden_act": "gelu", "hidden_size": 1280, "image_size": 28,
-              "initializer_factor": 1.0, "initializer_range": 0.02, "intermediate_size": 1280, "layer_norm_eps": 1e-5,
-              "model_type": "clip_vision_model", "num_attention_heads": 16, "num_channels": 3, "num_hidden_layers": 2,
-              "patch_size": 14, "projection_dim": 1024, "torch_dtype": "float32"}
-    path = tmp_path_factory.mktemp("clip_vision") / "vit_h_small.json"
-    path.write_text(json.dumps(config))
-    encoder = comfy.clip_vision.ClipVisionModel(str(path))
-    missing, unexpected = encoder.load_sd(_randomise(encoder.model, 12))
-    assert not missing and not unexpected
-    return encoder
+    return small_clip_vision(tmp_path_factory.mktemp("clip_vision"))
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +206,17 @@ def test_identity_score_node_with_core_clip_vision(comfy, pack, clip_vision, ref
     assert low == pytest.approx(expected, abs=1e-5) and mean == pytest.approx((2 + expected) / 3, abs=1e-5)
     with pytest.raises(ValueError, match="no CLIP_VISION is connected"):
         node.score(frames, references[0], "clip_vision input", "none")
+
+
+def test_clip_report_scores_identity_with_core_clip_vision(pack, clip_vision, references):
+    from longform_pack.core import clip_vision as vision
+    from longform_pack.core.schedule import parse_schedule
+
+    schedule = parse_schedule('"0": "a sunny forest", "2": "a stormy night"', 4, fps=4.0)
+    frames = torch.cat([references[0], references[1], references[1], references[0]])
+    node = pack.NODE_CLASS_MAPPINGS["LF_ClipReport"]()
+    _, text = node.report(frames, schedule, "longform-tiny-clip.safetensors", references[0], "", clip_vision=clip_vision)
+    identity = json.loads(text)["identity"]
+    embeds = vision.image_embeds(clip_vision, torch.cat([references[0], references[1]]))
+    other = torch.nn.functional.cosine_similarity(embeds[1], embeds[0], dim=0).item()
+    assert identity["clip"] == pytest.approx([1.0, other, other, 1.0], abs=1e-5)
