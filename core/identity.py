@@ -14,6 +14,7 @@ import torch
 
 from . import clip_vision as vision
 from . import host, images, ipadapter, tiny
+from .checks import check_finite
 
 logger = logging.getLogger("LongForm")
 
@@ -38,13 +39,15 @@ class LockedModel:
         return text + (" (weight 0: model returned unpatched)" if self.weight == 0 else "")
 
 
-def _check_inputs(reference, weight: float, start_at: float, end_at: float) -> torch.Tensor:
+def _check_inputs(reference, weight: float, start_at: float, end_at: float) -> tuple[torch.Tensor, float, float, float]:
     if not isinstance(reference, torch.Tensor):
         raise ValueError(
             f"'reference' must be an IMAGE (a [batch, height, width, channels] tensor); got {type(reference).__name__}. "
             "Connect a Load Image node (or any IMAGE output) to it."
         )
     reference = images.check_image_batch(reference, "reference")
+    weight, start_at, end_at = (check_finite(value, name) for value, name in
+                                ((weight, "weight"), (start_at, "start_at"), (end_at, "end_at")))
     if not 0.0 <= start_at < end_at <= 1.0:
         raise ValueError(
             f"'start_at' and 'end_at' must satisfy 0 <= start_at < end_at <= 1 (fractions of sampling); got "
@@ -52,7 +55,7 @@ def _check_inputs(reference, weight: float, start_at: float, end_at: float) -> t
         )
     if weight < 0:
         raise ValueError(f"'weight' must be 0 or more; got {weight}. 0 turns the identity lock off, 1 is full strength.")
-    return reference
+    return reference, weight, start_at, end_at
 
 
 def reference_features(adapter: ipadapter.AdapterFile, reference: torch.Tensor, clip_vision=None,
@@ -95,7 +98,7 @@ def lock_identity(model, ipadapter_name: str, reference, weight: float = 0.8, st
     """
     from . import comfy_ipadapter
 
-    reference = _check_inputs(reference, weight, start_at, end_at)
+    reference, weight, start_at, end_at = _check_inputs(reference, weight, start_at, end_at)
     if weight == 0:
         return LockedModel(model, "none", int(reference.shape[0]), 0.0, start_at, end_at)
     path = host.model_path(IPADAPTER_FOLDER, ipadapter_name)

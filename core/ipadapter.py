@@ -93,21 +93,17 @@ def detect_variant(image_proj: dict[str, torch.Tensor], name: str = "") -> str:
 
 
 def _read_state(path: Path) -> tuple[dict, dict, dict[str, str]]:
-    """(image_proj, ip_adapter, metadata) of a .safetensors (flat `image_proj.*` keys) or .bin (nested dicts)."""
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
+    """(image_proj, ip_adapter, metadata) of a .safetensors (flat `image_proj.*` keys) or .bin (nested dicts), read
+    through the pack's checked model-file readers."""
+    from .model_files import load_pickle, load_safetensors
 
-        image_proj, layers = {}, {}
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            for key in handle.keys():
-                if key.startswith("image_proj."):
-                    image_proj[key.removeprefix("image_proj.")] = handle.get_tensor(key)
-                elif key.startswith("ip_adapter."):
-                    layers[key.removeprefix("ip_adapter.")] = handle.get_tensor(key)
+    if path.suffix == ".safetensors":
+        state, metadata = load_safetensors(path, "ipadapter")
+        image_proj = {k.removeprefix("image_proj."): v for k, v in state.items() if k.startswith("image_proj.")}
+        layers = {k.removeprefix("ip_adapter."): v for k, v in state.items() if k.startswith("ip_adapter.")}
         return image_proj, layers, metadata
     if path.suffix in (".bin", ".pt", ".pth"):
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
+        data = load_pickle(path, "ipadapter")
         if not isinstance(data, dict):
             return {}, {}, {}
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..core import host, manifest
+from ..core.checks import validate_inputs
+from ..core.paths import safe_name
 from ..core.identity import IPADAPTER_FOLDER, lock_identity
 from ..core.identity_score import embedder, identity_scores, plot_scores
 
@@ -78,6 +80,12 @@ class LF_IdentityLock:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, weight, start_at, end_at, ipadapter, insightface=None):
+        return validate_inputs(cls, {"weight": weight, "start_at": start_at, "end_at": end_at, "ipadapter": ipadapter,
+                                     "insightface": insightface},
+                               names={"ipadapter": safe_name, "insightface": safe_name})
+
     def lock(self, model, reference, ipadapter, weight, start_at, end_at, clip_vision=None, insightface=NO_FACES):
         locked = lock_identity(model, ipadapter, reference, weight, start_at, end_at, clip_vision=clip_vision,
                                insightface_pack="" if insightface == NO_FACES else insightface)
@@ -122,6 +130,11 @@ class LF_IdentityScore:
                                 "'clip_vision input'."}),
             },
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, encoder, face_pack):
+        return validate_inputs(cls, {"encoder": encoder, "face_pack": face_pack},
+                               names={"encoder": safe_name, "face_pack": safe_name})
 
     def score(self, frames, reference, encoder, face_pack, clip_vision=None):
         if encoder == USE_CLIP_VISION:

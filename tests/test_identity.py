@@ -220,3 +220,25 @@ def test_nodes_inputs(tiny_models_dir):
     frames = torch.cat([face_picture(), face_picture(skin=(200, 150, 120))])
     plot, summary, mean, low = nodes.LF_IdentityScore().score(frames, frames[:1], PROBE_CLIP, "none")
     assert plot.shape[0] == 1 and "CLIP identity" in summary and low < mean < 1.0
+
+
+def test_nodes_validate_inputs(tiny_models_dir):
+    validate = nodes.LF_IdentityLock.VALIDATE_INPUTS
+    assert validate(0.8, 0.0, 1.0, BASE, "none") is True
+    assert "'weight'" in validate(float("nan"), 0.0, 1.0, BASE, "none")
+    assert "'end_at'" in validate(0.8, 0.0, 1.5, BASE, "none")
+    assert "'ipadapter'" in validate(0.8, 0.0, 1.0, "../../secrets.safetensors", "none")
+    assert nodes.LF_IdentityScore.VALIDATE_INPUTS(nodes.USE_CLIP_VISION, "none") is True
+    assert "'face_pack'" in nodes.LF_IdentityScore.VALIDATE_INPUTS(nodes.USE_CLIP_VISION, "/etc")
+    from longform_pack.core.identity import lock_identity
+
+    with pytest.raises(ValueError, match="'weight'.*NaN"):
+        lock_identity(object(), BASE, face_picture(), float("nan"))
+
+
+def test_truncated_adapter_file_is_refused_by_the_checked_reader(tiny_models_dir):
+    source = tiny_models_dir / "ipadapter" / BASE
+    broken = tiny_models_dir / "ipadapter" / "truncated.safetensors"
+    broken.write_bytes(source.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="'ipadapter'"):
+        ipadapter.read_adapter(broken)
