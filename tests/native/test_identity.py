@@ -61,11 +61,11 @@ def face_picture(size: int = 96) -> torch.Tensor:
     return images.from_pil(picture)
 
 
-def sample(comfy, model, conditioning, seed: int = 5) -> torch.Tensor:
+def sample(comfy, model, conditioning, seed: int = 5, cfg: float = 5.0) -> torch.Tensor:
     """Core KSampler at 64x64 (8x8 latent), euler, CFG 5."""
     positive, negative = conditioning
     latent = {"samples": torch.zeros(1, 4, 8, 8)}
-    return comfy.nodes.KSampler().sample(model, seed, STEPS, 5.0, "euler", "normal", positive, negative, latent)[0]["samples"]
+    return comfy.nodes.KSampler().sample(model, seed, STEPS, cfg, "euler", "normal", positive, negative, latent)[0]["samples"]
 
 
 def lock(pack, model, reference, ipadapter_name=BASE, weight=1.0, start_at=0.0, end_at=1.0, clip_vision=None,
@@ -101,6 +101,13 @@ def test_locked_differs_weight_zero_is_bit_identical_input_never_mutated(comfy, 
     assert torch.equal(sample(comfy, unet, conditioning), bare)
     other = sample(comfy, lock(pack, unet, references[1], clip_vision=clip_vision)[0], conditioning)
     assert (other - with_lock).abs().max() > 1e-4
+
+
+def test_the_conditional_half_gets_the_reference(comfy, pack, unet, clip_vision, conditioning, references):
+    """At CFG 1 ComfyUI runs only the conditional half (cond_or_uncond == [0]): the reference must still matter there,
+    which fails if the reference and unconditional tokens are swapped (base's unconditional features are zeros)."""
+    first, second = (lock(pack, unet, reference, clip_vision=clip_vision)[0] for reference in references)
+    assert (sample(comfy, first, conditioning, cfg=1.0) - sample(comfy, second, conditioning, cfg=1.0)).abs().max() > 1e-3
 
 
 def test_plus_detected_from_shapes_and_window_excluding_every_step_is_unpatched(comfy, pack, unet, clip_vision,
