@@ -1,9 +1,9 @@
 """Identity-lock overhead: core KSampler on a MODEL patched by LF_IdentityLock (base, plus, FaceID) against the same
 KSampler on the unpatched MODEL.
 
-Tiny models inside ComfyUI's own classes: the agreed tiny SD 1.5 UNet (320/640 channels, 7 cross-attention layers)
-and a CLIP_VISION of ViT-H's widths, built in memory by scripts/_comfy_tiny.py, and the tiny IP-Adapters and
-insightface pack. 64x64 (8x8 latent), euler, CFG, STEPS steps. All four paths run interleaved, REPEATS times each
+The core chain on the tiny models: CheckpointLoaderSimple (the tiny SD 1.5: 320/640 channels, 7 cross-attention
+layers), CLIPTextEncode, CLIPVisionLoader (the ViT-H stand-in), the tiny IP-Adapters and insightface pack, KSampler at
+64x64 (8x8 latent), euler, CFG, STEPS steps. All four paths run interleaved, REPEATS times each
 after a warm-up; the figure is the best (minimum) time per image, the least disturbed by other processes on a shared
 machine, with the median beside it, and the ratio of the best to the unpatched best. The lock node's own cost
 (reading the adapter, encoding the reference) is timed separately.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,8 @@ ADAPTERS = {
     "plus": "longform-tiny-ip-adapter-plus_sd15.safetensors",
     "faceid": "longform-tiny-ip-adapter-faceid_sd15.bin",
 }
-IDENTITY_MODELS = {"ipadapter_sd15", "ipadapter_plus_sd15", "ipadapter_faceid_sd15", "insightface_buffalo_l"}
+MODELS = {"sd15", "clip_vision_h", "ipadapter_sd15", "ipadapter_plus_sd15", "ipadapter_faceid_sd15",
+          "insightface_buffalo_l"}
 
 
 def _face():
@@ -52,47 +54,64 @@ def _face():
     return images.from_pil(picture)
 
 
+def _import_comfyui(base: Path) -> None:
+    """ComfyUI from COMFYUI_DIR (default build/ComfyUI) in this process, on the CPU, its base directory `base`."""
+    sys.path.insert(0, str(Path(os.environ.get("COMFYUI_DIR", REPO_ROOT / "build" / "ComfyUI")).resolve()))
+    from comfy.cli_args import args  # parses no argv: comfy.options.args_parsing is off outside main.py
+
+    args.cpu = True
+    args.base_directory = str(base)
+
+
 def measure() -> dict:
-    """In the child: time bare vs identity-locked KSampler runs; return the figures."""
-    import torch
-    from _comfy_tiny import import_comfyui, small_clip_vision, tiny_unet
+    """In the child: build the tiny models into a temporary ComfyUI base directory, time there, remove it."""
     from _pack import load_pack
 
     pack = load_pack()
-    from longform_pack.core import host, tiny
-    from longform_pack.core.tiny.identity import TINY_UNET_CONFIG
+    from longform_pack.core import tiny
 
     base = Path(tempfile.mkdtemp(prefix="bench_identity_"))
-    tiny.build_all(base / "models", only=IDENTITY_MODELS)
-    import_comfyui(Path(os.environ.get("COMFYUI_DIR", REPO_ROOT / "build" / "ComfyUI")), base)
-    host.register_model_folders()
-    import nodes as core_nodes
+    try:
+        tiny.build_all(base / "models", only=MODELS)
+        _import_comfyui(base)
+        return _time_paths(pack)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
-    unet, clip_vision = tiny_unet(TINY_UNET_CONFIG), small_clip_vision(base)
-    generator = torch.Generator().manual_seed(3)
-    positive = [[torch.randn(1, 77, 768, generator=generator), {}]]
-    negative = [[torch.randn(1, 77, 768, generator=generator), {}]]
+
+def _time_paths(pack) -> dict:
+    """Unpatched and locked KSampler runs, interleaved; the lock node's own time per variant."""
+    import nodes as core_nodes
+    import torch
+
+    from longform_pack.core import host, manifest
+
+    host.register_model_folders()
+    model, clip, _ = core_nodes.CheckpointLoaderSimple().load_checkpoint(manifest.entry("sd15").tiny_filename)
+    clip_vision = core_nodes.CLIPVisionLoader().load_clip(manifest.entry("clip_vision_h").tiny_filename)[0]
+    positive = core_nodes.CLIPTextEncode().encode(clip, "a character")[0]
+    negative = core_nodes.CLIPTextEncode().encode(clip, "blurry")[0]
     latent = {"samples": torch.zeros(1, 4, SIZE // 8, SIZE // 8)}
     reference = _face()
     lock_node = pack.NODE_CLASS_MAPPINGS["LF_IdentityLock"]()
 
-    prepare_seconds, paths = {}, {"unpatched": unet}
+    prepare_seconds, paths = {}, {"unpatched": model}
     for variant, name in ADAPTERS.items():
         start = time.perf_counter()
-        paths[variant] = lock_node.lock(unet, reference, name, 0.8, 0.0, 1.0, clip_vision=clip_vision,
+        paths[variant] = lock_node.lock(model, reference, name, 0.8, 0.0, 1.0, clip_vision=clip_vision,
                                         insightface="models/longform_tiny")[0]
         prepare_seconds[variant] = time.perf_counter() - start
 
-    def render(model) -> None:
-        core_nodes.KSampler().sample(model, 1, STEPS, 5.0, "euler", "normal", positive, negative, latent)
+    def render(target) -> None:
+        core_nodes.KSampler().sample(target, 1, STEPS, 5.0, "euler", "normal", positive, negative, latent)
 
     times: dict[str, list[float]] = {name: [] for name in paths}
-    for model in paths.values():
-        render(model)  # warm-up
+    for target in paths.values():
+        render(target)  # warm-up
     for _ in range(REPEATS):
-        for name, model in paths.items():
+        for name, target in paths.items():
             start = time.perf_counter()
-            render(model)
+            render(target)
             times[name].append(time.perf_counter() - start)
     rows = overhead_rows(times, "unpatched", "image")
     for name, row in rows.items():

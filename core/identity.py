@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from . import clip_vision as vision
-from . import host, images, ipadapter, tiny
+from . import host, images, ipadapter, tiny_marker
 from .checks import check_finite
 
 logger = logging.getLogger("LongForm")
@@ -103,7 +103,7 @@ def lock_identity(model, ipadapter_name: str, reference, weight: float = 0.8, st
         return LockedModel(model, "none", int(reference.shape[0]), 0.0, start_at, end_at)
     path = host.model_path(IPADAPTER_FOLDER, ipadapter_name)
     adapter = ipadapter.read_adapter(path)
-    tiny.warn_if_tiny(adapter.metadata, path)
+    tiny_marker.warn_if_tiny(adapter.metadata, path)
     cond, uncond = reference_features(adapter, reference, clip_vision, insightface_pack)
     patched = comfy_ipadapter.lock_model(model, adapter, cond, uncond, weight, start_at, end_at)
     return LockedModel(patched, adapter.variant, int(reference.shape[0]), float(weight), start_at, end_at)

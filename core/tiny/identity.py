@@ -1,4 +1,4 @@
-"""Tiny stand-ins for the identity lock: IP-Adapters (base, plus, FaceID), a CLIP vision encoder, an insightface pack.
+"""Tiny stand-ins for the identity lock: IP-Adapters (base, plus, FaceID) and an insightface pack.
 
 The IP-Adapter files use the published key layout (`image_proj.*`, `ip_adapter.{k}.*` with k counting every attention
 processor of the UNet from 0, so cross-attention layers get odd numbers), sized for the tiny SD 1.5 UNet that ComfyUI's
@@ -11,41 +11,16 @@ recognition model (1x3x112x112 -> 512).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import tiny
 from ..ipadapter import layout_from_config
+from ..tiny_marker import TINY_METADATA
+from .clip_vision import CLIP_VISION_PROJECTION, CLIP_VISION_WIDTH
+from .stylize import TINY_UNET_CONFIG
 
-# The tiny SD 1.5 UNet in ComfyUI's (LDM) terms, as agreed in issue 12: two levels (320, 640 channels), one res block
-# each, attention at both levels and in the middle, context 768.
-TINY_UNET_CONFIG = {
-    "model_channels": 320,
-    "channel_mult": [1, 2],
-    "num_res_blocks": 1,
-    "context_dim": 768,
-    "num_heads": 8,
-    "in_channels": 4,
-    "out_channels": 4,
-    "use_linear_in_transformer": False,
-}
-CLIP_VISION_EMBEDS = 1024  # ViT-H/14's image_embeds (projection_dim): the base IP-Adapter's input
-CLIP_VISION_WIDTH = 1280  # ViT-H/14's hidden width: IP-Adapter Plus's input (penultimate hidden states)
-# The old tiny CLIP vision tower (transformers layout), kept as the manifest's clip_vision_h stand-in until the ViT-H
-# that CLIPVisionLoader accepts is built beside the tiny checkpoint.
-TINY_CLIP_VISION = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "image_size": 32,
-    "patch_size": 8,
-    "projection_dim": 16,
-    "hidden_act": "quick_gelu",
-}
 IP_TOKENS = 4  # image tokens of the base IP-Adapter and of FaceID, as published
 PLUS_QUERIES = 4  # the published Plus resampler has 16 queries; 4 keep the tiny one small
 PLUS_DEPTH = 4
@@ -93,10 +68,10 @@ def _layer_norm(prefix: str, width: int) -> dict[str, torch.Tensor]:
     return {f"{prefix}.weight": torch.ones(width), f"{prefix}.bias": torch.zeros(width)}
 
 
-def _save_safetensors(state: dict[str, torch.Tensor], path: Path, extra: dict[str, str] | None = None) -> None:
+def _save_safetensors(state: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={**tiny.TINY_METADATA, **(extra or {})})
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata=dict(TINY_METADATA))
 
 
 def build_ipadapter_sd15(path: Path) -> None:
@@ -104,7 +79,7 @@ def build_ipadapter_sd15(path: Path) -> None:
     generator = torch.Generator().manual_seed(601)
     cross = _cross_attention_dim()
     state = {
-        "image_proj.proj.weight": _randn(generator, IP_TOKENS * cross, CLIP_VISION_EMBEDS, scale=0.05),
+        "image_proj.proj.weight": _randn(generator, IP_TOKENS * cross, CLIP_VISION_PROJECTION, scale=0.05),
         "image_proj.proj.bias": torch.zeros(IP_TOKENS * cross),
         **_layer_norm("image_proj.norm", cross),
         **_ip_layers(generator, lora=False),
@@ -155,16 +130,7 @@ def build_ipadapter_faceid_sd15(path: Path) -> None:
     }
     layers = {k.removeprefix("ip_adapter."): v for k, v in _ip_layers(generator, lora=True).items()}
     # A .bin cannot hold file metadata; the marker travels as a string entry that loaders read like metadata.
-    torch.save({"image_proj": image_proj, "ip_adapter": layers, "metadata": dict(tiny.TINY_METADATA)}, path)
-
-
-def build_clip_vision_h(path: Path) -> None:
-    """A tiny CLIPVisionModelWithProjection as one transformers-layout safetensors file, its config in the metadata."""
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    torch.manual_seed(604)
-    model = CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_CLIP_VISION))
-    _save_safetensors(model.state_dict(), path, {"config": json.dumps(TINY_CLIP_VISION)})
+    torch.save({"image_proj": image_proj, "ip_adapter": layers, "metadata": dict(TINY_METADATA)}, path)
 
 
 # ------------------------------------------------------------------------------------------------------- insightface
@@ -268,7 +234,7 @@ def build_insightface_pack(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for name, model in (("det_tiny.onnx", _detector_graph()), ("w600k_tiny.onnx", _recognition_graph(606))):
         onnx.checker.check_model(model)
-        for key, value in tiny.TINY_METADATA.items():
+        for key, value in TINY_METADATA.items():
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, str(path / name))
 
@@ -277,6 +243,5 @@ BUILDERS = {
     "ipadapter_sd15": build_ipadapter_sd15,
     "ipadapter_plus_sd15": build_ipadapter_plus_sd15,
     "ipadapter_faceid_sd15": build_ipadapter_faceid_sd15,
-    "clip_vision_h": build_clip_vision_h,
     "insightface_buffalo_l": build_insightface_pack,
 }

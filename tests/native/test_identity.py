@@ -1,18 +1,16 @@
 """LF_IdentityLock against ComfyUI's own classes: a MODEL patched through its ModelPatcher, sampled by core KSampler.
 
-The SD 1.5 UNet of the agreed tiny config (two levels, 320/640 channels, 7 cross-attention layers, context 768) and a
-CLIP_VISION of ViT-H's widths (image_embeds 1024, hidden 1280; two layers, 28x28 pictures) are built in memory from
-ComfyUI's own classes (scripts/_comfy_tiny.py), with seeded random weights.
+The core chain as a user builds it: CheckpointLoaderSimple (the tiny SD 1.5: 320/640 channels, 7 cross-attention
+layers, context 768), CLIPTextEncode, CLIPVisionLoader (the ViT-H stand-in), LF Identity Lock, KSampler at 64x64.
 """
 
 import json
 
 import pytest
 import torch
-from _comfy_tiny import small_clip_vision, tiny_unet
 
-from longform_pack.core import ipadapter
-from longform_pack.core.tiny import identity as tiny_identity
+from longform_pack.core import ipadapter, manifest
+from longform_pack.core.tiny.stylize import TINY_UNET_CONFIG
 
 BASE = "longform-tiny-ip-adapter_sd15.safetensors"
 PLUS = "longform-tiny-ip-adapter-plus_sd15.safetensors"
@@ -22,25 +20,28 @@ STEPS = 3
 
 
 @pytest.fixture(scope="module")
-def unet(comfy):
-    """A MODEL (ModelPatcher) of the tiny SD 1.5 UNet, detected by ComfyUI as SD 1.5."""
-    model = tiny_unet(tiny_identity.TINY_UNET_CONFIG)
-    assert model is not None and type(model.model.model_config).__name__ == "SD15"
-    return model
+def checkpoint(comfy):
+    """MODEL and CLIP of the tiny SD 1.5 checkpoint, through core CheckpointLoaderSimple."""
+    model, clip, _ = comfy.nodes.CheckpointLoaderSimple().load_checkpoint(manifest.entry("sd15").tiny_filename)
+    return model, clip
 
 
 @pytest.fixture(scope="module")
-def clip_vision(comfy, tmp_path_factory):
-    """ComfyUI's ClipVisionModel with ViT-H's widths (embeds 1024, hidden 1280), two layers, 28x28 input."""
-    return small_clip_vision(tmp_path_factory.mktemp("clip_vision"))
+def unet(checkpoint):
+    return checkpoint[0]
 
 
 @pytest.fixture(scope="module")
-def conditioning():
-    generator = torch.Generator().manual_seed(3)
-    positive = [[torch.randn(1, 77, 768, generator=generator), {}]]
-    negative = [[torch.randn(1, 77, 768, generator=generator), {}]]
-    return positive, negative
+def clip_vision(comfy):
+    """The ViT-H stand-in through core CLIPVisionLoader."""
+    return comfy.nodes.CLIPVisionLoader().load_clip(manifest.entry("clip_vision_h").tiny_filename)[0]
+
+
+@pytest.fixture(scope="module")
+def conditioning(comfy, checkpoint):
+    """Prompts encoded by core CLIPTextEncode with the checkpoint's CLIP."""
+    encode = comfy.nodes.CLIPTextEncode()
+    return encode.encode(checkpoint[1], "a character")[0], encode.encode(checkpoint[1], "blurry")[0]
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_layout_of_comfyui_unet_matches_the_published_numbering(unet):
     assert [(layer.block, layer.index) for layer in layers] == [
         ("input", 1), ("input", 3), ("output", 0), ("output", 1), ("output", 2), ("output", 3), ("middle", 0)]
     assert [(layer.ip_key, layer.hidden, layer.cross) for layer in layers] == ipadapter.layout_from_config(
-        tiny_identity.TINY_UNET_CONFIG)
+        TINY_UNET_CONFIG)
 
 
 def test_locked_differs_weight_zero_is_bit_identical_input_never_mutated(comfy, pack, unet, clip_vision, conditioning,
@@ -203,14 +204,14 @@ def test_errors_name_the_field(comfy, pack, unet, clip_vision, references):
 
 def test_identity_score_node_with_core_clip_vision(comfy, pack, clip_vision, references):
     node = pack.NODE_CLASS_MAPPINGS["LF_IdentityScore"]()
-    frames = torch.cat([references[0], references[1], references[0]])
+    frames = torch.cat([references[1], references[0]])
     plot, summary, mean, low = node.score(frames, references[0], "clip_vision input", "none", clip_vision=clip_vision)
     assert plot.shape[-1] == 3 and "CLIP identity" in summary
     from longform_pack.core import clip_vision as vision
 
     embeds = vision.image_embeds(clip_vision, torch.cat([references[0], references[1]]))
     expected = torch.nn.functional.cosine_similarity(embeds[1], embeds[0], dim=0).item()
-    assert low == pytest.approx(expected, abs=1e-5) and mean == pytest.approx((2 + expected) / 3, abs=1e-5)
+    assert low == pytest.approx(expected, abs=1e-4) and mean == pytest.approx((1 + expected) / 2, abs=1e-4)
     with pytest.raises(ValueError, match="no CLIP_VISION is connected"):
         node.score(frames, references[0], "clip_vision input", "none")
 
@@ -219,11 +220,11 @@ def test_clip_report_scores_identity_with_core_clip_vision(pack, clip_vision, re
     from longform_pack.core import clip_vision as vision
     from longform_pack.core.schedule import parse_schedule
 
-    schedule = parse_schedule('"0": "a sunny forest", "2": "a stormy night"', 4, fps=4.0)
-    frames = torch.cat([references[0], references[1], references[1], references[0]])
+    schedule = parse_schedule('"0": "a sunny forest", "1": "a stormy night"', 2, fps=2.0)
+    frames = torch.cat([references[1], references[0]])
     node = pack.NODE_CLASS_MAPPINGS["LF_ClipReport"]()
     _, text = node.report(frames, schedule, "longform-tiny-clip.safetensors", references[0], "", clip_vision=clip_vision)
     identity = json.loads(text)["identity"]
     embeds = vision.image_embeds(clip_vision, torch.cat([references[0], references[1]]))
     other = torch.nn.functional.cosine_similarity(embeds[1], embeds[0], dim=0).item()
-    assert identity["clip"] == pytest.approx([1.0, other, other, 1.0], abs=1e-5)
+    assert identity["clip"] == pytest.approx([other, 1.0], abs=1e-4)
