@@ -214,7 +214,8 @@ class LF_ClipReport:
     DESCRIPTION = (
         "Measures a clip against its schedule with the probe's CLIP: per frame, the similarity to each keyframe prompt "
         "(the curves should cross near each scheduled switch), the similarity and pixel difference of consecutive "
-        "frames, and, with a reference picture, the identity score. Outputs one plot and a JSON summary."
+        "frames, and, with a reference picture, the identity score (with the connected CLIP_VISION when there is one). "
+        "Outputs one plot and a JSON summary."
     )
     CATEGORY = CATEGORY
     FUNCTION = "report"
@@ -239,6 +240,9 @@ class LF_ClipReport:
                 "video_path": ("STRING", {"forceInput": True, "tooltip": "LF Animate's video_path: in 'stream to "
                                           "disk' mode the report reads every frame of the run from disk (frames "
                                           "then holds only previews)."}),
+                "clip_vision": ("CLIP_VISION", {"tooltip": "Core Load CLIP Vision's encoder (the identity lock's "
+                                                           "ViT-H, loaded once) for the identity score; unconnected: "
+                                                           "the probe's CLIP scores identity too."}),
             },
         }
 
@@ -247,8 +251,9 @@ class LF_ClipReport:
         return validate_inputs(cls, {"insightface": insightface},
                                names={"insightface": optional_name})
 
-    def report(self, frames, schedule, encoder, reference=None, insightface="", video_path=""):
-        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), video_path or "")
+    def report(self, frames, schedule, encoder, reference=None, insightface="", video_path="", clip_vision=None):
+        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), video_path or "",
+                                         clip_vision)
         return from_pil(result.plot()), json.dumps(result.summary(), indent=1)
 
 
