@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from .. import host
 from ..checks import check_finite
 from ..images import font, labelled_grid
+from ..video import check_written
 from .diffusion import Trajectory
 from .train import DDPMModel
 
@@ -190,4 +191,4 @@ def save_animation(frames: list[Image.Image], path: Path, frame_ms: int = 120) -
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 10]
     options = {"lossless": True} if path.suffix.lower() == ".webp" else {}
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0, **options)
-    return path
+    return check_written(path)
