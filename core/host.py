@@ -97,7 +97,8 @@ def all_model_folder_paths() -> list[Path]:
     if in_comfyui():
         import folder_paths
 
-        return [Path(p) for paths, _ in folder_paths.folder_names_and_paths.values() for p in paths]
+        return [Path(p) for kind, (paths, _) in folder_paths.folder_names_and_paths.items() if kind != "custom_nodes"
+                for p in paths]
     return [models_dir()]
 
 
