@@ -29,8 +29,11 @@ def import_comfyui(base: Path) -> SimpleNamespace:
     for folder in ("input", "output", "temp", "user"):
         (base / folder).mkdir(parents=True, exist_ok=True)
     import comfy.model_management
+    import comfy.utils
     import folder_paths
     import nodes
+
+    comfy.utils.PROGRESS_BAR_ENABLED = False  # tables, not sampler progress bars, in the benchmark's log
 
     return SimpleNamespace(nodes=nodes, folder_paths=folder_paths, model_management=comfy.model_management)
 

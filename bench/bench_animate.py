@@ -30,10 +30,10 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from _comfy import import_comfyui, tiny_models  # noqa: E402
 from _timing import overhead_rows  # noqa: E402
 
-REPEATS = 5
+REPEATS = 3
 THREADS = 1  # tiny tensors: more threads only add contention on a shared CPU, for both paths alike
-FRAMES = 8
-STEPS = 6
+FRAMES = 6
+STEPS = 5
 STRENGTH = 0.5
 CFG = 7.0
 SIZE = 64
