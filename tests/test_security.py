@@ -489,10 +489,10 @@ def test_save_video_refuses_a_255_character_prefix_and_reports_only_written_file
 def test_core_entry_points_refuse_nan_from_linked_inputs():
     from longform_pack.core import animate, ddpm, schedule, video
 
-    with pytest.raises(ValueError, match="'guidance'"):
-        animate.AnimateSettings(guidance=float("nan")).check()
-    with pytest.raises(ValueError, match="'controlnet_scale'"):
-        animate.AnimateSettings(controlnet_scale=float("nan")).check()
+    with pytest.raises(ValueError, match="'cfg'"):
+        animate.AnimateSettings(cfg=float("nan")).check()
+    with pytest.raises(ValueError, match="'controlnet_strength'"):
+        animate.AnimateSettings(controlnet_strength=float("nan")).check()
     with pytest.raises(ValueError, match="'fps'"):
         schedule.frame_count_for(4.0, float("nan"))
     with pytest.raises(ValueError, match="'fps'"):
@@ -572,6 +572,7 @@ def _load_lora(name):
 
 @pytest.mark.parametrize("folder, name, load", [
     ("encoders", "longform-tiny-clip.safetensors", _load_encoder),
+    # CLIP vision files are loaded by core Load CLIP Vision now: the pack reads no CLIP_VISION file itself.
     ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors", _read_adapter),
     ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin", _read_adapter),
     ("loras", "longform-tiny-lora-diffusers.safetensors", _load_lora),
