@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from . import host
 from . import images as image_utils
+from .text import shorten
 from .tiny_marker import is_tiny, warn_if_tiny
 
 logger = logging.getLogger("LongForm")
@@ -187,7 +188,7 @@ class Encoder:
         counts = [len(row) for row in ids]
         too_long = [(i, n) for i, n in enumerate(counts) if n > limit]
         if too_long and not truncate:
-            listed = "; ".join(f"line {i + 1} ({n} tokens): '{_shorten(texts[i])}'" for i, n in too_long[:5])
+            listed = "; ".join(f"line {i + 1} ({n} tokens): '{shorten(texts[i])}'" for i, n in too_long[:5])
             raise ValueError(
                 f"'texts': {len(too_long)} text(s) are longer than the {self.kind} encoder's {limit} tokens: {listed}. "
                 "Shorten them, or switch 'truncate' on to cut them (the table then marks each cut text)."
@@ -392,10 +393,6 @@ def _check_batch_size(batch_size: int) -> int:
     if int(batch_size) < 1:
         raise ValueError(f"'batch_size' must be at least 1; got {batch_size}.")
     return int(batch_size)
-
-
-def _shorten(text: str, width: int = 40) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 # ----------------------------------------------------------------------------------------------------- loading
