@@ -1,7 +1,9 @@
 """Face analysis with insightface on onnxruntime: detect faces, keep the largest, return its ArcFace embedding.
 
-The pack is a folder of ONNX files (`models/insightface/models/<name>/*.onnx`, as `FaceAnalysis` expects). The CUDA
-provider is used when onnxruntime offers it, otherwise the CPU one. insightface, onnxruntime and cv2 are imported
+The pack is a folder of ONNX files (`models/insightface/models/<name>/*.onnx`, as `FaceAnalysis` expects). The provider
+follows the host's device (ComfyUI's inside ComfyUI, so `--cpu` means the CPU provider): CUDA when that device is a
+GPU and onnxruntime offers it, otherwise the CPU. Only CPU sessions are cached: a CUDA session holds GPU memory that
+ComfyUI's memory manager cannot reclaim, so it lives as long as the call that made it. insightface, onnxruntime and cv2 are imported
 inside the functions so that importing the pack stays fast.
 """
 
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from . import host, images, tiny_marker
+from .model_files import check_onnx
 
 logger = logging.getLogger("LongForm")
 
@@ -39,27 +42,24 @@ class FaceResult:
 
 
 def providers() -> list[str]:
-    """onnxruntime providers: CUDA first when onnxruntime has it, else CPU only."""
+    """onnxruntime providers for the host's device: CUDA first when it is a GPU and onnxruntime has it, else CPU."""
     import onnxruntime
 
     available = onnxruntime.get_available_providers()
-    if "CUDAExecutionProvider" in available and torch.cuda.is_available():
+    if "CUDAExecutionProvider" in available and host.torch_device().type == "cuda":
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
 
-def _pack_is_tiny(folder: Path) -> bool:
-    import onnx
-
-    for onnx_file in sorted(folder.glob("*.onnx")):
-        model = onnx.load_model(str(onnx_file), load_external_data=False)
-        if tiny_marker.is_tiny({prop.key: prop.value for prop in model.metadata_props}):
-            return True
-    return False
+def _checked_pack(folder: Path, field: str) -> bool:
+    """Check every .onnx file of a pack (empty, truncated, another format: the pack's error); True when tiny."""
+    models = [check_onnx(path, field) for path in sorted(folder.glob("*.onnx"))]
+    return any(tiny_marker.is_tiny({prop.key: prop.value for prop in model.metadata_props}) for model in models)
 
 
 def load_analyzer(pack: str):
-    """The cached insightface `FaceAnalysis` (detection + recognition) for the pack folder `pack` in models/insightface.
+    """The insightface `FaceAnalysis` (detection + recognition) for the pack folder `pack` in models/insightface,
+    cached when it runs on the CPU.
 
     `pack` is the folder's path relative to models/insightface, e.g. "models/buffalo_l" (the manifest's filename).
     """
@@ -71,18 +71,23 @@ def load_analyzer(pack: str):
         )
     chosen = providers()
     key = (str(folder), tuple(chosen))
-    if key not in _ANALYZERS:
+    analyzer = _ANALYZERS.get(key)
+    if analyzer is None:
         from insightface.app import FaceAnalysis
 
+        pack_is_tiny = _checked_pack(folder, "insightface")
         analyzer = FaceAnalysis(name=str(folder), allowed_modules=["detection", "recognition"], providers=chosen)
         if "recognition" not in analyzer.models:
-            raise FileNotFoundError(f"insightface pack '{pack}' ({folder}) has no recognition model (ArcFace .onnx).")
+            raise FileNotFoundError(f"'insightface': the pack '{pack}' ({folder}) has no recognition model (ArcFace "
+                                    ".onnx). Fix: unpack buffalo_l.zip again with `python install.py --models "
+                                    "identity` (it verifies the sha256).")
         analyzer.prepare(ctx_id=0 if chosen[0] == "CUDAExecutionProvider" else -1, det_size=DETECTION_SIZE)
-        if _pack_is_tiny(folder):
+        if pack_is_tiny:
             tiny_marker.warn_if_tiny(dict(tiny_marker.TINY_METADATA), folder)
         logger.info("insightface pack %s on %s", folder.name, chosen[0])
-        _ANALYZERS[key] = analyzer
-    return _ANALYZERS[key]
+        if chosen == ["CPUExecutionProvider"]:
+            _ANALYZERS[key] = analyzer
+    return analyzer
 
 
 def largest_face(faces: list) -> object | None:

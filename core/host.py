@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Iterable
@@ -148,12 +149,12 @@ def input_dir() -> Path:
 
 
 def temp_dir() -> Path:
-    """ComfyUI's temp folder (previews), else <output_dir>/temp."""
+    """ComfyUI's temp folder (previews; ComfyUI empties it when it starts), else <system temp>/longform."""
     if in_comfyui():
         import folder_paths
 
         return Path(folder_paths.get_temp_directory())
-    return output_dir() / "temp"
+    return Path(tempfile.gettempdir()).resolve() / "longform"
 
 
 # ------------------------------------------------------------------------------------------------------ device, interrupt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import host, lora, sketch, stylize
+from ..core.checks import validate_inputs
 
 CATEGORY = "LongForm/stylize"
 NO_LORA = "None"
@@ -50,6 +51,10 @@ class LF_StylizePipelineLoader:
                 ),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, lora_strength, lora_2_strength):
+        return validate_inputs(cls, {"lora_strength": lora_strength, "lora_2_strength": lora_2_strength})
 
     def load(self, checkpoint, controlnet, lora, lora_strength, lora_2, lora_2_strength, scheduler):
         pairs = ((lora, lora_strength), (lora_2, lora_2_strength))
@@ -100,6 +105,10 @@ class LF_SketchToScribble:
                 "height": ("INT", {**size, "tooltip": "Output height, a multiple of 8; 0 keeps the input's."}),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, threshold):
+        return validate_inputs(cls, {"threshold": threshold})
 
     def prepare(self, image, threshold, invert, min_line_width, edges, width, height):
         settings = sketch.ScribbleSettings(threshold, invert, min_line_width, edges, width, height)
@@ -152,6 +161,10 @@ class LF_Stylize:
                 "previews": ("BOOLEAN", {"default": True, "tooltip": "Show a cheap latent preview at each step."}),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, guidance, controlnet_strength, control_start, control_end):
+        return validate_inputs(cls, {"guidance": guidance, "controlnet_strength": controlnet_strength, "control_start": control_start, "control_end": control_end})
 
     def render(
         self,
@@ -223,6 +236,10 @@ class LF_LoraLoader:
                 "strength_clip": ("FLOAT", {**strength, "tooltip": "How strongly the LoRA changes the text encoder."}),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, strength_model, strength_clip):
+        return validate_inputs(cls, {"strength_model": strength_model, "strength_clip": strength_clip})
 
     def _lora(self, name: str) -> lora.KohyaLora:
         path = host.model_path("loras", name)
