@@ -195,7 +195,6 @@ def check_interrupt() -> None:
 
 ENCODER = "encoder"  # image/text encoders: ComfyUI's text-encoder devices and dtype
 DIFFUSION = "diffusion"  # a diffusion network that samples: ComfyUI's UNet devices and dtype
-TRAINING = "training"  # a network being trained: the UNet devices, always fp32
 
 
 class ManagedModel:
@@ -209,9 +208,8 @@ class ManagedModel:
     """
 
     def __init__(self, module: torch.nn.Module, role: str):
-        if role not in (ENCODER, DIFFUSION, TRAINING):
-            raise ValueError(f"role must be '{ENCODER}', '{DIFFUSION}' or '{TRAINING}'; got '{role}'.")
-        self.module = module
+        if role not in (ENCODER, DIFFUSION):
+            raise ValueError(f"role must be '{ENCODER}' or '{DIFFUSION}'; got '{role}'.")
         self.patcher = None
         if not in_comfyui():
             self.dtype, self.device = torch.float32, torch_device()
@@ -225,8 +223,7 @@ class ManagedModel:
             dtype = mm.text_encoder_dtype(load_device)
         else:
             load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
-            params = sum(p.numel() for p in module.parameters())
-            dtype = mm.unet_dtype(load_device, params) if role == DIFFUSION else torch.float32
+            dtype = mm.unet_dtype(load_device, sum(p.numel() for p in module.parameters()))
         # The pack's modules have no per-layer casting (ComfyUI's manual_cast ops): they compute in their own dtype.
         self.dtype = torch.float32 if mm.is_device_cpu(load_device) or dtype not in (torch.float16, torch.bfloat16) else dtype
         self.device = load_device
