@@ -130,3 +130,10 @@ def test_readme_node_reference_matches_the_nodes(pack):
 
     expected = render(info_from_classes(pack.NODE_CLASS_MAPPINGS, pack.NODE_DISPLAY_NAME_MAPPINGS))
     assert readme_section((REPO_ROOT / "README.md").read_text(encoding="utf-8")) == expected
+
+
+def test_a_tiny_cache_key_covers_the_modules_its_builder_imports():
+    import inspect
+
+    sources = {p.name for p in tiny._sources(Path(inspect.getfile(tiny.builders()["ipadapter_sd15"])).resolve(), set())}
+    assert {"identity.py", "stylize.py", "clip_vision.py", "weights.py", "tiny_marker.py"} <= sources
