@@ -1,4 +1,4 @@
-"""Prompt schedules: keyframed prompts parsed from text, per-frame weights, and blending of text embeddings.
+"""Prompt schedules: keyframed prompts parsed from text, per-frame weights, and the one blender of text encodings.
 
 Two text forms are accepted (the whole text is one or the other):
 
@@ -15,18 +15,44 @@ with its line and column. Before the first keyframe its prompt holds; after the 
 Between two keyframes a frame mixes them with a fraction `t` (0 at the left keyframe, 1 at the right one):
 `linear` (t), `eased` (smoothstep 3t^2 - 2t^3), `slerp` (t, applied by spherical interpolation of every token's
 embedding), `step` (holds the left keyframe until the next one).
+
+`linear` is FizzNodes' BatchPromptSchedule weighting to the bit: t = (1 / (right - left)) * (frame - left), the left
+keyframe weighs w = 1 - t, the right one 1 - w, and a frame's encoding is `left * w + right * (1 - w)`
+(tests/test_schedule_fizznodes.py holds reference numbers from FizzNodes' own code). Where a keyframe's prompt holds,
+its encoding is returned as CLIP made it, bit for bit.
+
+`schedule_conditioning` turns a schedule into ComfyUI CONDITIONING with any CLIP that has ComfyUI's `tokenize` /
+`encode_from_tokens`: one entry whose `cond` has a row per frame ([frames, 77, 768] for SD 1.5) and whose
+`pooled_output` has one too ([frames, 768]), as FizzNodes' BatchPromptSchedule gives it, so KSampler over a latent
+batch of that many frames samples frame i with row i.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 from PIL import Image
 
+from .checks import check_finite
+from .host import progress
+
 INTERPOLATIONS = ("linear", "eased", "slerp", "step")
+# Bounds on work (SECURITY.md): any text an API client sends answers within seconds, as a schedule or an error.
+MAX_TEXT_CHARS = 100_000
+MAX_KEYFRAMES = 1_000
+MAX_FRAMES = 36_000  # 600 s at 60 fps, the prompt schedule node's largest clip
+MAX_LISTED_ISSUES = 20
+# Per-frame conditioning holds a [frames, 77, 768] cond for each of positive and negative (about 0.5 MB a frame in
+# fp32 for SD 1.5): longer films go scene by scene (a storyboard), not as one batch.
+MAX_CONDITIONED_FRAMES = 2_400
+DRAWN_PROMPTS = 12  # the timeline draws the prompts with the most weight; the rest share one "other" band
 NEGATIVE_FLAG = "--neg"
 
 PROMPT_HINT = (
@@ -67,7 +93,10 @@ class ScheduleError(ValueError):
 
     def __init__(self, issues: list[ScheduleIssue], field: str = "schedule", hint: str = PROMPT_HINT):
         self.issues = sorted(issues, key=lambda issue: (issue.line, issue.column))
-        listed = "\n".join(f"  - {issue}" for issue in self.issues)
+        listed = "\n".join(f"  - {issue}" for issue in self.issues[:MAX_LISTED_ISSUES])
+        more = len(self.issues) - MAX_LISTED_ISSUES
+        if more > 0:
+            listed += f"\n  - ... and {more} more"
         plural = "s" if len(self.issues) != 1 else ""
         super().__init__(f"'{field}' has {len(self.issues)} error{plural}:\n{listed}\n{hint}")
 
@@ -81,27 +110,63 @@ class PromptSchedule:
     interpolation: str = "linear"
     fps: float | None = None
 
+    @cached_property
+    def _frames(self) -> tuple[int, ...]:
+        return tuple(keyframe.frame for keyframe in self.keyframes)
+
     def segment(self, frame: int) -> tuple[int, int, float]:
         """(left keyframe index, right keyframe index, fraction t of the right one after easing) at `frame`."""
-        frames = [keyframe.frame for keyframe in self.keyframes]
+        frames = self._frames
         if frame <= frames[0]:
             return 0, 0, 0.0
         if frame >= frames[-1]:
             last = len(frames) - 1
             return last, last, 0.0
-        right = next(index for index, start in enumerate(frames) if start > frame)
+        right = bisect.bisect_right(frames, frame)  # the first keyframe after `frame`
         left = right - 1
-        t = (frame - frames[left]) / (frames[right] - frames[left])
+        t = (1.0 / (frames[right] - frames[left])) * (frame - frames[left])  # FizzNodes' rounding, to the bit
         return left, right, ease(t, self.interpolation)
+
+    def segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`segment` for every frame at once: left indices, right indices, eased fractions (time O(frames log K))."""
+        frames = np.asarray(self._frames)
+        positions = np.arange(self.frame_count)
+        if len(frames) == 1:
+            zeros = np.zeros(self.frame_count, dtype=np.int64)
+            return zeros, zeros, np.zeros(self.frame_count)
+        right = np.clip(np.searchsorted(frames, positions, side="right"), 1, max(len(frames) - 1, 1))
+        left = right - 1
+        span = np.maximum(frames[right] - frames[left], 1)
+        raw = np.clip((1.0 / span) * (positions - frames[left]), 0.0, 1.0)  # `segment`'s rounding, to the bit
+        before, after = positions <= frames[0], positions >= frames[-1]
+        left = np.where(before, 0, np.where(after, len(frames) - 1, left))
+        right = np.where(before, 0, np.where(after, len(frames) - 1, right))
+        t = np.where(before | after, 0.0, [ease(value, self.interpolation) for value in raw])
+        return left, right, t
 
     def weights(self) -> torch.Tensor:
         """[frame_count, keyframes] float weights: how much each keyframe's prompt counts at each frame (rows sum to 1)."""
-        table = torch.zeros(self.frame_count, len(self.keyframes), dtype=torch.float64)
-        for frame in range(self.frame_count):
-            left, right, t = self.segment(frame)
-            table[frame, left] += 1.0 - t
-            table[frame, right] += t
-        return table.float()
+        return torch.from_numpy(self._weights_by(list(range(len(self.keyframes))), len(self.keyframes))).float()
+
+    def _weights_by(self, column: list[int], columns: int) -> np.ndarray:
+        """[frame_count, columns] float64 weights, keyframe k's weight added to column `column[k]`: the left keyframe
+        weighs 1 - t, the right one what is left (FizzNodes' order of operations). Time and memory O(frames x columns)."""
+        left, right, t = self.segments()
+        index = np.asarray(column)
+        rows = np.arange(self.frame_count)
+        keep = 1.0 - t
+        table = np.zeros((self.frame_count, columns))
+        np.add.at(table, (rows, index[left]), keep)
+        np.add.at(table, (rows, index[right]), 1.0 - keep)
+        return table
+
+    def prompt_weights(self, negative: bool = False) -> tuple[list[str], np.ndarray]:
+        """(each distinct prompt, or negative prompt, once; [frame_count, prompts] float64 weights): how much each
+        text counts at each frame, keyframes that share a text summed."""
+        texts = self.negatives if negative else self.prompts
+        position: dict[str, int] = {}
+        column = [position.setdefault(text, len(position)) for text in texts]
+        return list(position), self._weights_by(column, len(position))
 
     @property
     def prompts(self) -> list[str]:
@@ -157,22 +222,47 @@ def parse_schedule(
     """
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"'interpolation' is {interpolation!r}; choose one of {', '.join(INTERPOLATIONS)}.")
-    if int(frame_count) < 1:
-        raise ValueError(f"'frame_count' is {frame_count}; a clip needs at least 1 frame (seconds x fps >= 1).")
-    if fps is not None and not fps > 0:
+    check_frame_count(frame_count)
+    if fps is not None and not check_finite(fps, "fps") > 0:
         raise ValueError(f"'fps' is {fps}; it must be above 0.")
-    if not isinstance(text, str):
-        raise ValueError(f"'{field}' must be text; got {type(text).__name__}.")
+    text = check_text(text, field)
     stripped = text.lstrip()
     parser = _parse_json_form if stripped.startswith(("{", '"')) else _parse_line_form
     issues: list[ScheduleIssue] = []
     raw = parser(text, issues)
+    check_keyframe_count(len(raw), field)
     keyframes = _resolve(raw, int(frame_count), fps, default_negative.strip(), issues)
     if not keyframes and not issues:
         issues.append(ScheduleIssue(1, 1, "the schedule has no keyframes; add at least one line like `0: a forest`"))
     if issues:
         raise ScheduleError(issues, field)
     return PromptSchedule(tuple(sorted(keyframes, key=lambda k: k.frame)), int(frame_count), interpolation, fps)
+
+
+def check_text(text: object, field: str) -> str:
+    """`text` when it is a string of at most MAX_TEXT_CHARS characters; ValueError naming `field` else."""
+    if not isinstance(text, str):
+        raise ValueError(f"'{field}' must be text; got {type(text).__name__}.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"'{field}' is {len(text)} characters long; give at most {MAX_TEXT_CHARS}.")
+    return text
+
+
+def check_frame_count(frame_count: int) -> int:
+    """`frame_count` when it is 1..MAX_FRAMES; ValueError else."""
+    if int(frame_count) < 1:
+        raise ValueError(f"'frame_count' is {frame_count}; a clip needs at least 1 frame (seconds x fps >= 1).")
+    if int(frame_count) > MAX_FRAMES:
+        raise ValueError(f"the clip has {frame_count} frames (seconds x fps); at most {MAX_FRAMES} "
+                         "(600 s at 60 fps). Shorten it or lower fps.")
+    return int(frame_count)
+
+
+def check_keyframe_count(count: int, field: str) -> None:
+    """ValueError naming `field` when a text holds more than MAX_KEYFRAMES keyframes."""
+    if count > MAX_KEYFRAMES:
+        raise ValueError(f"'{field}' has {count} keyframes; give at most {MAX_KEYFRAMES} (one every few frames is "
+                         "plenty: prompts blend between keyframes).")
 
 
 @dataclass
@@ -428,18 +518,21 @@ def parse_values(
 
     Raises ScheduleError listing every bad line, or ValueError for a single number outside [`low`, `high`].
     """
-    stripped = text.strip()
+    stripped = check_text(text, field).strip()
+    check_frame_count(frame_count)
     try:
         constant = float(stripped)
     except ValueError:
         constant = None
     if constant is not None:
-        if not low <= constant <= high:
+        if not low <= constant <= high:  # NaN fails this too
             raise ValueError(f"'{field}' is {constant:g}; give a number from {low:g} to {high:g}.")
         return [constant] * frame_count
     issues: list[ScheduleIssue] = []
     points: dict[int, float] = {}
-    for item in _parse_line_form(text, issues):
+    raw = _parse_line_form(text, issues)
+    check_keyframe_count(len(raw), field)
+    for item in raw:
         frame = _frame_number(item, frame_count, fps, issues)
         try:
             value = float(item.body)
@@ -457,7 +550,7 @@ def parse_values(
     if issues:
         raise ScheduleError(issues, field, VALUES_HINT)
     frames = sorted(points)
-    return [float(np.interp(frame, frames, [points[f] for f in frames])) for frame in range(frame_count)]
+    return np.interp(np.arange(frame_count), frames, [points[f] for f in frames]).tolist()
 
 
 # ---------------------------------------------------------------------------------------------------------- embeddings
@@ -477,17 +570,76 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float, eps: float = 1e-6) -> torc
 
 
 def blend(embeddings: torch.Tensor, schedule: PromptSchedule, frame: int) -> torch.Tensor:
-    """The embedding at `frame` from per-keyframe `embeddings` [keyframes, ...] following `schedule`."""
+    """The encoding at `frame` from per-keyframe `embeddings` [keyframes, ...] following `schedule`; the one blender
+    (every other function here calls it). At a keyframe, and while a prompt holds, the keyframe's row as it is."""
     if embeddings.shape[0] != len(schedule.keyframes):
         raise ValueError(
             f"'embeddings' has {embeddings.shape[0]} rows for {len(schedule.keyframes)} keyframes; encode every keyframe."
         )
     left, right, t = schedule.segment(frame)
-    if left == right or t == 0.0:
-        return embeddings[left]
+    if left == right or t == 0.0 or torch.equal(embeddings[left], embeddings[right]):
+        return embeddings[left]  # a keyframe, or a prompt that holds: exact, where a mix could round the last bit
     if schedule.interpolation == "slerp":
         return slerp(embeddings[left], embeddings[right], t)
-    return torch.lerp(embeddings[left], embeddings[right], t)
+    keep = 1.0 - t
+    return embeddings[left] * keep + embeddings[right] * (1.0 - keep)
+
+
+def blend_frames(embeddings: torch.Tensor, schedule: PromptSchedule) -> torch.Tensor:
+    """[frame_count, ...]: `blend` at every frame of the clip, from per-keyframe `embeddings` [keyframes, ...]."""
+    frames = torch.empty((schedule.frame_count, *embeddings.shape[1:]), dtype=embeddings.dtype, device=embeddings.device)
+    for frame in range(schedule.frame_count):
+        frames[frame] = blend(embeddings, schedule, frame)
+    return frames
+
+
+def match_token_counts(conds: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack text encodings [1, tokens, dim] of different lengths (prompts past 77 tokens) into [n, tokens, dim]:
+    each is repeated along the tokens up to their least common multiple, as ComfyUI batches such conds (attention
+    over a sequence repeated k times equals attention over the sequence)."""
+    length = math.lcm(*(cond.shape[1] for cond in conds))
+    return torch.cat([cond.repeat(1, length // cond.shape[1], 1) for cond in conds])
+
+
+def blend_conditioning(
+    keyframe_conds: Sequence[tuple[torch.Tensor, torch.Tensor | None]], schedule: PromptSchedule
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-frame (cond [frame_count, tokens, dim], pooled [frame_count, dim] or None) from one (cond [1, tokens, dim],
+    pooled [1, dim] or None) per keyframe, in keyframe order; cond and pooled blend alike (`blend`)."""
+    if len(keyframe_conds) != len(schedule.keyframes):
+        raise ValueError(f"'keyframe_conds' has {len(keyframe_conds)} encodings for {len(schedule.keyframes)} "
+                         "keyframes; give one (cond, pooled) per keyframe, in keyframe order.")
+    conds = match_token_counts([cond for cond, _ in keyframe_conds])
+    pooled = [pooled for _, pooled in keyframe_conds]
+    if any(item is None for item in pooled):
+        return blend_frames(conds, schedule), None
+    return blend_frames(conds, schedule), blend_frames(torch.cat(pooled), schedule)
+
+
+def encode_prompts(clip, prompts: Sequence[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """{prompt: (cond [1, tokens, dim], pooled [1, dim])} for each distinct prompt, encoded once by a ComfyUI CLIP
+    (`clip.tokenize` + `clip.encode_from_tokens(return_pooled=True)`, as core CLIPTextEncode does)."""
+    distinct = list(dict.fromkeys(prompts))
+    encoded = {}
+    with progress(len(distinct), "encoding the schedule's prompts") as bar:
+        for prompt in distinct:
+            encoded[prompt] = clip.encode_from_tokens(clip.tokenize(prompt), return_pooled=True)
+            bar.update()
+    return encoded
+
+
+def schedule_conditioning(clip, schedule: PromptSchedule) -> tuple[list, list]:
+    """(positive, negative) ComfyUI CONDITIONING for every frame of `schedule`: each one entry `[cond, {"pooled_output":
+    pooled}]` with a row per frame (frame i is `cond[i:i + 1]`), blended from the keyframes' encodings by `clip`."""
+    if schedule.frame_count > MAX_CONDITIONED_FRAMES:
+        raise ValueError(f"the clip has {schedule.frame_count} frames (seconds x fps); per-frame conditioning takes at "
+                         f"most {MAX_CONDITIONED_FRAMES} (100 s at 24 fps). Split it into scenes, or lower seconds or fps.")
+    encoded = encode_prompts(clip, schedule.prompts + schedule.negatives)
+    conditioning = []
+    for texts in (schedule.prompts, schedule.negatives):
+        cond, pooled = blend_conditioning([encoded[text] for text in texts], schedule)
+        conditioning.append([[cond, {} if pooled is None else {"pooled_output": pooled}]])
+    return conditioning[0], conditioning[1]
 
 
 # ------------------------------------------------------------------------------------------------------------ timeline
@@ -499,22 +651,22 @@ def timeline_image(schedule: PromptSchedule, width: float = 9.0) -> Image.Image:
     from .images import figure_to_pil, new_figure
 
     fps = schedule.fps
-    by_prompt: dict[str, list[int]] = {}
-    for index, keyframe in enumerate(schedule.keyframes):
-        by_prompt.setdefault(keyframe.prompt, []).append(index)
-    keyframe_weights = schedule.weights().numpy()
-    weights = np.stack([keyframe_weights[:, columns].sum(1) for columns in by_prompt.values()], axis=1)
-    labels = [", ".join(str(schedule.keyframes[i].frame) for i in columns) + f": {_shorten(prompt)}"
-              for prompt, columns in by_prompt.items()]
-    frames = np.arange(schedule.frame_count)
+    prompts, weights = schedule.prompt_weights()
+    shown = sorted(np.argsort(-weights.sum(0), kind="stable")[:DRAWN_PROMPTS])
+    labels = [_label(schedule, prompts[index]) for index in shown]
+    bands = [weights[:, index] for index in shown]
+    if len(prompts) > len(shown):
+        labels.append(f"{len(prompts) - len(shown)} other prompts")
+        bands.append(1.0 - np.sum(bands, axis=0))
+    edges = np.repeat(np.arange(schedule.frame_count + 1) - 0.5, 2)[1:-1]  # each frame a flat step, as bars were
     figure = new_figure(width, 2.0 + 0.3 * len(labels))
     axes = figure.add_subplot(1, 1, 1)
     bottom = np.zeros(schedule.frame_count)
-    for index, label in enumerate(labels):  # one bar per frame: its height is the prompt's weight at that frame
-        axes.bar(frames, weights[:, index], bottom=bottom, width=1.0, label=label, alpha=0.85, linewidth=0)
-        bottom += weights[:, index]
-    for keyframe in schedule.keyframes:
-        axes.axvline(keyframe.frame, color="black", linewidth=0.8, linestyle=":")
+    for band, label in zip(bands, labels):  # one filled band per prompt: O(frames) points, whatever the keyframes
+        top = bottom + band
+        axes.fill_between(edges, np.repeat(bottom, 2), np.repeat(top, 2), label=label, alpha=0.85, linewidth=0)
+        bottom = top
+    axes.vlines(list(schedule._frames), 0, 1, color="black", linewidth=0.8, linestyle=":")
     axes.set_xlim(-0.5, schedule.frame_count - 0.5)
     axes.set_ylim(0, 1)
     axes.set_ylabel("prompt weight")
@@ -526,6 +678,13 @@ def timeline_image(schedule: PromptSchedule, width: float = 9.0) -> Image.Image:
     return figure_to_pil(figure)
 
 
+def _label(schedule: PromptSchedule, prompt: str, limit: int = 6) -> str:
+    """A legend entry: the keyframes that hold `prompt` (the first few) and the prompt, shortened."""
+    frames = [str(keyframe.frame) for keyframe in schedule.keyframes if keyframe.prompt == prompt]
+    listed = ", ".join(frames[:limit]) + (", ..." if len(frames) > limit else "")
+    return f"{listed}: {_shorten(prompt)}"
+
+
 def _shorten(text: str, limit: int = 40) -> str:
     """`text` cut to `limit` characters with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -533,14 +692,14 @@ def _shorten(text: str, limit: int = 40) -> str:
 
 def frame_count_for(seconds: float, fps: float) -> int:
     """Frames in a clip of `seconds` at `fps`: round(seconds x fps), at least 1; ValueError names a bad field."""
-    if not seconds > 0:
+    if not check_finite(seconds, "seconds") > 0:
         raise ValueError(f"'seconds' is {seconds}; give a clip length above 0 (3 to 5 s is typical).")
-    if not fps > 0:
+    if not check_finite(fps, "fps") > 0:
         raise ValueError(f"'fps' is {fps}; give frames per second above 0 (8 to 12 is typical).")
     count = round(seconds * fps)
     if count < 1:
         raise ValueError(f"'seconds' x 'fps' = {seconds * fps:g} rounds to 0 frames; lengthen the clip or raise fps.")
-    return count
+    return check_frame_count(count)
 
 
 __all__ = [
@@ -550,10 +709,15 @@ __all__ = [
     "ScheduleError",
     "ScheduleIssue",
     "blend",
+    "blend_conditioning",
+    "blend_frames",
     "ease",
+    "encode_prompts",
     "frame_count_for",
+    "match_token_counts",
     "parse_schedule",
     "parse_values",
+    "schedule_conditioning",
     "slerp",
     "timeline_image",
 ]
