@@ -556,8 +556,6 @@ def test_ddpm_hostile_sidecar_is_a_clear_error(tiny_ddpm, folders, sidecar, prob
 @pytest.mark.parametrize("folder, name, load", [
     ("encoders", "longform-tiny-clip.safetensors", lambda n: __import__("longform_pack.core.encoders",
                                                                       fromlist=["x"]).load_encoder("clip", n)),
-    ("clip_vision", "longform-tiny-clip-vision.safetensors",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).load_clip_vision(n)),
     ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors",
      lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
     ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin",
