@@ -489,10 +489,10 @@ def test_save_video_refuses_a_255_character_prefix_and_reports_only_written_file
 def test_core_entry_points_refuse_nan_from_linked_inputs():
     from longform_pack.core import animate, ddpm, schedule, video
 
-    with pytest.raises(ValueError, match="'guidance'"):
-        animate.AnimateSettings(guidance=float("nan")).check()
-    with pytest.raises(ValueError, match="'controlnet_scale'"):
-        animate.AnimateSettings(controlnet_scale=float("nan")).check()
+    with pytest.raises(ValueError, match="'cfg'"):
+        animate.AnimateSettings(cfg=float("nan")).check()
+    with pytest.raises(ValueError, match="'controlnet_strength'"):
+        animate.AnimateSettings(controlnet_strength=float("nan")).check()
     with pytest.raises(ValueError, match="'fps'"):
         schedule.frame_count_for(4.0, float("nan"))
     with pytest.raises(ValueError, match="'fps'"):
@@ -553,13 +553,18 @@ def test_ddpm_hostile_sidecar_is_a_clear_error(tiny_ddpm, folders, sidecar, prob
         ddpm.load_model(path)
 
 
+def _read_adapter(name):
+    from longform_pack.core import ipadapter
+
+    return ipadapter.read_adapter(host.model_path("ipadapter", name))
+
+
 @pytest.mark.parametrize("folder, name, load", [
     ("encoders", "longform-tiny-clip.safetensors", lambda n: __import__("longform_pack.core.encoders",
                                                                       fromlist=["x"]).load_encoder("clip", n)),
-    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
-    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
+    # CLIP vision files are loaded by core Load CLIP Vision now: the pack reads no CLIP_VISION file itself.
+    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors", lambda n: _read_adapter(n)),
+    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin", lambda n: _read_adapter(n)),
 ])
 @pytest.mark.parametrize("how", ["empty", "truncated", "wrong format"])
 def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path, folder, name, load, how):
@@ -580,8 +585,6 @@ def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path,
 
 
 def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_path):
-    from longform_pack.core import identity
-
     class Payload:
         def __reduce__(self):
             return (os.getcwd, ())
@@ -593,7 +596,7 @@ def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_p
     previous = host.set_models_dir(models)
     try:
         with pytest.raises(ValueError, match="'ipadapter'.*evil.bin.*only plain weights") as caught:
-            identity.read_adapter("evil.bin")
+            _read_adapter("evil.bin")
     finally:
         host.set_models_dir(previous)
     assert "weights_only" not in str(caught.value)
