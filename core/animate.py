@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from . import comfy_glue, host
+from .checks import check_finite
 from .schedule import parse_values
 from .video import StreamingClip
 
@@ -53,7 +54,9 @@ class AnimateSettings:
     fps: float = 12.0
 
     def check(self) -> None:
-        """ValueError naming the first bad field."""
+        """ValueError naming the first bad field (NaN and infinity included)."""
+        for name in ("cfg", "controlnet_strength", "shared_noise", "fps"):
+            check_finite(getattr(self, name), name)
         if self.steps < 1:
             raise ValueError(f"'steps' is {self.steps}; give at least 1 sampler step.")
         if self.seed_mode not in SEED_MODES:

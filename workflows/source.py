@@ -52,8 +52,9 @@ def clip_probe() -> Graph:
 def _models(graph: Graph):
     """The checkpoint (MODEL, CLIP, VAE) with the pokemon LoRA on MODEL and CLIP, and the scribble ControlNet."""
     checkpoint = graph.node("CheckpointLoaderSimple", title="Load Checkpoint", ckpt_name=SD15)
-    lora = graph.node("LoraLoader", title="Pokemon Style LoRA", model=checkpoint.out(0), clip=checkpoint.out(1),
+    lora = graph.node("LF_LoraLoader", title="Pokemon Style LoRA", model=checkpoint.out(0), clip=checkpoint.out(1),
                       lora_name=POKEMON_LORA, strength_model=0.8, strength_clip=0.8)
+    graph.node("PreviewAny", title="LoRA Report", source=lora.out(2))
     control_net = graph.node("ControlNetLoader", title="Scribble ControlNet", control_net_name=SCRIBBLE_CONTROLNET)
     return checkpoint, lora, control_net
 
@@ -152,7 +153,8 @@ def sketch_to_video() -> Graph:
     graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="mp4", fps=8.0)
     graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="gif", fps=8.0)
     report = graph.node(
-        "LF_ClipReport", frames=frames.out(0), schedule=schedule.out(0), encoder=PROBE_CLIP, reference=reference.out(0)
+        "LF_ClipReport", frames=frames.out(0), schedule=schedule.out(0), encoder=PROBE_CLIP, reference=reference.out(0),
+        video_path=frames.out(1),  # in 'stream to disk' mode the report reads every frame of the run from disk
     )
     graph.node("SaveImage", images=report.out(0), filename_prefix="longform/sketch_to_video_report")
     graph.node("PreviewAny", title="Clip Report", source=report.out(1))
