@@ -211,6 +211,20 @@ def test_a_changed_setting_or_model_is_another_run(pack, models, inputs):
     other = dict(models, model=tiny_comfy.model(seed=9))
     assert animate.run_key(make(pack, other, inputs), other["model"], models["vae"]) != key
 
+    class Lock:  # an attention patch with a setting, as the identity lock's are
+        def __init__(self, weight):
+            self.weight = weight
+
+        def __call__(self, q, k, v, extra_options):
+            return q
+
+    keys = []
+    for weight in (0.5, 0.5, 0.7):
+        locked = models["model"].clone()
+        locked.set_model_attn2_replace(Lock(weight), "input", 1)
+        keys.append(animate.run_key(make(pack, dict(models, model=locked), inputs), locked, models["vae"]))
+    assert keys[0] == keys[1] != keys[2] and key not in keys
+
 
 def test_animate_node_in_memory_and_streaming(comfy, pack, models, inputs, reference):
     first, scribble = (torch.from_numpy(array).float() / 255.0 for array in inputs)
