@@ -9,18 +9,12 @@ import pytest
 import torch
 
 import tiny_comfy
+from tiny_comfy import inference_mode  # noqa: F401 (an autouse fixture: nodes run as the server runs them)
 
 SIZE = 64
 FRAMES = 4
 SETTINGS = dict(steps=3, cfg=5.0, sampler_name="euler", scheduler="normal", strength="0.6", seed=3,
                 seed_mode="per frame", cross_frame_attention=True, color_match=True, shared_noise=0.5, fps=8.0)
-
-
-@pytest.fixture(autouse=True)
-def inference_mode():
-    """As ComfyUI's server runs every node."""
-    with torch.inference_mode():
-        yield
 
 
 @pytest.fixture(scope="module")
