@@ -198,9 +198,9 @@ class LF_Animate:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, cfg, shared_noise, fps, controlnet_strength, run_name):
-        return validate_inputs(cls, {"cfg": cfg, "shared_noise": shared_noise, "fps": fps,
-                                     "controlnet_strength": controlnet_strength, "run_name": run_name},
+    def VALIDATE_INPUTS(cls, cfg, controlnet_strength, shared_noise, fps, run_name):
+        return validate_inputs(cls, {"cfg": cfg, "controlnet_strength": controlnet_strength,
+                                     "shared_noise": shared_noise, "fps": fps, "run_name": run_name},
                                names={"run_name": safe_name})
 
     def run(self, model, vae, positive, negative, first_frame, sampler_name, scheduler, steps, cfg, strength, seed,

@@ -521,15 +521,18 @@ def test_ddpm_hostile_sidecar_is_a_clear_error(tiny_ddpm, folders, sidecar, prob
         ddpm.load_model(path)
 
 
+def _read_adapter(name):
+    from longform_pack.core import ipadapter
+
+    return ipadapter.read_adapter(host.model_path("ipadapter", name))
+
+
 @pytest.mark.parametrize("folder, name, load", [
     ("encoders", "longform-tiny-clip.safetensors", lambda n: __import__("longform_pack.core.encoders",
                                                                       fromlist=["x"]).load_encoder("clip", n)),
-    ("clip_vision", "longform-tiny-clip-vision.safetensors",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).load_clip_vision(n)),
-    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
-    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
+    # CLIP vision files are loaded by core Load CLIP Vision now: the pack reads no CLIP_VISION file itself.
+    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors", lambda n: _read_adapter(n)),
+    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin", lambda n: _read_adapter(n)),
 ])
 @pytest.mark.parametrize("how", ["empty", "truncated", "wrong format"])
 def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path, folder, name, load, how):
@@ -550,8 +553,6 @@ def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path,
 
 
 def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_path):
-    from longform_pack.core import identity
-
     class Payload:
         def __reduce__(self):
             return (os.getcwd, ())
@@ -563,7 +564,7 @@ def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_p
     previous = host.set_models_dir(models)
     try:
         with pytest.raises(ValueError, match="'ipadapter'.*evil.bin.*only plain weights") as caught:
-            identity.read_adapter("evil.bin")
+            _read_adapter("evil.bin")
     finally:
         host.set_models_dir(previous)
     assert "weights_only" not in str(caught.value)
