@@ -178,6 +178,11 @@ def sketch_to_video() -> Graph:
 
 
 BATCH_SECONDS, BATCH_FPS = 2.0, 8.0
+BATCH_SCHEDULE = (
+    "0: a cute yellow pokemon creature in a sunny forest, bright daylight, green leaves\n"
+    "0.5s: a cute yellow pokemon creature in a sunny forest, bright daylight, green leaves\n"
+    "1.5s: a cute yellow pokemon creature in a stormy night, dark clouds, rain, lightning"
+)
 
 
 def schedule_to_ksampler() -> Graph:
@@ -194,8 +199,8 @@ def schedule_to_ksampler() -> Graph:
         "install.py --models stylize."
     )
     checkpoint, lora, _ = _models(graph, control=False)
-    schedule = graph.node("LF_PromptSchedule", clip=lora.out(1), text=SCHEDULE, seconds=BATCH_SECONDS, fps=BATCH_FPS,
-                          interpolation="linear", negative=NEGATIVE_PROMPT)
+    schedule = graph.node("LF_PromptSchedule", clip=lora.out(1), text=BATCH_SCHEDULE, seconds=BATCH_SECONDS,
+                          fps=BATCH_FPS, interpolation="linear", negative=NEGATIVE_PROMPT)
     graph.node("SaveImage", images=schedule.out(3), filename_prefix="longform/schedule_to_ksampler_timeline")
     latent = graph.node("EmptyLatentImage", width=512, height=512, batch_size=frame_count)
     samples = graph.node("KSampler", model=lora.out(0), seed=3, steps=20, cfg=7.0, sampler_name="euler_ancestral",
