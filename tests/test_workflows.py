@@ -12,7 +12,8 @@ from longform_pack.core.manifest import load_manifest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_WORKFLOWS = sorted((REPO_ROOT / "workflows" / "api").glob("*.json"))
 MODEL_SUFFIXES = (".safetensors", ".bin", ".onnx", ".ckpt", ".pt", ".pth")
-EXPECTED = {"clip_probe", "sketch_to_image", "identity_lock", "sketch_to_video", "ddpm_train_and_sample"}
+EXPECTED = {"clip_probe", "sketch_to_image", "identity_lock", "sketch_to_video", "schedule_to_ksampler",
+            "ddpm_train_and_sample"}
 
 
 def model_values(prompt: dict) -> list[tuple[str, str, str]]:
