@@ -69,6 +69,9 @@ COLUMN_GAP, ROW_GAP = 50, 30
 # 1920x960 page, measured in frontend 1.27), less a margin for the zoom controls: VIEW_SIZE at its top left.
 VIEW_SIZE = (1800, 820)
 VIEW_MARGIN = 20
+# The minimap the frontend shows by default covers the canvas's bottom-right corner: (left, top, right, bottom) in
+# the same screen coordinates. The layout keeps nodes out of it where any fold or wrap allows.
+MINIMAP_BOX = (1560, 610, VIEW_SIZE[0], VIEW_SIZE[1])
 # The frontend stops drawing text (low-quality mode) below zoom MinFontSizeForLOD / NODE_TEXT_SIZE = 8 / 14 = 0.571
 # on a 1x display (lower on HiDPI); the saved view keeps above it with a margin.
 READABLE_SCALE = 0.6
@@ -272,7 +275,8 @@ class Graph:
     def _layout(self, sizes: dict[int, list[int]]) -> dict[int, list[int]]:
         """Positions in columns by depth (Notes open the first column), each column ordered by where its inputs
         sit. A column too tall for the view is folded into several, and a row of columns too wide for it wraps into
-        a band below: of all the folds and wraps, the one that keeps the saved zoom highest wins."""
+        a band below. Of all the folds and wraps, the winner opens at a readable zoom, then keeps clear of the
+        minimap, then has the highest zoom."""
         depth: dict[int, int] = {}
         for node in self.nodes:  # nodes are added after their inputs, so one pass suffices
             parents = [v.node.id for v in node.values.values() if isinstance(v, Output)]
@@ -281,16 +285,18 @@ class Graph:
         for node in self.nodes:
             by_depth.setdefault(depth[node.id], []).append(node)
         heights = [TITLE_HEIGHT + size[1] + ROW_GAP for size in sizes.values()]
-        best: tuple[float, dict[int, list[int]]] | None = None
+        best: tuple[tuple[bool, bool, float], dict[int, list[int]]] | None = None
         for height_limit in range(max(heights), sum(heights) + 40, 40):
             columns = self._columns(by_depth, sizes, height_limit)
             total_width = sum(width + COLUMN_GAP for width, _, _ in columns)
             widest = max(width for width, _, _ in columns)
             for width_limit in range(widest, total_width + 40, 40):
                 positions = _wrap(columns, width_limit)
-                scale = saved_view(positions, sizes)["scale"]
-                if best is None or scale > best[0] + 1e-9:
-                    best = (scale, positions)
+                view = saved_view(positions, sizes)
+                clear = not any(_overlap(screen_box(positions[i], sizes[i], view), MINIMAP_BOX) for i in positions)
+                score = (view["scale"] >= READABLE_SCALE, clear, view["scale"])
+                if best is None or score[:2] > best[0][:2] or (score[:2] == best[0][:2] and score[2] > best[0][2] + 1e-9):
+                    best = (score, positions)
         return best[1]
 
     def _columns(self, by_depth: dict[int, list[Node]], sizes: dict[int, list[int]], height_limit: int
@@ -376,8 +382,19 @@ def node_box(pos: list[float], size: list[float]) -> tuple[float, float, float, 
     return (pos[0], pos[1] - TITLE_HEIGHT, pos[0] + size[0], pos[1] + size[1])
 
 
+def screen_box(pos: list[float], size: list[float], view: dict[str, Any]) -> tuple[float, float, float, float]:
+    """Where the frontend draws a node (title included) at the saved view `view`: screen = (canvas + offset) * scale."""
+    left, top, right, bottom = node_box(pos, size)
+    (dx, dy), scale = view["offset"], view["scale"]
+    return ((left + dx) * scale, (top + dy) * scale, (right + dx) * scale, (bottom + dy) * scale)
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def saved_view(positions: dict[int, list[int]], sizes: dict[int, list[int]]) -> dict[str, Any]:
-    """`extra.ds` that shows every node inside VIEW_SIZE, as large as fits (never above zoom 1), centred.
+    """`extra.ds` that shows every node inside VIEW_SIZE, as large as fits (never above zoom 1), at its top left.
 
     LiteGraph draws canvas point p at screen (p + offset) * scale.
     """
@@ -385,6 +402,6 @@ def saved_view(positions: dict[int, list[int]], sizes: dict[int, list[int]]) -> 
     room_w, room_h = VIEW_SIZE[0] - 2 * VIEW_MARGIN, VIEW_SIZE[1] - 2 * VIEW_MARGIN
     scale = min(1.0, room_w / (right - left), room_h / (bottom - top))
     scale = math.floor(scale * 1000) / 1000
-    offset_x = (VIEW_SIZE[0] / scale - (right - left)) / 2 - left
+    offset_x = VIEW_MARGIN / scale - left
     offset_y = VIEW_MARGIN / scale - top
     return {"scale": scale, "offset": [round(offset_x, 1), round(offset_y, 1)]}

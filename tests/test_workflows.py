@@ -60,16 +60,17 @@ UI_WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.json"))
 
 def _screen_box(node: dict, ds: dict) -> tuple[float, float, float, float]:
     """Where LiteGraph draws a node (title bar included) at the saved view: screen = (canvas + offset) * scale."""
-    from workflow_graph import node_box
+    from workflow_graph import TITLE_HEIGHT
 
-    left, top, right, bottom = node_box(node["pos"], node["size"])
     (dx, dy), scale = ds["offset"], ds["scale"]
+    left, top = node["pos"][0], node["pos"][1] - TITLE_HEIGHT
+    right, bottom = node["pos"][0] + node["size"][0], node["pos"][1] + node["size"][1]
     return ((left + dx) * scale, (top + dy) * scale, (right + dx) * scale, (bottom + dy) * scale)
 
 
 @pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda p: p.stem)
 def test_every_output_opens_in_view_at_a_zoom_where_text_is_drawn(path, pack):
-    from workflow_graph import VIEW_SIZE, is_output_node
+    from workflow_graph import MINIMAP_BOX, VIEW_SIZE, is_output_node
 
     workflow = json.loads(path.read_text())
     ds = workflow["extra"]["ds"]
@@ -82,6 +83,8 @@ def test_every_output_opens_in_view_at_a_zoom_where_text_is_drawn(path, pack):
         assert left >= 0 and top >= 0 and right <= VIEW_SIZE[0] and bottom <= VIEW_SIZE[1], (
             f"{path.name}: output node {node['id']} ({node['type']}) is drawn at {[left, top, right, bottom]}, "
             f"outside the saved view 0..{VIEW_SIZE}")
+        hidden = left < MINIMAP_BOX[2] and MINIMAP_BOX[0] < right and top < MINIMAP_BOX[3] and MINIMAP_BOX[1] < bottom
+        assert not hidden, f"{path.name}: output node {node['id']} ({node['type']}) lies under the minimap"
 
 
 @pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda p: p.stem)
