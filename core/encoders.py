@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from . import host
 from . import images as image_utils
-from .tiny import is_tiny, warn_if_tiny
+from .tiny_marker import is_tiny, warn_if_tiny
 
 logger = logging.getLogger("LongForm")
 

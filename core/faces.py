@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import host, images, tiny
+from . import host, images, tiny_marker
 
 logger = logging.getLogger("LongForm")
 
@@ -53,7 +53,7 @@ def _pack_is_tiny(folder: Path) -> bool:
 
     for onnx_file in sorted(folder.glob("*.onnx")):
         model = onnx.load_model(str(onnx_file), load_external_data=False)
-        if tiny.is_tiny({prop.key: prop.value for prop in model.metadata_props}):
+        if tiny_marker.is_tiny({prop.key: prop.value for prop in model.metadata_props}):
             return True
     return False
 
@@ -79,7 +79,7 @@ def load_analyzer(pack: str):
             raise FileNotFoundError(f"insightface pack '{pack}' ({folder}) has no recognition model (ArcFace .onnx).")
         analyzer.prepare(ctx_id=0 if chosen[0] == "CUDAExecutionProvider" else -1, det_size=DETECTION_SIZE)
         if _pack_is_tiny(folder):
-            tiny.warn_if_tiny(dict(tiny.TINY_METADATA), folder)
+            tiny_marker.warn_if_tiny(dict(tiny_marker.TINY_METADATA), folder)
         logger.info("insightface pack %s on %s", folder.name, chosen[0])
         _ANALYZERS[key] = analyzer
     return _ANALYZERS[key]

@@ -273,4 +273,4 @@ def test_tiny_files_round_trip_through_the_original_layout_bit_exactly(tiny_mode
         assert expected.keys() == loaded.keys(), name
         assert all(torch.equal(expected[k], loaded[k]) for k in expected), name
     # The zero-convs really are random: otherwise the ControlNet tests above could pass with a do-nothing ControlNet.
-    assert pipeline.pipe.controlnet.controlnet_mid_block.weight.abs().min() > 0
+    assert (pipeline.pipe.controlnet.controlnet_mid_block.weight != 0).float().mean() > 0.99

@@ -23,7 +23,7 @@ from PIL import Image
 from safetensors.torch import load_file, safe_open, save_file
 
 from .. import host
-from ..tiny import warn_if_tiny
+from ..tiny_marker import warn_if_tiny
 from .data import LabelledImages, load_dataset
 from .diffusion import PREDICTIONS, SCHEDULES, Diffusion
 from .model import EMA, ModelConfig, UNet
