@@ -13,6 +13,7 @@ Missing Models dialog reads to offer the download.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,9 +192,15 @@ class Graph:
                     link_type = origin_spec["outputs"][value.slot][1]
                     links.append([link_id, value.node.id, value.slot, node.id, len(inputs), link_type])
                     outgoing.setdefault((value.node.id, value.slot), []).append(link_id)
-                    inputs.append({"name": name, "type": kind, "link": link_id})
-                elif kind in WIDGET_TYPES:
-                    widgets.append(value if name in node.values else _default(kind, options))
+                    if kind not in WIDGET_TYPES:
+                        inputs.append({"name": name, "type": kind, "link": link_id})
+                        continue
+                    # A linked widget keeps its widget (greyed out) and its place in widgets_values, as the
+                    # frontend saves it: without the value every later widget would take its neighbour's.
+                    inputs.append({"name": name, "type": kind, "widget": {"name": name}, "link": link_id})
+                if kind in WIDGET_TYPES:
+                    widgets.append(_default(kind, options) if isinstance(value, Output) or name not in node.values
+                                   else value)
                     if name in SEED_NAMES or options.get("control_after_generate"):
                         widgets.append("fixed")
                     if options.get("image_upload"):
@@ -258,7 +265,7 @@ class Graph:
         slots = 0
         for name, kind, options in spec["inputs"]:
             value = node.values.get(name)
-            if isinstance(value, Output) or kind not in WIDGET_TYPES:
+            if kind not in WIDGET_TYPES:
                 slots += 1
             elif not (kind == "STRING" and options.get("multiline")):
                 rows += 1 + (name in SEED_NAMES or bool(options.get("control_after_generate")))
@@ -274,8 +281,8 @@ class Graph:
 
     def _layout(self, sizes: dict[int, list[int]]) -> dict[int, list[int]]:
         """Positions in columns by depth (Notes open the first column), each column ordered by where its inputs
-        sit. A column too tall for the view is folded into several, and a row of columns too wide for it wraps into
-        a band below. Of all the folds and wraps, the winner opens at a readable zoom, then keeps clear of the
+        sit (or, for long chains, depths running on from column to column). A column too tall for the view is folded
+        into several, and a row of columns too wide for it wraps into a band below. Of all the folds and wraps, the winner opens at a readable zoom, then keeps clear of the
         minimap, then has the highest zoom."""
         depth: dict[int, int] = {}
         for node in self.nodes:  # nodes are added after their inputs, so one pass suffices
@@ -286,8 +293,8 @@ class Graph:
             by_depth.setdefault(depth[node.id], []).append(node)
         heights = [TITLE_HEIGHT + size[1] + ROW_GAP for size in sizes.values()]
         best: tuple[tuple[bool, bool, float], dict[int, list[int]]] | None = None
-        for height_limit in range(max(heights), sum(heights) + 40, 40):
-            columns = self._columns(by_depth, sizes, height_limit)
+        for height_limit, mixed in itertools.product(range(max(heights), sum(heights) + 40, 40), (False, True)):
+            columns = self._columns(by_depth, sizes, height_limit, mixed)
             total_width = sum(width + COLUMN_GAP for width, _, _ in columns)
             widest = max(width for width, _, _ in columns)
             for width_limit in range(widest, total_width + 40, 40):
@@ -299,18 +306,20 @@ class Graph:
                     best = (score, positions)
         return best[1]
 
-    def _columns(self, by_depth: dict[int, list[Node]], sizes: dict[int, list[int]], height_limit: int
-                 ) -> list[tuple[int, int, list[tuple[int, int]]]]:
-        """Columns left to right as (width, height, [(node id, y)]), a depth's column folded at `height_limit`."""
+    def _columns(self, by_depth: dict[int, list[Node]], sizes: dict[int, list[int]], height_limit: int,
+                 mixed: bool) -> list[tuple[int, int, list[tuple[int, int]]]]:
+        """Columns left to right as (width, height, [(node id, y)]), folded at `height_limit`. Each depth starts a
+        column of its own, or, `mixed`, the nodes run on in depth order like text in newspaper columns (a long chain
+        of small nodes then fills the view instead of stretching across it)."""
         columns: list[tuple[int, int, list[tuple[int, int]]]] = []
         rank: dict[int, float] = {}  # a placed node's place in reading order, to order the next column by
+        placed: list[tuple[int, int]] = []
+        y, width = TITLE_HEIGHT, 0
         for column_depth in sorted(by_depth):
             def anchor(node: Node) -> float:  # mean place of the node's inputs: keeps links short and level
                 parents = [rank[v.node.id] for v in node.values.values() if isinstance(v, Output)]
                 return (-1.0 if node.class_type in UI_ONLY_NODES else 0.0) if not parents else sum(parents) / len(parents)
 
-            placed: list[tuple[int, int]] = []
-            y, width = TITLE_HEIGHT, 0
             for node in sorted(by_depth[column_depth], key=anchor):
                 node_width, node_height = sizes[node.id]
                 if placed and y + node_height > height_limit:  # fold: start a new column
@@ -320,6 +329,10 @@ class Graph:
                 rank[node.id] = len(columns) * 10000 + y
                 y += node_height + TITLE_HEIGHT + ROW_GAP
                 width = max(width, node_width)
+            if not mixed:
+                columns.append((width, y, placed))
+                placed, y, width = [], TITLE_HEIGHT, 0
+        if placed:
             columns.append((width, y, placed))
         return columns
 

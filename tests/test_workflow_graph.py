@@ -100,3 +100,15 @@ def test_a_long_chain_is_folded_to_stay_readable_and_in_view():
     assert ds["scale"] >= READABLE_SCALE
     assert (left + ds["offset"][0]) * ds["scale"] >= 0 and (right + ds["offset"][0]) * ds["scale"] <= VIEW_SIZE[0]
     assert (top + ds["offset"][1]) * ds["scale"] >= 0 and (bottom + ds["offset"][1]) * ds["scale"] <= VIEW_SIZE[1]
+
+
+def test_a_linked_widget_keeps_its_place_in_the_widget_values():
+    """The frontend gives widgets_values to every widget in order, linked or not: a linked seed keeps its slot."""
+    graph = Graph("linked")
+    picture = graph.node("LoadImage", image="sketch.png")
+    first = graph.node("FakeSampler", image=picture.out(0), mode="b")
+    graph.node("FakeSampler", image=picture.out(0), seed=first.out(1), mode="a", strength=0.25)
+    ui = graph.to_ui({"FakeSampler": FakeSampler})
+    node = ui["nodes"][2]
+    assert node["widgets_values"] == [7, "fixed", "a", 0.25]  # the seed's default stands in for the link
+    assert node["inputs"][1] == {"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": 3}
