@@ -264,7 +264,6 @@ class Graph:
         rows = 0
         slots = 0
         for name, kind, options in spec["inputs"]:
-            value = node.values.get(name)
             if kind not in WIDGET_TYPES:
                 slots += 1
             elif not (kind == "STRING" and options.get("multiline")):
@@ -282,8 +281,8 @@ class Graph:
     def _layout(self, sizes: dict[int, list[int]]) -> dict[int, list[int]]:
         """Positions in columns by depth (Notes open the first column), each column ordered by where its inputs
         sit (or, for long chains, depths running on from column to column). A column too tall for the view is folded
-        into several, and a row of columns too wide for it wraps into a band below. Of all the folds and wraps, the winner opens at a readable zoom, then keeps clear of the
-        minimap, then has the highest zoom."""
+        into several, and a row of columns too wide for it wraps into a band below. Of all the folds and wraps, the
+        winner opens at a readable zoom, then keeps clear of the minimap, then has the highest zoom."""
         depth: dict[int, int] = {}
         for node in self.nodes:  # nodes are added after their inputs, so one pass suffices
             parents = [v.node.id for v in node.values.values() if isinstance(v, Output)]
@@ -292,7 +291,7 @@ class Graph:
         for node in self.nodes:
             by_depth.setdefault(depth[node.id], []).append(node)
         heights = [TITLE_HEIGHT + size[1] + ROW_GAP for size in sizes.values()]
-        best: tuple[tuple[bool, bool, float], dict[int, list[int]]] | None = None
+        best_score, best = (False, False, 0.0), {}
         for height_limit, mixed in itertools.product(range(max(heights), sum(heights) + 40, 40), (False, True)):
             columns = self._columns(by_depth, sizes, height_limit, mixed)
             total_width = sum(width + COLUMN_GAP for width, _, _ in columns)
@@ -302,9 +301,9 @@ class Graph:
                 view = saved_view(positions, sizes)
                 clear = not any(_overlap(screen_box(positions[i], sizes[i], view), MINIMAP_BOX) for i in positions)
                 score = (view["scale"] >= READABLE_SCALE, clear, view["scale"])
-                if best is None or score[:2] > best[0][:2] or (score[:2] == best[0][:2] and score[2] > best[0][2] + 1e-9):
-                    best = (score, positions)
-        return best[1]
+                if score > best_score or not best:
+                    best_score, best = score, positions
+        return best
 
     def _columns(self, by_depth: dict[int, list[Node]], sizes: dict[int, list[int]], height_limit: int,
                  mixed: bool) -> list[tuple[int, int, list[tuple[int, int]]]]:
@@ -318,7 +317,9 @@ class Graph:
         for column_depth in sorted(by_depth):
             def anchor(node: Node) -> float:  # mean place of the node's inputs: keeps links short and level
                 parents = [rank[v.node.id] for v in node.values.values() if isinstance(v, Output)]
-                return (-1.0 if node.class_type in UI_ONLY_NODES else 0.0) if not parents else sum(parents) / len(parents)
+                if parents:
+                    return sum(parents) / len(parents)
+                return -1.0 if node.class_type in UI_ONLY_NODES else 0.0  # Notes first
 
             for node in sorted(by_depth[column_depth], key=anchor):
                 node_width, node_height = sizes[node.id]
