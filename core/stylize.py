@@ -569,3 +569,27 @@ def stylize(
         previews=previews,
         extensions=extensions,
     )
+
+
+# ------------------------------------------------------------------------------------------------- on ComfyUI's models
+
+
+def render(model, vae, control_net, scribble: torch.Tensor, positive: list, negative: list, seed: int = 0,
+           steps: int = 20, cfg: float = 7.5, sampler_name: str = "euler", scheduler: str = "normal",
+           controlnet_strength: float = 1.0, control_start: float = 0.0, control_end: float = 1.0,
+           width: int = 512, height: int = 512) -> tuple[torch.Tensor, dict]:
+    """The core chain in one call: EmptyLatentImage (one latent per scribble), ControlNetApplyAdvanced, KSampler,
+    VAEDecode, on ComfyUI's MODEL, VAE, CONTROL_NET and CONDITIONING. Returns the IMAGE batch and the LATENT."""
+    from . import comfy_glue
+
+    _check_size(width, height)
+    if steps < 1:
+        raise ValueError(f"'steps' must be at least 1; got {steps}.")
+    if not 0.0 <= control_start < control_end <= 1.0:
+        raise ValueError(f"'control_start' ({control_start}) must be below 'control_end' ({control_end}), both in 0..1.")
+    hint = check_image_batch(scribble, "scribble")
+    positive, negative = comfy_glue.apply_controlnet(positive, negative, control_net, hint, controlnet_strength,
+                                                     control_start, control_end, vae)
+    latent = comfy_glue.empty_latent(hint.shape[0], height, width)
+    samples = comfy_glue.sample(model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent)
+    return comfy_glue.vae_decode(vae, samples), {"samples": samples}

@@ -42,6 +42,64 @@ CORE_NODES: dict[str, dict[str, Any]] = {
         ],
         "outputs": [],
     },
+    # Loading, conditioning and sampling as in ComfyUI's nodes.py (0.3.64): the native path of stylize and animate.
+    "CheckpointLoaderSimple": {
+        "inputs": [("ckpt_name", "COMBO", {})],
+        "outputs": [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")],
+    },
+    "LoraLoader": {
+        "inputs": [
+            ("model", "MODEL", {}),
+            ("clip", "CLIP", {}),
+            ("lora_name", "COMBO", {}),
+            ("strength_model", "FLOAT", {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}),
+            ("strength_clip", "FLOAT", {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}),
+        ],
+        "outputs": [("MODEL", "MODEL"), ("CLIP", "CLIP")],
+    },
+    "ControlNetLoader": {"inputs": [("control_net_name", "COMBO", {})], "outputs": [("CONTROL_NET", "CONTROL_NET")]},
+    "ControlNetApplyAdvanced": {
+        "inputs": [
+            ("positive", "CONDITIONING", {}),
+            ("negative", "CONDITIONING", {}),
+            ("control_net", "CONTROL_NET", {}),
+            ("image", "IMAGE", {}),
+            ("strength", "FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.01}),
+            ("start_percent", "FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.001}),
+            ("end_percent", "FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.001}),
+            ("vae", "VAE", {}),
+        ],
+        "outputs": [("positive", "CONDITIONING"), ("negative", "CONDITIONING")],
+    },
+    "CLIPTextEncode": {
+        "inputs": [("text", "STRING", {"multiline": True}), ("clip", "CLIP", {})],
+        "outputs": [("CONDITIONING", "CONDITIONING")],
+    },
+    "EmptyLatentImage": {
+        "inputs": [
+            ("width", "INT", {"default": 512, "min": 16, "max": 16384, "step": 8}),
+            ("height", "INT", {"default": 512, "min": 16, "max": 16384, "step": 8}),
+            ("batch_size", "INT", {"default": 1, "min": 1, "max": 4096}),
+        ],
+        "outputs": [("LATENT", "LATENT")],
+    },
+    "KSampler": {
+        "inputs": [
+            ("model", "MODEL", {}),
+            ("seed", "INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+            ("steps", "INT", {"default": 20, "min": 1, "max": 10000}),
+            ("cfg", "FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}),
+            ("sampler_name", "COMBO", {}),
+            ("scheduler", "COMBO", {}),
+            ("positive", "CONDITIONING", {}),
+            ("negative", "CONDITIONING", {}),
+            ("latent_image", "LATENT", {}),
+            ("denoise", "FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}),
+        ],
+        "outputs": [("LATENT", "LATENT")],
+    },
+    "VAEDecode": {"inputs": [("samples", "LATENT", {}), ("vae", "VAE", {})], "outputs": [("IMAGE", "IMAGE")]},
+    "CLIPVisionLoader": {"inputs": [("clip_name", "COMBO", {})], "outputs": [("CLIP_VISION", "CLIP_VISION")]},
 }
 # Core nodes that produce a result on the canvas (ComfyUI's OUTPUT_NODE); the pack's say so with OUTPUT_NODE.
 CORE_OUTPUT_NODES = {"SaveImage", "PreviewImage", "PreviewAny", "SaveAnimatedWEBP"}

@@ -359,23 +359,42 @@ def test_ddpm_core_refuses_the_same_before_training(folders):
 # 5. Bounded work: every schedule answers within seconds, as a result or an error.
 
 
+class _SmallClip:
+    """A stand-in CLIP with tiny encodings: these tests time parsing and drawing, not the text encoder."""
+
+    def tokenize(self, text):
+        return text
+
+    def encode_from_tokens(self, tokens, return_pooled=False):
+        return torch.ones(1, 4, 8) * len(tokens), torch.ones(1, 8)
+
+
+class _UnusableClip:
+    def tokenize(self, text):
+        raise AssertionError("the schedule should have been refused before any encoding")
+
+
 def test_long_schedules_answer_within_seconds():
     import time
 
+    from longform_pack.core import schedule
     from longform_pack.nodes.animate import LF_PromptSchedule
 
     node = LF_PromptSchedule()
     started = time.perf_counter()
-    _, timeline, frames = node.build("0: a forest\n300s: a city", 600.0, 60.0, "linear", "")
-    assert frames == 36_000 and timeline.shape[0] == 1
+    parsed = schedule.parse_schedule("0: a forest\n300s: a city", 36_000, fps=60.0)
+    assert schedule.timeline_image(parsed).size[0] > 0
+    with pytest.raises(ValueError, match="per-frame conditioning takes at most 2400"):
+        node.build(_UnusableClip(), "0: a forest\n300s: a city", 600.0, 60.0, "linear", "")
     many = "\n".join(f"{i}: prompt number {i}" for i in range(5_000))
     with pytest.raises(ValueError, match="at most"):
-        node.build(many, 600.0, 60.0, "linear", "")
+        node.build(_UnusableClip(), many, 600.0, 60.0, "linear", "")
     short = "\n".join(f"{i}: p{i}" for i in range(5_000))
     with pytest.raises(ValueError, match="5000 keyframes; give at most 1000"):
-        node.build(short, 600.0, 60.0, "linear", "")
+        node.build(_UnusableClip(), short, 600.0, 60.0, "linear", "")
     hundred = "\n".join(f"{i}s: prompt {i}" for i in range(100))
-    node.build(hundred, 100.0, 12.0, "eased", "")
+    positive, _, _, _, frames = node.build(_SmallClip(), hundred, 100.0, 12.0, "eased", "")
+    assert frames == 1200 and positive[0][0].shape[0] == 1200
     assert time.perf_counter() - started < 15
 
 
@@ -470,10 +489,10 @@ def test_save_video_refuses_a_255_character_prefix_and_reports_only_written_file
 def test_core_entry_points_refuse_nan_from_linked_inputs():
     from longform_pack.core import animate, ddpm, schedule, video
 
-    with pytest.raises(ValueError, match="'guidance'"):
-        animate.AnimateSettings(guidance=float("nan")).check()
-    with pytest.raises(ValueError, match="'controlnet_scale'"):
-        animate.AnimateSettings(controlnet_scale=float("nan")).check()
+    with pytest.raises(ValueError, match="'cfg'"):
+        animate.AnimateSettings(cfg=float("nan")).check()
+    with pytest.raises(ValueError, match="'controlnet_strength'"):
+        animate.AnimateSettings(controlnet_strength=float("nan")).check()
     with pytest.raises(ValueError, match="'fps'"):
         schedule.frame_count_for(4.0, float("nan"))
     with pytest.raises(ValueError, match="'fps'"):
@@ -534,15 +553,18 @@ def test_ddpm_hostile_sidecar_is_a_clear_error(tiny_ddpm, folders, sidecar, prob
         ddpm.load_model(path)
 
 
+def _read_adapter(name):
+    from longform_pack.core import ipadapter
+
+    return ipadapter.read_adapter(host.model_path("ipadapter", name))
+
+
 @pytest.mark.parametrize("folder, name, load", [
     ("encoders", "longform-tiny-clip.safetensors", lambda n: __import__("longform_pack.core.encoders",
                                                                       fromlist=["x"]).load_encoder("clip", n)),
-    ("clip_vision", "longform-tiny-clip-vision.safetensors",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).load_clip_vision(n)),
-    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
-    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
+    # CLIP vision files are loaded by core Load CLIP Vision now: the pack reads no CLIP_VISION file itself.
+    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors", lambda n: _read_adapter(n)),
+    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin", lambda n: _read_adapter(n)),
 ])
 @pytest.mark.parametrize("how", ["empty", "truncated", "wrong format"])
 def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path, folder, name, load, how):
@@ -563,8 +585,6 @@ def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path,
 
 
 def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_path):
-    from longform_pack.core import identity
-
     class Payload:
         def __reduce__(self):
             return (os.getcwd, ())
@@ -576,7 +596,7 @@ def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_p
     previous = host.set_models_dir(models)
     try:
         with pytest.raises(ValueError, match="'ipadapter'.*evil.bin.*only plain weights") as caught:
-            identity.read_adapter("evil.bin")
+            _read_adapter("evil.bin")
     finally:
         host.set_models_dir(previous)
     assert "weights_only" not in str(caught.value)

@@ -49,81 +49,64 @@ def clip_probe() -> Graph:
     return graph
 
 
-def _stylized_pipeline(graph: Graph):
-    """Sketch -> scribble map, and the SD 1.5 + scribble ControlNet + pokemon LoRA pipeline."""
+def _models(graph: Graph):
+    """The checkpoint (MODEL, CLIP, VAE) with the pokemon LoRA on MODEL and CLIP, and the scribble ControlNet."""
+    checkpoint = graph.node("CheckpointLoaderSimple", title="Load Checkpoint", ckpt_name=SD15)
+    lora = graph.node("LoraLoader", title="Pokemon Style LoRA", model=checkpoint.out(0), clip=checkpoint.out(1),
+                      lora_name=POKEMON_LORA, strength_model=0.8, strength_clip=0.8)
+    control_net = graph.node("ControlNetLoader", title="Scribble ControlNet", control_net_name=SCRIBBLE_CONTROLNET)
+    return checkpoint, lora, control_net
+
+
+def _scribble(graph: Graph):
+    """The user's sketch as a clean 512x512 scribble map, with its preview."""
     sketch = graph.node("LoadImage", title="Sketch", image=SKETCH)
     scribble = graph.node("LF_SketchToScribble", image=sketch.out(0), width=512, height=512)
     graph.node("PreviewImage", images=scribble.out(1))
-    pipeline = graph.node(
-        "LF_StylizePipelineLoader",
-        checkpoint=SD15,
-        controlnet=SCRIBBLE_CONTROLNET,
-        lora=POKEMON_LORA,
-        lora_strength=0.8,
-        scheduler="euler_a",
-    )
-    return scribble, pipeline
+    return scribble
 
 
-def _stylize(graph: Graph, pipeline, scribble):
-    return graph.node(
-        "LF_Stylize",
-        pipeline=pipeline.out(0),
-        scribble=scribble.out(0),
-        prompt=STYLE_PROMPT,
-        negative_prompt=NEGATIVE_PROMPT,
-        seed=42,
-        steps=20,
-        guidance=7.5,
-        controlnet_strength=1.0,
-        width=512,
-        height=512,
-    )
+def _stylize(graph: Graph, model, clip, vae, control_net, scribble):
+    """Prompt + scribble -> an image with core nodes: CLIPTextEncode, ControlNetApplyAdvanced, KSampler, VAEDecode."""
+    positive = graph.node("CLIPTextEncode", title="Prompt", text=STYLE_PROMPT, clip=clip)
+    negative = graph.node("CLIPTextEncode", title="Negative Prompt", text=NEGATIVE_PROMPT, clip=clip)
+    controlled = graph.node("ControlNetApplyAdvanced", positive=positive.out(0), negative=negative.out(0),
+                            control_net=control_net.out(0), image=scribble.out(0), strength=1.0, start_percent=0.0,
+                            end_percent=1.0, vae=vae)
+    latent = graph.node("EmptyLatentImage", width=512, height=512, batch_size=1)
+    samples = graph.node("KSampler", model=model, seed=42, steps=20, cfg=7.5, sampler_name="euler_ancestral",
+                         scheduler="normal", positive=controlled.out(0), negative=controlled.out(1),
+                         latent_image=latent.out(0), denoise=1.0)
+    return graph.node("VAEDecode", samples=samples.out(0), vae=vae)
 
 
 def sketch_to_image() -> Graph:
-    """A user's sketch and a prompt become a stylized image (ControlNet scribble + pokemon LoRA)."""
+    """A user's sketch and a prompt become a stylized image (ControlNet scribble + pokemon LoRA), all core nodes."""
     graph = Graph("sketch_to_image")
     graph.note(
         "Sketch to image.\n\nChange: the sketch (any drawing or photo; the scribble node inverts, thresholds and "
         "thickens lines), the prompt, the LoRA strength (0 = no style), the ControlNet strength (0 = ignore the "
-        "sketch), seed and steps.\n\nOut: the scribble map (preview) and the stylized 512x512 image in "
-        "output/longform/. Models: python install.py --models stylize."
+        "sketch), seed and steps. Core nodes load and sample: swap in your own checkpoint, LoRA stack or sampler."
+        "\n\nOut: the scribble map (preview) and the stylized 512x512 image in output/longform/. Models: python "
+        "install.py --models stylize."
     )
-    scribble, pipeline = _stylized_pipeline(graph)
-    image = _stylize(graph, pipeline, scribble)
+    checkpoint, lora, control_net = _models(graph)
+    image = _stylize(graph, lora.out(0), lora.out(1), checkpoint.out(2), control_net, _scribble(graph))
     graph.node("SaveImage", images=image.out(0), filename_prefix="longform/sketch_to_image")
     return graph
 
 
-def _identity_locked_pipeline(graph: Graph, weight: float):
-    """The character reference, the scribble map, and the stylize pipeline with IP-Adapter plus holding the character."""
-    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
-    scribble, pipeline = _stylized_pipeline(graph)
-    locked = graph.node(
-        "LF_IdentityLock",
-        pipeline=pipeline.out(0),
-        reference=reference.out(0),
-        ipadapter=IPADAPTER_PLUS,
-        weight=weight,
-        clip_vision=CLIP_VISION,
-        insightface=INSIGHTFACE_PACK,
-    )
-    return reference, scribble, locked
-
-
 def identity_lock() -> Graph:
-    """The character reference held by IP-Adapter while the sketch and prompt are stylized, then scored."""
+    """The character reference beside the stylized sketch, scored for identity."""
     graph = Graph("identity_lock")
     graph.note(
-        "Identity lock.\n\nChange: the character reference, the IP-Adapter file (base, plus, or FaceID for a "
-        "photo with a face), its weight (0 = off) and the fraction of steps it acts on (start/end).\n\nOut: the "
-        "stylized image with the reference's identity, and an identity score: CLIP image cosine of the result "
-        "against the reference, as a plot and text. Models: python install.py --models stylize identity."
+        "Identity lock.\n\nChange: the character reference.\n\nOut: the stylized image and an identity score: CLIP "
+        "image cosine of the result against the reference, as a plot and text. Models: python install.py --models "
+        "stylize identity."
     )
-    reference, scribble, locked = _identity_locked_pipeline(graph, weight=0.8)
-    graph.node("PreviewAny", title="Identity Lock Info", source=locked.out(1))
-    image = _stylize(graph, locked, scribble)
+    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
+    checkpoint, lora, control_net = _models(graph)
+    image = _stylize(graph, lora.out(0), lora.out(1), checkpoint.out(2), control_net, _scribble(graph))
     graph.node("SaveImage", images=image.out(0), filename_prefix="longform/identity_lock")
     score = graph.node(
         "LF_IdentityScore", frames=image.out(0), reference=reference.out(0), encoder=f"clip_vision/{CLIP_VISION}"
@@ -141,7 +124,7 @@ SCHEDULE = (
 
 
 def sketch_to_video() -> Graph:
-    """The whole chain: sketch -> stylize -> identity lock -> animate with a prompt schedule -> video + report."""
+    """The whole chain: sketch -> stylize -> animate with a prompt schedule -> video + report."""
     graph = Graph("sketch_to_video")
     graph.note(
         "Sketch to video.\n\nChange: the schedule (one `frame: prompt` per line; frames as numbers or seconds "
@@ -151,20 +134,20 @@ def sketch_to_video() -> Graph:
         "Out: an mp4 and a gif in output/longform/, the schedule's timeline, and a clip report: prompt adherence "
         "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score."
     )
-    reference, scribble, locked = _identity_locked_pipeline(graph, weight=0.7)
-    first_frame = _stylize(graph, locked, scribble)
+    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
+    checkpoint, lora, control_net = _models(graph)
+    model, clip, vae = lora.out(0), lora.out(1), checkpoint.out(2)
+    scribble = _scribble(graph)
+    first_frame = _stylize(graph, model, clip, vae, control_net, scribble)
     schedule = graph.node("LF_PromptSchedule", text=SCHEDULE, seconds=4.0, fps=8.0, interpolation="eased")
     graph.node("SaveImage", images=schedule.out(1), filename_prefix="longform/sketch_to_video_timeline")
+    positive = graph.node("CLIPTextEncode", title="Clip Prompt", text=STYLE_PROMPT, clip=clip)
+    negative = graph.node("CLIPTextEncode", title="Clip Negative Prompt", text=NEGATIVE_PROMPT, clip=clip)
     frames = graph.node(
-        "LF_Animate",
-        pipeline=locked.out(0),
-        first_frame=first_frame.out(0),
-        scribble=scribble.out(0),
-        schedule=schedule.out(0),
-        steps=20,
-        strength="0.45",
-        seed=7,
-        seed_mode="per frame",
+        "LF_Animate", model=model, vae=vae, positive=positive.out(0), negative=negative.out(0),
+        first_frame=first_frame.out(0), control_net=control_net.out(0), scribble=scribble.out(0),
+        frames=schedule.out(2), sampler_name="euler_ancestral", scheduler="normal", steps=10, cfg=7.0,
+        strength="0.45", seed=7, seed_mode="per frame", fps=8.0,
     )
     graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="mp4", fps=8.0)
     graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="gif", fps=8.0)
