@@ -44,7 +44,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
-## workflows: regenerate workflows/*.json and workflows/api/*.json from workflows/source.py
+## workflows: regenerate workflows/*.json, workflows/api/*.json and the thumbnails workflows/*.jpg from workflows/source.py
 workflows: $(STAMP)
 	$(BIN)/python scripts/build_workflows.py
 
