@@ -12,6 +12,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LONGFORM_PROGRESS", "0")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The tiny models are built once per version of core/tiny and shared by the three pytest processes of `make test`.
+os.environ.setdefault("LONGFORM_TINY_CACHE", str(REPO_ROOT / "build" / "tiny-cache"))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 from _pack import load_pack  # noqa: E402
