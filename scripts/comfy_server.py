@@ -78,13 +78,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_comfyui(comfyui_dir: Path, base: Path, timeout: float = STARTUP_TIMEOUT_S) -> Iterator[ComfyServer]:
-    """Run ComfyUI from `comfyui_dir` on base directory `base` for the duration of the block."""
+def running_comfyui(comfyui_dir: Path, base: Path, cpu: bool = True,
+                    timeout: float = STARTUP_TIMEOUT_S) -> Iterator[ComfyServer]:
+    """Run ComfyUI from `comfyui_dir` on base directory `base` for the duration of the block (on the CPU when `cpu`,
+    else on the device ComfyUI picks)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = base / "comfyui.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, "main.py", *(["--cpu"] if cpu else []), "--listen", "127.0.0.1", "--port", str(port),
                "--base-directory", str(base), "--database-url", f"sqlite:///{base}/user/comfyui.db"]
     with open(log_path, "w") as log:
         # A session of its own: the server and anything it spawns stop together, and a Ctrl-C in the terminal

@@ -7,16 +7,40 @@ workflow only needs a few training steps to show that its graph runs (the full r
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from _pack import load_pack
+from _pack import PACK_ROOT, load_pack
 
 load_pack()
 from longform_pack.core.manifest import load_manifest  # noqa: E402
 
 TINY_NAMES = {entry.filename: entry.tiny_filename for entry in load_manifest()}
+# Where the tests and the demo keep the tiny models between runs (core.tiny.build_all's cache, $LONGFORM_TINY_CACHE).
+TINY_CACHE = PACK_ROOT / "build" / "tiny-cache"
 TINY_SIZE = 64
 TINY_TRAIN_STEPS = 40
+
+
+def _manifest_name(value: str) -> str | None:
+    """The manifest filename that `value` names, alone or as "<folder>/<filename>", or None."""
+    return next((real for real in TINY_NAMES if value == real or value.endswith("/" + real)), None)
+
+
+def _strings(value: Any):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def models_named(prompt: dict[str, Any]) -> set[str]:
+    """The manifest filenames a workflow names anywhere in its inputs."""
+    return {name for name in map(_manifest_name, _strings(prompt)) if name is not None}
 
 
 def with_tiny_models(value: Any) -> Any:
@@ -25,10 +49,8 @@ def with_tiny_models(value: Any) -> Any:
         return {key: with_tiny_models(item) for key, item in value.items()}
     if isinstance(value, list):
         return [with_tiny_models(item) for item in value]
-    if isinstance(value, str):
-        for real, tiny in TINY_NAMES.items():
-            if value == real or value.endswith("/" + real):
-                return value[: len(value) - len(real)] + tiny
+    if isinstance(value, str) and (real := _manifest_name(value)) is not None:
+        return value[: len(value) - len(real)] + TINY_NAMES[real]
     return value
 
 

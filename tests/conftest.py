@@ -12,13 +12,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LONGFORM_PROGRESS", "0")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The tiny models are built once per version of core/tiny and shared by the three pytest processes of `make test`.
-os.environ.setdefault("LONGFORM_TINY_CACHE", str(REPO_ROOT / "build" / "tiny-cache"))
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 from _pack import load_pack  # noqa: E402
 
 PACK = load_pack()
+
+from longform_pack.core.tiny import CACHE_ENV  # noqa: E402
+from tiny_profile import TINY_CACHE  # noqa: E402
+
+# The tiny models are built once per version of core/tiny and shared by the three pytest processes of `make test`.
+os.environ.setdefault(CACHE_ENV, str(TINY_CACHE))
 
 
 @pytest.fixture(scope="session")
