@@ -91,6 +91,15 @@ def model_folder_paths(folder: str) -> list[Path]:
     return [models_dir() / folder]
 
 
+def all_model_folder_paths() -> list[Path]:
+    """Every folder of every model kind (ComfyUI's, extra_model_paths.yaml's), for the path rule in core/paths.py."""
+    if in_comfyui():
+        import folder_paths
+
+        return [Path(p) for paths, _ in folder_paths.folder_names_and_paths.values() for p in paths]
+    return [models_dir()]
+
+
 def list_models(folder: str, extensions: Iterable[str] = (), directories: bool = False) -> list[str]:
     """Names of the model files (or, with `directories`, model folders) in `folder`, sorted, relative to it."""
     extensions = tuple(extensions)
@@ -107,20 +116,17 @@ def list_models(folder: str, extensions: Iterable[str] = (), directories: bool =
     return sorted(names)
 
 
-def model_path(folder: str, name: str) -> Path:
-    """Resolve a model `name` inside `folder`, or raise FileNotFoundError saying how to get it.
+def model_path(folder: str, name: str, field: str = "model") -> Path:
+    """Resolve a model `name` inside `folder` by the pack's path rule (core/paths.py), or raise.
 
-    The message names the manifest entry that provides the file and the `install.py --models` command.
+    FileNotFoundError names the manifest entry that provides the file and the `install.py --models` command;
+    ValueError names `field` for a name the rule refuses (absolute, `..`, NUL, a symlink leading outside).
     """
     if not name:
-        raise ValueError(f"No model chosen for folder '{folder}': pick a file in models/{folder}/.")
-    for base in model_folder_paths(folder):
-        candidate = (base / name).resolve()
-        if candidate.is_relative_to(base.resolve()) and candidate.exists():
-            return candidate
-    from .manifest import missing_model_message
+        raise ValueError(f"No model chosen for '{field}' (folder '{folder}'): pick a file in models/{folder}/.")
+    from .paths import readable_path
 
-    raise FileNotFoundError(missing_model_message(folder, name, [str(p) for p in model_folder_paths(folder)]))
+    return readable_path(folder, name, field)
 
 
 def output_dir() -> Path:

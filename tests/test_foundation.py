@@ -27,7 +27,7 @@ def test_model_path_resolves_and_explains_missing_files(tmp_path):
         assert "controlnet_scribble" in str(missing.value) and "install.py --models stylize" in str(missing.value)
         with pytest.raises(FileNotFoundError, match="Put the file there"):
             host.model_path("checkpoints", "not-in-the-manifest.safetensors")
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(ValueError, match="'..' parts are refused"):  # the path rule, core/paths.py
             host.model_path("checkpoints", "../../etc/passwd")
     finally:
         host.set_models_dir(previous)
