@@ -64,6 +64,8 @@ def prepare_base(base: Path) -> Path:
     (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
     (base / "user").mkdir(exist_ok=True)
     link = base / "custom_nodes" / PACK_FOLDER_NAME
+    if link.is_symlink() and link.resolve() != REPO_ROOT:
+        link.unlink()  # a base directory left by a clone elsewhere
     if not link.is_symlink():
         link.symlink_to(REPO_ROOT, target_is_directory=True)
     shutil.copytree(REPO_ROOT / "example_inputs", base / "input", dirs_exist_ok=True)

@@ -16,7 +16,7 @@ SKIP_REASON = "host tests need a ComfyUI work tree: run `make test` (it builds o
 
 
 @pytest.fixture(scope="session")
-def comfyui(tmp_path_factory, pack):
+def comfyui(tmp_path_factory):
     """ComfyUI started once for the session on the tiny models; stopped afterwards."""
     if not COMFYUI_DIR:
         pytest.skip(SKIP_REASON)

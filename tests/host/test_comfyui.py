@@ -52,7 +52,7 @@ def test_api_workflow_runs(comfyui, object_info, path):
 
 
 def test_a_missing_input_picture_fails_the_client_and_names_the_node(comfyui, tmp_path, capsys):
-    (example,) = [path.name for path in sorted((comfyui.base / "input").glob("*.png"))[:1]]
+    example = sorted((comfyui.base / "input").glob("*.png"))[0].name
     workflow = tmp_path / "missing_input.json"
     workflow.write_text(json.dumps({
         "1": {"class_type": "LoadImage", "inputs": {"image": example}, "_meta": {"title": "Present"}},
