@@ -3,9 +3,9 @@
 Each module in this package maps manifest ids to builders in a `BUILDERS` dict; `build_all` writes every stand-in to
 `<models_dir>/<folder>/<tiny_filename>`. Files carry `TINY_METADATA` so that loaders can warn when they run on them.
 
-The stand-ins of the diffusion models weigh gigabytes, so with a cache folder (`$LONGFORM_TINY_CACHE`; the tests, the
-Makefile and the demo set it to `build/tiny-cache`) `build_all` builds them once per version of the builder code and
-hard-links them into each models dir.
+The stand-ins of the diffusion models weigh gigabytes, so with a cache folder (`$LONGFORM_TINY_CACHE`; the tests and
+the demo use `build/tiny-cache`) `build_all` builds them once per version of the builder code and hard-links them into
+each models dir.
 """
 
 from __future__ import annotations
