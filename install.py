@@ -20,12 +20,14 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterable
@@ -47,7 +49,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2  # bad arguments, a missing folder, not inside ComfyUI without --models-dir/--input-dir
 EXIT_DOWNLOAD = 3  # HTTP error (404...) or the network still failing after every retry
 EXIT_VERIFY = 4  # sha256 or size mismatch (the bad file is deleted), or a damaged/unsafe archive or pickle
-EXIT_MANIFEST = 5  # unreadable manifest, or a path in it that would land outside the models dir
+EXIT_MANIFEST = 5  # unreadable manifest, a path that would land outside the models dir, no sha256, not https
 EXIT_PIP = 6  # pip could not install requirements.txt, or torch/safetensors missing for a conversion
 EXIT_TINY = 7  # a tiny-model builder failed
 EXIT_IO = 8  # a file could not be read or written (permissions, disk full)
@@ -59,7 +61,8 @@ EXIT_CODES_HELP = f"""exit codes:
   {EXIT_DOWNLOAD}    download failed: an HTTP error such as 404, or the network still failing after the retries
   {EXIT_VERIFY}    verification failed: sha256 or size mismatch (the bad file is deleted), or a damaged/unsafe zip or
        a pickle holding more than tensors
-  {EXIT_MANIFEST}    manifest error: unreadable, or a path that would land outside the models dir (nothing downloaded)
+  {EXIT_MANIFEST}    manifest error: unreadable, a path that would land outside the models dir, an entry without a
+       sha256 or a URL that is not https (nothing downloaded)
   {EXIT_PIP}    pip could not install requirements.txt (or a conversion lacks torch/safetensors)
   {EXIT_TINY}    a tiny-model builder failed
   {EXIT_IO}    a file could not be read or written (permissions, disk full)
@@ -72,6 +75,7 @@ environment:
 
 BACKOFF_ENV = "LONGFORM_INSTALL_BACKOFF"
 USER_AGENT = "ComfyUI-LongForm-install/1"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # plain http is allowed only from this machine (tests)
 CHUNK = 1 << 20
 # Statuses worth retrying: the server or a proxy is busy or failing for now, not refusing this file.
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
@@ -304,17 +308,12 @@ def _verify_download(item: ModelEntry, part: Path, url: str) -> str:
             EXIT_VERIFY,
         )
     digest = sha256_file(part)
-    if item.sha256 and digest != item.sha256.lower():
+    if digest != item.sha256.lower():
         part.unlink()
         raise InstallError(
             f"'{item.id}': sha256 mismatch for the download from {url}: expected {item.sha256}, got {digest}. The "
             f"file was deleted; run the command again, and if it fails again the file at the URL has changed.",
             EXIT_VERIFY,
-        )
-    if not item.sha256:
-        logger.warning(
-            "'%s': the manifest has no published sha256; this download's sha256 is %s (%d bytes).",
-            item.id, digest, size,
         )
     return digest
 
@@ -328,7 +327,7 @@ def _file_installed(item: ModelEntry, target: Path) -> bool:
         logger.warning("'%s': %s is %d bytes, not %d; downloading it again.", item.id, target, size, item.size_bytes)
         return False
     digest = cached_sha256(target)
-    if item.sha256 and digest != item.sha256.lower():
+    if digest != item.sha256.lower():
         logger.warning("'%s': %s has sha256 %s, not the manifest's; downloading it again.", item.id, target, digest)
         return False
     return True
@@ -341,7 +340,7 @@ def _folder_installed(item: ModelEntry, target: Path) -> bool:
         files = marker["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    if item.sha256 and marker.get("sha256") != item.sha256.lower():
+    if marker.get("sha256") != item.sha256.lower():
         return False
     return all((target / rel).is_file() and (target / rel).stat().st_size == size for rel, size in files.items())
 
@@ -351,7 +350,7 @@ def _converted_installed(item: ModelEntry, target: Path) -> bool:
     if not target.is_file():
         return False
     record = _current_sidecar(target)
-    if record is None or (item.sha256 and record.get("source_sha256") != item.sha256.lower()):
+    if record is None or record.get("source_sha256") != item.sha256.lower():
         logger.warning("'%s': %s cannot be traced to the manifest's download; converting it again.", item.id, target)
         return False
     return True
@@ -369,13 +368,24 @@ def is_installed(item: ModelEntry, target: Path) -> bool:
 # ------------------------------------------------------------------------------------------------------------ download
 
 
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to a URL that `check_url` accepts, before connecting to it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # urllib's signature
+        check_url(newurl, f"{req.full_url} redirected")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_CheckedRedirects)
+
+
 def _open(url: str, offset: int, timeout: float, desc: str):
     """Open `url` from byte `offset` (a Range request when > 0); a 416 answer comes back as None."""
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        return _OPENER.open(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and offset:
@@ -543,13 +553,38 @@ def _download_path(item: ModelEntry, target: Path) -> Path:
     return target.with_name(target.name + middle + PART_SUFFIX)
 
 
+def check_url(url: str, what: str) -> str:
+    """`url` when it is https, or http to this machine (the tests' loopback server); InstallError otherwise.
+
+    file://, ftp:// and plain http to other hosts are refused: a download is trusted only through its sha256, and a
+    local path in a manifest could read any file on the machine.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    loopback = parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS
+    if parsed.scheme != "https" and not loopback:
+        raise InstallError(
+            f"{what}: the URL {url!r} is not https; the installer downloads only https URLs (and http from this "
+            "machine, for tests). Nothing was downloaded.",
+            EXIT_MANIFEST,
+        )
+    return url
+
+
 def _check_entry(models_dir: Path, item: ModelEntry) -> Path:
-    """The entry's target path, after refusing escaping paths and unknown unpack kinds (before any download)."""
+    """The entry's target path, after refusing escaping paths, unknown unpack kinds, URLs that are not https and
+    entries without a sha256 (before any download)."""
     if item.unpack is not None and item.unpack not in UNPACK_KINDS:
         raise InstallError(
             f"Manifest entry '{item.id}': unknown unpack '{item.unpack}'; known: {', '.join(UNPACK_KINDS)}.",
             EXIT_MANIFEST,
         )
+    if not item.sha256 or not re.fullmatch(r"[0-9a-fA-F]{64}", item.sha256):
+        raise InstallError(
+            f"Manifest entry '{item.id}' has no sha256 (got {item.sha256!r}): every download is verified against "
+            "the manifest's sha256, so an entry without one is refused. Add the file's published sha256.",
+            EXIT_MANIFEST,
+        )
+    check_url(item.url, f"Manifest entry '{item.id}'")
     return target_path(models_dir, item)
 
 

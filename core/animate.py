@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import host
+from .checks import check_finite
 from .schedule import PromptSchedule, blend, parse_values
 from .video import StreamingClip
 
@@ -56,7 +57,9 @@ class AnimateSettings:
     shared_noise: float = 0.5
 
     def check(self) -> None:
-        """ValueError naming the first bad field."""
+        """ValueError naming the first bad field (NaN and infinity included)."""
+        for name in ("guidance", "controlnet_scale", "shared_noise"):
+            check_finite(getattr(self, name), name)
         if self.steps < 1:
             raise ValueError(f"'steps' is {self.steps}; give at least 1 denoising step.")
         if self.seed_mode not in SEED_MODES:

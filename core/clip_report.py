@@ -19,6 +19,7 @@ from PIL import Image
 
 from .images import check_image_batch
 from .schedule import PromptSchedule
+from .video import streamed_run_frames
 
 ENCODER_KIND = "clip"
 
@@ -153,13 +154,17 @@ def clip_report(
     encoder_name: str,
     reference: torch.Tensor | None = None,
     insightface_pack: str = "",
+    video_path: str = "",
 ) -> ClipReport:
     """Report on an IMAGE batch made with `schedule`, using the probe's CLIP `encoder_name` (models/encoders) for the
     adherence and consistency curves and, with a `reference`, for the identity score (plus insightface's face score
-    when `insightface_pack` is given)."""
+    when `insightface_pack` is given). With the animator's `video_path` from a 'stream to disk' run, `frames` are its
+    previews and every frame is read back from the run folder instead."""
     from .encoders import load_encoder
 
     frames = check_image_batch(frames, "frames")
+    if frames.shape[0] != schedule.frame_count and video_path:
+        frames = streamed_run_frames(video_path, schedule.frame_count)
     if frames.shape[0] != schedule.frame_count:
         raise ValueError(f"'frames' has {frames.shape[0]} frames but the schedule has {schedule.frame_count}: connect "
                          "the animator's full output (not a streamed preview) and the schedule it was made with.")

@@ -12,7 +12,6 @@ compare vectors from two spaces.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,7 +22,8 @@ import torch.nn.functional as F
 
 from . import host
 from . import images as image_utils
-from .tiny import is_tiny, warn_if_tiny
+from .model_files import load_safetensors, parse_json, read_json
+from .tiny_marker import is_tiny, warn_if_tiny
 
 logger = logging.getLogger("LongForm")
 
@@ -433,14 +433,9 @@ def detect_architecture(keys: list[str]) -> str | None:
 
 
 def _load(kind: str, path: Path, device: torch.device) -> Encoder:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     if path.is_dir() or path.suffix != ".safetensors":
         raise ValueError(f"'{path.name}' is not a .safetensors file: the probe loads single .safetensors files.")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-    state = load_file(str(path))
+    state, metadata = load_safetensors(path, "encoder")
     found = detect_architecture(list(state))
     if found != kind:
         fix = f"choose kind '{found}' for this file, or pick a {kind} file" if found else f"pick a {kind} file"
@@ -462,18 +457,19 @@ def _find_config(kind: str, path: Path, metadata: dict[str, str]) -> tuple[dict,
     """The model config: file metadata, else a JSON beside the file, else the bundled published config."""
     model_type, bundled, _ = _FAMILIES[kind]
     if "config" in metadata:
-        config, source = json.loads(metadata["config"]), "the file's metadata"
+        config, source = parse_json(metadata["config"], "encoder", path, what="config"), "the file's metadata"
     else:
         sidecars = [path.with_suffix(".json")]
         if path.name == "model.safetensors":
             sidecars.append(path.parent / "config.json")
         sidecar = next((p for p in sidecars if p.is_file()), None)
         source_path = sidecar or ASSETS / bundled / "config.json"
-        config = json.loads(source_path.read_text(encoding="utf-8"))
+        config = read_json(source_path, "encoder")
         source = str(sidecar) if sidecar else f"the bundled {bundled} config"
-    if config.get("model_type") != model_type:
+    if not isinstance(config, dict) or config.get("model_type") != model_type:
         raise ValueError(
-            f"The config for '{path.name}' (from {source}) has model_type '{config.get('model_type')}', "
+            f"The config for '{path.name}' (from {source}) has model_type "
+            f"'{config.get('model_type') if isinstance(config, dict) else None}', "
             f"but a {kind} encoder needs '{model_type}'."
         )
     return config, source

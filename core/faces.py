@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import host, images, tiny
+from . import host, images, tiny_marker
+from .model_files import check_onnx
 
 logger = logging.getLogger("LongForm")
 
@@ -48,14 +49,10 @@ def providers() -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def _pack_is_tiny(folder: Path) -> bool:
-    import onnx
-
-    for onnx_file in sorted(folder.glob("*.onnx")):
-        model = onnx.load_model(str(onnx_file), load_external_data=False)
-        if tiny.is_tiny({prop.key: prop.value for prop in model.metadata_props}):
-            return True
-    return False
+def _checked_pack(folder: Path, field: str) -> bool:
+    """Check every .onnx file of a pack (empty, truncated, another format: the pack's error); True when tiny."""
+    models = [check_onnx(path, field) for path in sorted(folder.glob("*.onnx"))]
+    return any(tiny_marker.is_tiny({prop.key: prop.value for prop in model.metadata_props}) for model in models)
 
 
 def load_analyzer(pack: str):
@@ -74,12 +71,15 @@ def load_analyzer(pack: str):
     if key not in _ANALYZERS:
         from insightface.app import FaceAnalysis
 
+        pack_is_tiny = _checked_pack(folder, "insightface")
         analyzer = FaceAnalysis(name=str(folder), allowed_modules=["detection", "recognition"], providers=chosen)
         if "recognition" not in analyzer.models:
-            raise FileNotFoundError(f"insightface pack '{pack}' ({folder}) has no recognition model (ArcFace .onnx).")
+            raise FileNotFoundError(f"'insightface': the pack '{pack}' ({folder}) has no recognition model (ArcFace "
+                                    ".onnx). Fix: unpack buffalo_l.zip again with `python install.py --models "
+                                    "identity` (it verifies the sha256).")
         analyzer.prepare(ctx_id=0 if chosen[0] == "CUDAExecutionProvider" else -1, det_size=DETECTION_SIZE)
-        if _pack_is_tiny(folder):
-            tiny.warn_if_tiny(dict(tiny.TINY_METADATA), folder)
+        if pack_is_tiny:
+            tiny_marker.warn_if_tiny(dict(tiny_marker.TINY_METADATA), folder)
         logger.info("insightface pack %s on %s", folder.name, chosen[0])
         _ANALYZERS[key] = analyzer
     return _ANALYZERS[key]

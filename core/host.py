@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Iterable
@@ -148,12 +149,12 @@ def input_dir() -> Path:
 
 
 def temp_dir() -> Path:
-    """ComfyUI's temp folder (previews), else <output_dir>/temp."""
+    """ComfyUI's temp folder (previews; ComfyUI empties it when it starts), else <system temp>/longform."""
     if in_comfyui():
         import folder_paths
 
         return Path(folder_paths.get_temp_directory())
-    return output_dir() / "temp"
+    return Path(tempfile.gettempdir()).resolve() / "longform"
 
 
 # ------------------------------------------------------------------------------------------------------ device, interrupt
@@ -244,3 +245,32 @@ class Progress:
 def progress(total: int, desc: str = "") -> Progress:
     """A `Progress` bar of `total` steps."""
     return Progress(total, desc)
+
+
+# ------------------------------------------------------------------------------------------------------------------ LoRA
+
+
+def apply_lora(model, clip, tensors: dict, strength_model: float, strength_clip: float) -> tuple:
+    """ComfyUI's own LoRA application (its key maps, `comfy.lora.load_lora`, `add_patches`) on clones of MODEL and
+    CLIP, for a LoRA already under kohya names (`core/lora.py`). The inputs are never modified; as in core Load LoRA,
+    a strength of 0 still patches (with no effect).
+
+    Returns (model, clip, the LoRA module names ComfyUI placed); model or clip may be None (not adapted).
+    """
+    import comfy.lora
+
+    key_map: dict[str, str] = {}
+    if model is not None:
+        comfy.lora.model_lora_keys_unet(model.model, key_map)
+    if clip is not None:
+        comfy.lora.model_lora_keys_clip(clip.cond_stage_model, key_map)
+    patches = comfy.lora.load_lora(tensors, key_map, log_missing=False)
+    patched: set[str] = set()
+    if model is not None:
+        model = model.clone()
+        patched.update(model.add_patches(patches, strength_model))
+    if clip is not None:
+        clip = clip.clone()
+        patched.update(clip.add_patches(patches, strength_clip))
+    placed = {name for name, weight in key_map.items() if weight in patched and f"{name}.lora_down.weight" in tensors}
+    return model, clip, placed

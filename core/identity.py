@@ -22,7 +22,6 @@ sampling schedule done (`start`/`end`), looked up in `pipe.scheduler.timesteps`.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import weakref
@@ -36,7 +35,9 @@ import numpy as np
 import torch
 
 from . import host, images, tiny
+from .checks import check_finite
 from .encoders import CLIP_MEAN, CLIP_STD, preprocess
+from .model_files import load_pickle, load_safetensors, model_file_error, parse_json
 from .stylize import StylizePipeline
 
 logger = logging.getLogger("LongForm")
@@ -100,19 +101,12 @@ def _projection_width(variant: str, image_proj: dict[str, torch.Tensor]) -> int:
 
 def _read_state(path: Path) -> tuple[dict, dict, dict[str, str]]:
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        image_proj, layers = {}, {}
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
-            metadata = handle.metadata() or {}
-            for key in handle.keys():
-                if key.startswith("image_proj."):
-                    image_proj[key.removeprefix("image_proj.")] = handle.get_tensor(key)
-                elif key.startswith("ip_adapter."):
-                    layers[key.removeprefix("ip_adapter.")] = handle.get_tensor(key)
+        state, metadata = load_safetensors(path, "ipadapter")
+        image_proj = {k.removeprefix("image_proj."): v for k, v in state.items() if k.startswith("image_proj.")}
+        layers = {k.removeprefix("ip_adapter."): v for k, v in state.items() if k.startswith("ip_adapter.")}
         return image_proj, layers, metadata
     if path.suffix in (".bin", ".pt", ".pth"):
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
+        data = load_pickle(path, "ipadapter")
         if not isinstance(data, dict):
             return {}, {}, {}
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
@@ -199,10 +193,13 @@ def check_adapter_fits(adapter: AdapterFile, unet) -> None:
 # ------------------------------------------------------------------------------------------------------ CLIP vision
 
 
-def clip_vision_config(state: dict[str, torch.Tensor], metadata: dict[str, str]) -> dict:
+def clip_vision_config(state: dict[str, torch.Tensor], metadata: dict[str, str], path: Path | str = "") -> dict:
     """The CLIPVisionConfig fields: from the file's metadata when it has them (tiny files), else from the shapes."""
     if "config" in metadata:
-        return json.loads(metadata["config"])
+        config = parse_json(metadata["config"], "clip_vision", path, what="config")
+        if not isinstance(config, dict):
+            raise model_file_error("clip_vision", path, "has a config in its metadata that is not a JSON object")
+        return config
     hidden = int(state["vision_model.embeddings.class_embedding"].shape[0])
     patch = int(state["vision_model.embeddings.patch_embedding.weight"].shape[-1])
     positions = int(state["vision_model.embeddings.position_embedding.weight"].shape[0])
@@ -227,16 +224,13 @@ def load_clip_vision(name: str) -> torch.nn.Module:
     key = f"{path}|{device}"
     if key not in _CLIP_VISION:
         from accelerate import init_empty_weights
-        from safetensors import safe_open
-        from safetensors.torch import load_file
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+        loaded, metadata = load_safetensors(path, "clip_vision")
         # Files saved from a bare CLIPVisionTransformer lack the "vision_model." prefix that the model class uses.
         state = {
             key if key.startswith(("vision_model.", "visual_projection.")) else f"vision_model.{key}": value
-            for key, value in load_file(str(path)).items()
+            for key, value in loaded.items()
         }
         if "vision_model.embeddings.class_embedding" not in state or "visual_projection.weight" not in state:
             raise ValueError(
@@ -245,7 +239,7 @@ def load_clip_vision(name: str) -> torch.nn.Module:
                 "(manifest entry 'clip_vision_h')."
             )
         with init_empty_weights(include_buffers=False):
-            model = CLIPVisionModelWithProjection(CLIPVisionConfig(**clip_vision_config(state, metadata)))
+            model = CLIPVisionModelWithProjection(CLIPVisionConfig(**clip_vision_config(state, metadata, path)))
         model.load_state_dict(state, strict=True, assign=True)
         tiny.warn_if_tiny(metadata, path)
         _CLIP_VISION[key] = model.eval().requires_grad_(False).to(device)
@@ -499,6 +493,8 @@ def prepare_identity(
             "Connect a Load Image node (or any IMAGE output) to it."
         )
     reference = images.check_image_batch(reference, "reference")
+    weight, start, end = (check_finite(value, name) for name, value in (("weight", weight), ("start", start),
+                                                                         ("end", end)))
     if not 0.0 <= start < end <= 1.0:
         raise ValueError(
             f"'start' and 'end' must satisfy 0 <= start < end <= 1 (fractions of the sampling steps); got start={start}, "

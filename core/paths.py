@@ -65,6 +65,11 @@ def safe_name(value: object, field: str, subfolders: bool = True) -> str:
     return name
 
 
+def optional_name(value: object, field: str) -> str:
+    """'' for an empty value (an optional name left blank), else `safe_name(value, field)`."""
+    return "" if isinstance(value, str) and not value.strip() else safe_name(value, field)
+
+
 def _shown(value: object, width: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= width else text[: width - 3] + "..."

@@ -19,14 +19,24 @@ embedding), `step` (holds the left keyframe until the next one).
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 from PIL import Image
 
+from .checks import check_finite
+
 INTERPOLATIONS = ("linear", "eased", "slerp", "step")
+# Bounds on work (SECURITY.md): any text an API client sends answers within seconds, as a schedule or an error.
+MAX_TEXT_CHARS = 100_000
+MAX_KEYFRAMES = 1_000
+MAX_FRAMES = 36_000  # 600 s at 60 fps, the prompt schedule node's largest clip
+MAX_LISTED_ISSUES = 20
+DRAWN_PROMPTS = 12  # the timeline draws the prompts with the most weight; the rest share one "other" band
 NEGATIVE_FLAG = "--neg"
 
 PROMPT_HINT = (
@@ -67,7 +77,10 @@ class ScheduleError(ValueError):
 
     def __init__(self, issues: list[ScheduleIssue], field: str = "schedule", hint: str = PROMPT_HINT):
         self.issues = sorted(issues, key=lambda issue: (issue.line, issue.column))
-        listed = "\n".join(f"  - {issue}" for issue in self.issues)
+        listed = "\n".join(f"  - {issue}" for issue in self.issues[:MAX_LISTED_ISSUES])
+        more = len(self.issues) - MAX_LISTED_ISSUES
+        if more > 0:
+            listed += f"\n  - ... and {more} more"
         plural = "s" if len(self.issues) != 1 else ""
         super().__init__(f"'{field}' has {len(self.issues)} error{plural}:\n{listed}\n{hint}")
 
@@ -81,27 +94,48 @@ class PromptSchedule:
     interpolation: str = "linear"
     fps: float | None = None
 
+    @cached_property
+    def _frames(self) -> tuple[int, ...]:
+        return tuple(keyframe.frame for keyframe in self.keyframes)
+
     def segment(self, frame: int) -> tuple[int, int, float]:
         """(left keyframe index, right keyframe index, fraction t of the right one after easing) at `frame`."""
-        frames = [keyframe.frame for keyframe in self.keyframes]
+        frames = self._frames
         if frame <= frames[0]:
             return 0, 0, 0.0
         if frame >= frames[-1]:
             last = len(frames) - 1
             return last, last, 0.0
-        right = next(index for index, start in enumerate(frames) if start > frame)
+        right = bisect.bisect_right(frames, frame)  # the first keyframe after `frame`
         left = right - 1
         t = (frame - frames[left]) / (frames[right] - frames[left])
         return left, right, ease(t, self.interpolation)
 
+    def segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`segment` for every frame at once: left indices, right indices, eased fractions (time O(frames log K))."""
+        frames = np.asarray(self._frames)
+        positions = np.arange(self.frame_count)
+        if len(frames) == 1:
+            zeros = np.zeros(self.frame_count, dtype=np.int64)
+            return zeros, zeros, np.zeros(self.frame_count)
+        right = np.clip(np.searchsorted(frames, positions, side="right"), 1, max(len(frames) - 1, 1))
+        left = right - 1
+        span = np.maximum(frames[right] - frames[left], 1)
+        raw = np.clip((positions - frames[left]) / span, 0.0, 1.0)
+        before, after = positions <= frames[0], positions >= frames[-1]
+        left = np.where(before, 0, np.where(after, len(frames) - 1, left))
+        right = np.where(before, 0, np.where(after, len(frames) - 1, right))
+        t = np.where(before | after, 0.0, [ease(value, self.interpolation) for value in raw])
+        return left, right, t
+
     def weights(self) -> torch.Tensor:
         """[frame_count, keyframes] float weights: how much each keyframe's prompt counts at each frame (rows sum to 1)."""
-        table = torch.zeros(self.frame_count, len(self.keyframes), dtype=torch.float64)
-        for frame in range(self.frame_count):
-            left, right, t = self.segment(frame)
-            table[frame, left] += 1.0 - t
-            table[frame, right] += t
-        return table.float()
+        left, right, t = self.segments()
+        table = np.zeros((self.frame_count, len(self.keyframes)), dtype=np.float64)
+        rows = np.arange(self.frame_count)
+        np.add.at(table, (rows, left), 1.0 - t)
+        np.add.at(table, (rows, right), t)
+        return torch.from_numpy(table).float()
 
     @property
     def prompts(self) -> list[str]:
@@ -157,22 +191,47 @@ def parse_schedule(
     """
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"'interpolation' is {interpolation!r}; choose one of {', '.join(INTERPOLATIONS)}.")
-    if int(frame_count) < 1:
-        raise ValueError(f"'frame_count' is {frame_count}; a clip needs at least 1 frame (seconds x fps >= 1).")
-    if fps is not None and not fps > 0:
+    check_frame_count(frame_count)
+    if fps is not None and not check_finite(fps, "fps") > 0:
         raise ValueError(f"'fps' is {fps}; it must be above 0.")
-    if not isinstance(text, str):
-        raise ValueError(f"'{field}' must be text; got {type(text).__name__}.")
+    text = check_text(text, field)
     stripped = text.lstrip()
     parser = _parse_json_form if stripped.startswith(("{", '"')) else _parse_line_form
     issues: list[ScheduleIssue] = []
     raw = parser(text, issues)
+    check_keyframe_count(len(raw), field)
     keyframes = _resolve(raw, int(frame_count), fps, default_negative.strip(), issues)
     if not keyframes and not issues:
         issues.append(ScheduleIssue(1, 1, "the schedule has no keyframes; add at least one line like `0: a forest`"))
     if issues:
         raise ScheduleError(issues, field)
     return PromptSchedule(tuple(sorted(keyframes, key=lambda k: k.frame)), int(frame_count), interpolation, fps)
+
+
+def check_text(text: object, field: str) -> str:
+    """`text` when it is a string of at most MAX_TEXT_CHARS characters; ValueError naming `field` else."""
+    if not isinstance(text, str):
+        raise ValueError(f"'{field}' must be text; got {type(text).__name__}.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"'{field}' is {len(text)} characters long; give at most {MAX_TEXT_CHARS}.")
+    return text
+
+
+def check_frame_count(frame_count: int) -> int:
+    """`frame_count` when it is 1..MAX_FRAMES; ValueError else."""
+    if int(frame_count) < 1:
+        raise ValueError(f"'frame_count' is {frame_count}; a clip needs at least 1 frame (seconds x fps >= 1).")
+    if int(frame_count) > MAX_FRAMES:
+        raise ValueError(f"the clip has {frame_count} frames (seconds x fps); at most {MAX_FRAMES} "
+                         "(600 s at 60 fps). Shorten it or lower fps.")
+    return int(frame_count)
+
+
+def check_keyframe_count(count: int, field: str) -> None:
+    """ValueError naming `field` when a text holds more than MAX_KEYFRAMES keyframes."""
+    if count > MAX_KEYFRAMES:
+        raise ValueError(f"'{field}' has {count} keyframes; give at most {MAX_KEYFRAMES} (one every few frames is "
+                         "plenty: prompts blend between keyframes).")
 
 
 @dataclass
@@ -428,18 +487,21 @@ def parse_values(
 
     Raises ScheduleError listing every bad line, or ValueError for a single number outside [`low`, `high`].
     """
-    stripped = text.strip()
+    stripped = check_text(text, field).strip()
+    check_frame_count(frame_count)
     try:
         constant = float(stripped)
     except ValueError:
         constant = None
     if constant is not None:
-        if not low <= constant <= high:
+        if not low <= constant <= high:  # NaN fails this too
             raise ValueError(f"'{field}' is {constant:g}; give a number from {low:g} to {high:g}.")
         return [constant] * frame_count
     issues: list[ScheduleIssue] = []
     points: dict[int, float] = {}
-    for item in _parse_line_form(text, issues):
+    raw = _parse_line_form(text, issues)
+    check_keyframe_count(len(raw), field)
+    for item in raw:
         frame = _frame_number(item, frame_count, fps, issues)
         try:
             value = float(item.body)
@@ -457,7 +519,7 @@ def parse_values(
     if issues:
         raise ScheduleError(issues, field, VALUES_HINT)
     frames = sorted(points)
-    return [float(np.interp(frame, frames, [points[f] for f in frames])) for frame in range(frame_count)]
+    return np.interp(np.arange(frame_count), frames, [points[f] for f in frames]).tolist()
 
 
 # ---------------------------------------------------------------------------------------------------------- embeddings
@@ -499,22 +561,31 @@ def timeline_image(schedule: PromptSchedule, width: float = 9.0) -> Image.Image:
     from .images import figure_to_pil, new_figure
 
     fps = schedule.fps
-    by_prompt: dict[str, list[int]] = {}
-    for index, keyframe in enumerate(schedule.keyframes):
-        by_prompt.setdefault(keyframe.prompt, []).append(index)
-    keyframe_weights = schedule.weights().numpy()
-    weights = np.stack([keyframe_weights[:, columns].sum(1) for columns in by_prompt.values()], axis=1)
-    labels = [", ".join(str(schedule.keyframes[i].frame) for i in columns) + f": {_shorten(prompt)}"
-              for prompt, columns in by_prompt.items()]
-    frames = np.arange(schedule.frame_count)
+    prompt_index: dict[str, int] = {}
+    for keyframe in schedule.keyframes:
+        prompt_index.setdefault(keyframe.prompt, len(prompt_index))
+    column = np.array([prompt_index[keyframe.prompt] for keyframe in schedule.keyframes])
+    left, right, t = schedule.segments()
+    weights = np.zeros((schedule.frame_count, len(prompt_index)))  # each prompt's weight per frame, O(frames)
+    rows = np.arange(schedule.frame_count)
+    np.add.at(weights, (rows, column[left]), 1.0 - t)
+    np.add.at(weights, (rows, column[right]), t)
+    shown = sorted(np.argsort(-weights.sum(0), kind="stable")[:DRAWN_PROMPTS])
+    prompts = list(prompt_index)
+    labels = [_label(schedule, prompts[index]) for index in shown]
+    bands = [weights[:, index] for index in shown]
+    if len(prompts) > len(shown):
+        labels.append(f"{len(prompts) - len(shown)} other prompts")
+        bands.append(1.0 - np.sum(bands, axis=0))
+    edges = np.repeat(np.arange(schedule.frame_count + 1) - 0.5, 2)[1:-1]  # each frame a flat step, as bars were
     figure = new_figure(width, 2.0 + 0.3 * len(labels))
     axes = figure.add_subplot(1, 1, 1)
     bottom = np.zeros(schedule.frame_count)
-    for index, label in enumerate(labels):  # one bar per frame: its height is the prompt's weight at that frame
-        axes.bar(frames, weights[:, index], bottom=bottom, width=1.0, label=label, alpha=0.85, linewidth=0)
-        bottom += weights[:, index]
-    for keyframe in schedule.keyframes:
-        axes.axvline(keyframe.frame, color="black", linewidth=0.8, linestyle=":")
+    for band, label in zip(bands, labels):  # one filled band per prompt: O(frames) points, whatever the keyframes
+        top = bottom + band
+        axes.fill_between(edges, np.repeat(bottom, 2), np.repeat(top, 2), label=label, alpha=0.85, linewidth=0)
+        bottom = top
+    axes.vlines(list(schedule._frames), 0, 1, color="black", linewidth=0.8, linestyle=":")
     axes.set_xlim(-0.5, schedule.frame_count - 0.5)
     axes.set_ylim(0, 1)
     axes.set_ylabel("prompt weight")
@@ -526,6 +597,13 @@ def timeline_image(schedule: PromptSchedule, width: float = 9.0) -> Image.Image:
     return figure_to_pil(figure)
 
 
+def _label(schedule: PromptSchedule, prompt: str, limit: int = 6) -> str:
+    """A legend entry: the keyframes that hold `prompt` (the first few) and the prompt, shortened."""
+    frames = [str(keyframe.frame) for keyframe in schedule.keyframes if keyframe.prompt == prompt]
+    listed = ", ".join(frames[:limit]) + (", ..." if len(frames) > limit else "")
+    return f"{listed}: {_shorten(prompt)}"
+
+
 def _shorten(text: str, limit: int = 40) -> str:
     """`text` cut to `limit` characters with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -533,14 +611,14 @@ def _shorten(text: str, limit: int = 40) -> str:
 
 def frame_count_for(seconds: float, fps: float) -> int:
     """Frames in a clip of `seconds` at `fps`: round(seconds x fps), at least 1; ValueError names a bad field."""
-    if not seconds > 0:
+    if not check_finite(seconds, "seconds") > 0:
         raise ValueError(f"'seconds' is {seconds}; give a clip length above 0 (3 to 5 s is typical).")
-    if not fps > 0:
+    if not check_finite(fps, "fps") > 0:
         raise ValueError(f"'fps' is {fps}; give frames per second above 0 (8 to 12 is typical).")
     count = round(seconds * fps)
     if count < 1:
         raise ValueError(f"'seconds' x 'fps' = {seconds * fps:g} rounds to 0 frames; lengthen the clip or raise fps.")
-    return count
+    return check_frame_count(count)
 
 
 __all__ = [

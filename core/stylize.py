@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 import threading
 from collections import Counter, OrderedDict
 from contextlib import contextmanager
@@ -40,7 +39,10 @@ import numpy as np
 import torch
 
 from . import host
+from .checks import check_finite
 from .images import check_image_batch
+from .model_files import model_file_error, parse_json, safetensors_header
+from .paths import writable_path
 from .tiny import is_tiny, warn_if_tiny
 from .tiny.stylize import TINY_CONFIG_KEY
 
@@ -50,6 +52,7 @@ ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 SD15_CONFIG_DIR = ASSETS_DIR / "sd15"
 TOKENIZER_DIR = ASSETS_DIR / "clip_tokenizer"
 MODEL_EXTENSIONS = (".safetensors",)
+TINY_COMPONENTS = ("unet", "vae", "text_encoder", "controlnet")  # the config names a tiny file may carry
 
 # name -> (diffusers scheduler class, config overrides). The names follow ComfyUI's sampler names where they exist.
 SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -206,15 +209,6 @@ def _file_key(path: Path) -> tuple:
     return (str(path), stat.st_size, stat.st_mtime_ns)
 
 
-def _header(path: Path) -> tuple[dict[str, tuple[int, ...]], dict[str, str]]:
-    """Tensor shapes and metadata of a .safetensors file, read from its header only."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
-        return shapes, handle.metadata() or {}
-
-
 def detect_checkpoint_family(shapes: dict[str, tuple[int, ...]]) -> str:
     """The model family of a single-file checkpoint from its keys and shapes: "sd15" or a name to refuse."""
     keys = shapes.keys()
@@ -238,16 +232,28 @@ def detect_checkpoint_family(shapes: dict[str, tuple[int, ...]]) -> str:
     return "sd15"
 
 
-def _config_folder(metadata: dict[str, str]) -> Path:
-    """The diffusers config folder for a file: the bundled SD 1.5 configs, or a tiny file's own configs."""
+def _config_folder(metadata: dict[str, str], path: Path, field: str) -> Path:
+    """The diffusers config folder for a file: the bundled SD 1.5 configs, or a tiny file's own configs.
+
+    A tiny file's configs are data, never paths: they are written under the fixed component names of
+    TINY_COMPONENTS into ComfyUI's temp folder, in a subfolder named by the hash of the text; any other name in the
+    metadata is refused.
+    """
     text = metadata.get(TINY_CONFIG_KEY)
     if not text:
         return SD15_CONFIG_DIR
-    folder = Path(tempfile.gettempdir()) / "longform-configs" / hashlib.sha1(text.encode()).hexdigest()[:16]
+    configs = parse_json(text, field, path, what="config")
+    if not isinstance(configs, dict) or not set(configs) <= set(TINY_COMPONENTS) \
+            or not all(isinstance(config, dict) for config in configs.values()):
+        raise model_file_error(field, path, f"has a '{TINY_CONFIG_KEY}' metadata entry that is not a map from the "
+                               f"components {', '.join(TINY_COMPONENTS)} to their configs")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    folder = writable_path("temp", f"longform-configs/{digest}/model_index.json", field).parent
     if not (folder / "model_index.json").exists():
-        for name, config in json.loads(text).items():
-            (folder / name).mkdir(parents=True, exist_ok=True)
-            (folder / name / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        for name in TINY_COMPONENTS:
+            if name in configs:
+                (folder / name).mkdir(parents=True, exist_ok=True)
+                (folder / name / "config.json").write_text(json.dumps(configs[name]), encoding="utf-8")
         (folder / "scheduler").mkdir(exist_ok=True)
         scheduler = (SD15_CONFIG_DIR / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8")
         (folder / "scheduler" / "scheduler_config.json").write_text(scheduler, encoding="utf-8")
@@ -268,7 +274,7 @@ def _load_checkpoint(path: Path, device: torch.device, dtype: torch.dtype) -> _L
         if key in _CHECKPOINTS:
             _CHECKPOINTS.move_to_end(key)
             return _CHECKPOINTS[key]
-    shapes, metadata = _header(path)
+    shapes, metadata = safetensors_header(path, "checkpoint")
     family = detect_checkpoint_family(shapes)
     if family != "sd15":
         raise ValueError(
@@ -282,7 +288,7 @@ def _load_checkpoint(path: Path, device: torch.device, dtype: torch.dtype) -> _L
 
     pipe = StableDiffusionPipeline.from_single_file(
         str(path),
-        config=str(_config_folder(metadata)),
+        config=str(_config_folder(metadata, path, "checkpoint")),
         tokenizer=CLIPTokenizer.from_pretrained(str(TOKENIZER_DIR)),
         safety_checker=None,
         feature_extractor=None,
@@ -305,7 +311,7 @@ def _load_controlnet(path: Path, cross_attention_dim: int, device: torch.device,
         if key in _CONTROLNETS:
             _CONTROLNETS.move_to_end(key)
             return _CONTROLNETS[key]
-    shapes, metadata = _header(path)
+    shapes, metadata = safetensors_header(path, "controlnet")
     hint = next((k for k in shapes if k.endswith("input_hint_block.0.weight")), None)
     if hint is None:
         raise ValueError(
@@ -321,7 +327,7 @@ def _load_controlnet(path: Path, cross_attention_dim: int, device: torch.device,
     warn_if_tiny(metadata, path)
     from diffusers import ControlNetModel
 
-    folder = _config_folder(metadata) / "controlnet"
+    folder = _config_folder(metadata, path, "controlnet") / "controlnet"
     controlnet = ControlNetModel.from_single_file(str(path), config=str(folder), torch_dtype=dtype).to(device)
     _LOAD_COUNTS["controlnet"] += 1
     with _CACHE_LOCK:
@@ -338,7 +344,7 @@ def _load_lora(pipe: Any, entry: _LoadedCheckpoint, name: str, path: Path) -> st
     if adapter is not None:
         return adapter
     adapter = "lf_" + hashlib.sha1(repr(file_key).encode()).hexdigest()[:12]
-    _, metadata = _header(path)
+    _, metadata = safetensors_header(path, "lora")
     warn_if_tiny(metadata, path)
     from transformers.utils import logging as transformers_logging
 
@@ -479,6 +485,9 @@ def run(
     _check_size(width, height)
     if steps < 1:
         raise ValueError(f"'steps' must be at least 1; got {steps}.")
+    for name, value in (("guidance", guidance), ("controlnet_strength", controlnet_strength),
+                        ("control_start", control_start), ("control_end", control_end)):
+        check_finite(value, name)
     has_controlnet = pipeline.controlnet is not None
     batch = 1
     call: dict[str, Any] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import subprocess
@@ -28,6 +29,7 @@ logger = logging.getLogger("LongForm")
 VIDEO_FORMATS = ("mp4", "webm", "webp", "gif")
 STREAM_FORMATS = ("mp4", "webm")
 STATE_FILE = "state.json"
+MAX_STATE_BYTES = 64_000  # a state is a few hundred bytes
 FRAME_PATTERN = "frame_{:06d}.png"
 
 # Codec settings: H.264 at CRF 18 plays in every browser; VP9 constant quality (CRF 32, -b:v 0), row threads on.
@@ -59,8 +61,8 @@ def check_format(video_format: str, allowed: tuple[str, ...] = VIDEO_FORMATS, fi
 
 
 def check_fps(fps: float) -> float:
-    """`fps` as a float, or ValueError."""
-    if not float(fps) > 0:
+    """`fps` as a finite float above 0, or ValueError."""
+    if not math.isfinite(float(fps)) or not float(fps) > 0:
         raise ValueError(f"'fps' is {fps}; give frames per second above 0 (8 to 24 is typical).")
     return float(fps)
 
@@ -92,11 +94,19 @@ def write_video(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: floa
             writer.close()
         if writer.count == 0:
             raise ValueError("'images' holds no frames: a video needs at least one.")
-        return path
+        return check_written(path)
     pictures = [Image.fromarray(_check_frame(frame)) for frame in frames]
     if not pictures:
         raise ValueError("'images' holds no frames: a video needs at least one.")
     _save_animation(pictures, path, video_format, fps, loop)
+    return check_written(path)
+
+
+def check_written(path: Path) -> Path:
+    """`path` when the writer left a non-empty file there; else an error, so that a node never reports a missing file."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise RuntimeError(f"The video writer reported success but left no file at {path}; nothing was saved. Check "
+                           "that the output folder is writable and has room, then queue again.")
     return path
 
 
@@ -159,10 +169,13 @@ class FfmpegWriter:
         return generator
 
     def close(self) -> None:
-        """Finish the file (safe to call twice)."""
+        """Finish the file (safe to call twice); RuntimeError when ffmpeg failed to write it."""
         if self._generator is not None:
-            self._generator.close()
-            self._generator = None
+            generator, self._generator = self._generator, None
+            try:
+                generator.close()
+            except (OSError, RuntimeError) as error:  # imageio-ffmpeg reports a failed ffmpeg as these
+                raise RuntimeError(f"ffmpeg could not write {self.path.name}: {error}") from None
 
 
 def concat_videos(parts: list[Path], target: Path) -> Path:
@@ -217,7 +230,10 @@ class StreamingClip:
     """Frames to disk as they come: `<directory>/frames/frame_NNNNNN.png`, the video in chunks, `state.json`.
 
     `open(resume=True)` continues a stopped run with the same `key` (a fingerprint of its settings) from the last frame
-    written; any other run in the folder is an error unless `resume` is off, which starts over.
+    written; any other run in the folder is an error unless `resume` is off, which starts over. `state.json` is data,
+    never a source of paths (any API client can replace it through ComfyUI's upload route): every file name is derived
+    from the run folder and a frame or chunk index, and a state that does not fit this run is refused, leaving the
+    folder as it was.
     """
 
     directory: Path
@@ -229,7 +245,7 @@ class StreamingClip:
     key: str = ""
     written: int = 0
     previews: dict[int, np.ndarray] = field(default_factory=dict)
-    _chunks: list[str] = field(default_factory=list)
+    _chunks: int = 0  # finished chunk files, chunk_00000 .. chunk_{n-1}
     _writer: FfmpegWriter | None = None
 
     def __post_init__(self):
@@ -267,8 +283,8 @@ class StreamingClip:
                     f"'{self.directory.name}' holds a run with other settings (key, frames, format, chunk: {theirs}; "
                     f"this run: {ours}). Choose another run name, or turn 'resume' off to start that folder over."
                 )
-            self.written = self._count_frames(int(state.get("written", 0)))
-            self._chunks = [name for name in state.get("chunks", []) if (self.directory / "chunks" / name).exists()]
+            self.written = self._count_frames(state["written"])
+            self._chunks = self._count_chunks(state["chunks"])
             self._reopen_chunk()
             self.previews = {i: self.load_frame(i) for i in sorted(self._preview_set) if i < self.written}
             logger.info("Resuming %s at frame %d of %d.", self.directory, self.written, self.frame_count)
@@ -322,8 +338,7 @@ class StreamingClip:
 
     def _chunk_writer(self) -> FfmpegWriter:
         if self._writer is None:
-            chunk = len(self._chunks)
-            path = self._chunk_path(chunk)
+            path = self._chunk_path(self._chunks)
             path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = FfmpegWriter(path, self.fps, joinable=True)
         return self._writer
@@ -333,15 +348,15 @@ class StreamingClip:
         writer = self._chunk_writer()
         writer.close()
         self._writer = None
-        self._chunks.append(writer.path.name)
-        concat_videos([self.directory / "chunks" / name for name in self._chunks], self.video_path)
+        self._chunks += 1
+        concat_videos([self._chunk_path(index) for index in range(self._chunks)], self.video_path)
 
     def _reopen_chunk(self) -> None:
         """Re-encode the frames of an unfinished chunk from their PNGs (its file was cut off by the stop)."""
-        done = min(len(self._chunks) * self.chunk_frames, self.frame_count)  # frames the finished chunks hold
+        done = min(self._chunks * self.chunk_frames, self.frame_count)  # frames the finished chunks hold
         if done > self.written:  # frame files missing behind the recorded chunks: trust the frames
-            self._chunks = self._chunks[: self.written // self.chunk_frames]
-            done = len(self._chunks) * self.chunk_frames
+            self._chunks = self.written // self.chunk_frames
+            done = self._chunks * self.chunk_frames
         for frame in self.iter_frames(done, self.written):
             self._chunk_writer().append(frame)
         chunk_full = self.written % self.chunk_frames == 0 or self.written == self.frame_count
@@ -355,24 +370,60 @@ class StreamingClip:
             count += 1
         return count
 
+    def _count_chunks(self, claimed: int) -> int:
+        """Chunk files 0..n-1 that exist on disk, up to what the state claims."""
+        count = 0
+        while count < claimed and self._chunk_path(count).is_file():
+            count += 1
+        return count
+
     def _clear(self) -> None:
+        """Start the folder over: remove the frames, chunks and video this writer makes (files only)."""
         self.close()
         for folder in (self.frames_dir, self.directory / "chunks"):
             if folder.is_dir():
                 for path in folder.iterdir():
-                    path.unlink()
+                    if path.is_file() or path.is_symlink():
+                        path.unlink()
         self.video_path.unlink(missing_ok=True)
         self.frames_dir.mkdir(parents=True, exist_ok=True)
-        self.written, self._chunks, self.previews = 0, [], {}
+        self.written, self._chunks, self.previews = 0, 0, {}
 
     def _read_state(self) -> dict | None:
+        """The folder's state, checked to be this writer's own format; ValueError (folder untouched) when it is not."""
         path = self.directory / STATE_FILE
         if not path.exists():
             return None
+        if not path.is_file() or path.stat().st_size > MAX_STATE_BYTES:
+            raise self._state_error("it is not a small JSON file")
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON ({error}); turn 'resume' off to start the clip over.") from error
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            raise self._state_error(f"it is not valid JSON ({error})") from None
+        if not isinstance(state, dict):
+            raise self._state_error("it is not a JSON object")
+        chunks = state.get("chunks")
+        if isinstance(chunks, list):  # written by an earlier version: names, accepted only as the derived ones
+            if chunks != [self._chunk_path(index).name for index in range(len(chunks))]:
+                raise self._state_error("its chunk list names files this writer does not make")
+            state["chunks"] = chunks = len(chunks)
+        most_chunks = -(-self.frame_count // self.chunk_frames)
+        for name, kind in (("key", str), ("frame_count", int), ("format", str), ("chunk_frames", int),
+                           ("written", int)):
+            if not isinstance(state.get(name), kind) or isinstance(state.get(name), bool):
+                raise self._state_error(f"'{name}' is missing or not a {kind.__name__}")
+        if not 0 <= state["written"] <= state["frame_count"]:
+            raise self._state_error(f"'written' {state['written']} is outside 0..{state['frame_count']}")
+        if not isinstance(chunks, int) or isinstance(chunks, bool) or not 0 <= chunks <= most_chunks:
+            raise self._state_error(f"'chunks' must be a count from 0 to {most_chunks}")
+        return state
+
+    def _state_error(self, problem: str) -> ValueError:
+        return ValueError(
+            f"The run folder '{self.directory.name}' has a {STATE_FILE} that does not fit this run: {problem}. It was "
+            "changed outside LongForm, so nothing was resumed and the folder was left as it was. Turn 'resume' off to "
+            "start that folder over, or choose another run name."
+        )
 
     def _write_state(self) -> None:
         state = {"key": self.key, "frame_count": self.frame_count, "fps": self.fps, "format": self.video_format,
@@ -390,12 +441,60 @@ class StreamingClip:
         os.replace(temporary, path)
 
 
+MAX_LOADED_BYTES = 2**31  # a streamed run read back whole (float32 IMAGE) for a report: 2 GiB at most
+
+
+def streamed_run_frames(video_path: str, frame_count: int, field: str = "video_path") -> torch.Tensor:
+    """Every frame of a streamed run, read back from its PNGs as an IMAGE batch [N, H, W, 3] in 0..1.
+
+    `video_path` is the animator's video file; it must lie in the output folder (the path rule), and the frames are
+    found from its run folder and the frame index alone.
+    """
+    from . import host
+    from .paths import inside
+
+    root = host.output_dir().resolve()
+    video = Path(str(video_path).strip())
+    if not video.is_absolute() or not inside(video, [root]) or not video.is_file():
+        raise ValueError(f"'{field}' is {str(video_path)[:200]!r}: connect LF Animate's video_path in 'stream to "
+                         f"disk' mode; it names a finished run's video inside the output folder {root}.")
+    clip = StreamingClip(video.resolve().parent, frame_count, fps=1.0)
+    if not clip.frame_path(0).is_file():
+        raise _missing(clip, 0)
+    with Image.open(clip.frame_path(0)) as picture:
+        width, height = picture.size
+    if frame_count * height * width * 3 * 4 > MAX_LOADED_BYTES:
+        raise ValueError(f"The run '{clip.directory.name}' has {frame_count} frames of {width}x{height}: too many to "
+                         "report on at once (2 GiB). Report on a shorter clip or smaller frames.")
+    frames = torch.empty((frame_count, height, width, 3), dtype=torch.float32)
+    for index in range(frame_count):
+        if not clip.frame_path(index).is_file():
+            raise _missing(clip, index)
+        frame = torch.from_numpy(clip.load_frame(index))
+        if frame.shape != frames.shape[1:]:
+            raise ValueError(f"Frame {index} of the run '{clip.directory.name}' is {frame.shape[1]}x{frame.shape[0]}, "
+                             f"not {width}x{height}: the run folder was changed; make the clip again.")
+        frames[index] = frame.float() / 255.0
+        if index % 64 == 0:
+            host.check_interrupt()
+    return frames
+
+
+def _missing(clip: "StreamingClip", index: int) -> FileNotFoundError:
+    return FileNotFoundError(f"The run '{clip.directory.name}' has no frame {index} ({clip.frame_path(index).name}): "
+                            "it is unfinished. Queue LF Animate again with 'resume' on to finish it, then the report.")
+
+
 def output_subdir(name: str, root: Path, field_name: str) -> Path:
-    """`root/name` resolved, or ValueError naming `field_name` when it is empty or would leave `root`."""
+    """`root/name` for a name the path rule accepts (core/paths.py `safe_name`: no NUL, no absolute path, no `..`, a
+    length limit), or ValueError naming `field_name`; also when a symlink would lead it out of `root`."""
+    from .paths import inside, safe_name
+
     root = Path(root).resolve()
-    target = (root / name).resolve()
-    if not str(name).strip() or target == root or not target.is_relative_to(root):
-        raise ValueError(f"'{field_name}' is {name!r}: it must name a place inside the output folder {root}.")
+    target = root / safe_name(name, field_name)
+    if not inside(target, [root]):
+        raise ValueError(f"'{field_name}' is {name!r}: it leads outside the output folder {root} (a symlink); "
+                         "choose another name.")
     return target
 
 

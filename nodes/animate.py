@@ -7,7 +7,9 @@ import json
 import torch
 
 from ..core import animate, clip_report, host, schedule, video
+from ..core.checks import validate_inputs
 from ..core.images import check_image_batch, from_pil
+from ..core.paths import optional_name, safe_name
 
 CATEGORY = "LongForm/animate"
 SCHEDULE_TYPE = "LF_SCHEDULE"
@@ -49,6 +51,10 @@ class LF_PromptSchedule:
             }
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, seconds, fps):
+        return validate_inputs(cls, {"seconds": seconds, "fps": fps})
+
     def build(self, text: str, seconds: float, fps: float, interpolation: str, negative: str):
         frame_count = schedule.frame_count_for(seconds, fps)
         parsed = schedule.parse_schedule(text, frame_count, fps=fps, default_negative=negative,
@@ -86,6 +92,11 @@ class LF_SaveVideo:
                                                 "No effect on mp4/webm."}),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, fps, filename_prefix):
+        return validate_inputs(cls, {"fps": fps, "filename_prefix": filename_prefix},
+                               names={"filename_prefix": safe_name})
 
     def save(self, images, filename_prefix: str, format: str, fps: float, loop: bool):
         batch = check_image_batch(images, "images")
@@ -163,6 +174,11 @@ class LF_Animate:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, guidance, controlnet_strength, shared_noise, run_name):
+        return validate_inputs(cls, {"guidance": guidance, "controlnet_strength": controlnet_strength, "shared_noise": shared_noise, "run_name": run_name},
+                               names={"run_name": safe_name})
+
     def run(self, pipeline, first_frame, scribble, schedule, steps, guidance, strength, controlnet_strength, seed,
             seed_mode, cross_frame_attention, color_match, shared_noise, mode, run_name="LongForm/animate_run",
             video_format="mp4", resume=True, preview_frames=16):
@@ -213,11 +229,19 @@ class LF_ClipReport:
                 "insightface": ("STRING", {"default": "", "tooltip": "insightface pack for a face identity score, as "
                                                                      "models/<name> (e.g. models/buffalo_l); empty: "
                                                                      "CLIP identity only."}),
+                "video_path": ("STRING", {"forceInput": True, "tooltip": "LF Animate's video_path: in 'stream to "
+                                          "disk' mode the report reads every frame of the run from disk (frames "
+                                          "then holds only previews)."}),
             },
         }
 
-    def report(self, frames, schedule, encoder, reference=None, insightface=""):
-        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip())
+    @classmethod
+    def VALIDATE_INPUTS(cls, insightface):
+        return validate_inputs(cls, {"insightface": insightface},
+                               names={"insightface": optional_name})
+
+    def report(self, frames, schedule, encoder, reference=None, insightface="", video_path=""):
+        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), video_path or "")
         return from_pil(result.plot()), json.dumps(result.summary(), indent=1)
 
 

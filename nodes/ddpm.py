@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 from ..core import ddpm, host, video
+from ..core.checks import validate_inputs
+from ..core.ddpm.data import check_dataset
 from ..core.ddpm.diffusion import SAMPLERS, SCHEDULES
 from ..core.ddpm.sampling import to_image_batch
-from ..core.ddpm.train import FOLDER, probe_text_embedder
+from ..core.ddpm.train import FOLDER, checkpoint_name, probe_text_embedder
+from ..core.paths import safe_name
 from ..core.images import from_pil
 
 CATEGORY = "LongForm/ddpm"
@@ -41,8 +44,8 @@ class LF_DDPMTrain:
         return {
             "required": {
                 "dataset": ("STRING", {"default": "digits", "tooltip": "'digits' (scikit-learn's 8x8 digits, 10 "
-                                       "labels), or a folder in ComfyUI's input folder (or an absolute path) holding "
-                                       "one subfolder of images per label."}),
+                                       "labels), or the name of a folder in ComfyUI's input folder holding one "
+                                       "subfolder of images per label."}),
                 "image_size": ("INT", {"default": DEFAULTS.image_size, "min": 4, "max": 128, "step": 4,
                                        "tooltip": "Training size in pixels (images are resized). The 3-level UNet "
                                                   "needs a multiple of 4, at least 8."}),
@@ -71,6 +74,13 @@ class LF_DDPMTrain:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, dataset, name, learning_rate):
+        """Before any work: the dataset folder (input folder only), the model name (one safe file name), a finite
+        learning rate."""
+        return validate_inputs(cls, {"dataset": dataset, "name": name, "learning_rate": learning_rate},
+                               names={"dataset": check_dataset, "name": checkpoint_name})
+
     def train(self, dataset, image_size, steps, batch_size, learning_rate, seed, schedule, name, resume,
               text_encoder=NO_TEXT_ENCODER, text_encoder_kind="clip"):
         config = dataclasses.replace(
@@ -82,7 +92,7 @@ class LF_DDPMTrain:
             spec = {"kind": text_encoder_kind, "filename": text_encoder}
             config = dataclasses.replace(config, conditioning="text", text_encoder=spec)
             embedder = probe_text_embedder(spec)
-        result = ddpm.train(config, name=name, text_embedder=embedder, resume=resume)
+        result = ddpm.train(config, name=checkpoint_name(name), text_embedder=embedder, resume=resume)
         summary = (f"{result.path}: {len(result.losses)} steps in {result.seconds:.0f} s, "
                    f"final loss {result.losses[-1]:.4f}, labels {result.model.config.class_names}")
         return result.model, from_pil(ddpm.loss_curve_image(result.losses)), summary
@@ -160,6 +170,11 @@ class LF_DDPMSample:
                                                "tooltip": "Name of the animation in the output folder."}),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, guidance, eta, filename_prefix):
+        return validate_inputs(cls, {"guidance": guidance, "eta": eta, "filename_prefix": filename_prefix},
+                               names={"filename_prefix": safe_name})
 
     def sample(self, model, labels, guidance, sampler, steps, eta, seed, strip_columns, strip_rows, filename_prefix):
         conditions = ddpm.parse_conditions(labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import host, identity, manifest
+from ..core.checks import validate_inputs
 
 CATEGORY = "LongForm/identity"
 PIPELINE = "LF_PIPELINE"
@@ -83,6 +84,10 @@ class LF_IdentityLock:
                                 "buffalo_l), used by FaceID only: detection + ArcFace recognition on onnxruntime."}),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, weight, start, end):
+        return validate_inputs(cls, {"weight": weight, "start": start, "end": end})
 
     def lock(self, pipeline, reference, ipadapter, weight, start, end, clip_vision, insightface):
         locked, lock = identity.lock_identity(

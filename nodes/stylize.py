@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..core import host, sketch, stylize
+from ..core import host, lora, sketch, stylize
+from ..core.checks import validate_inputs
 
 CATEGORY = "LongForm/stylize"
 NO_LORA = "None"
@@ -50,6 +51,10 @@ class LF_StylizePipelineLoader:
                 ),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, lora_strength, lora_2_strength):
+        return validate_inputs(cls, {"lora_strength": lora_strength, "lora_2_strength": lora_2_strength})
 
     def load(self, checkpoint, controlnet, lora, lora_strength, lora_2, lora_2_strength, scheduler):
         pairs = ((lora, lora_strength), (lora_2, lora_2_strength))
@@ -100,6 +105,10 @@ class LF_SketchToScribble:
                 "height": ("INT", {**size, "tooltip": "Output height, a multiple of 8; 0 keeps the input's."}),
             }
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, threshold):
+        return validate_inputs(cls, {"threshold": threshold})
 
     def prepare(self, image, threshold, invert, min_line_width, edges, width, height):
         settings = sketch.ScribbleSettings(threshold, invert, min_line_width, edges, width, height)
@@ -153,6 +162,10 @@ class LF_Stylize:
             }
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, guidance, controlnet_strength, control_start, control_end):
+        return validate_inputs(cls, {"guidance": guidance, "controlnet_strength": controlnet_strength, "control_start": control_start, "control_end": control_end})
+
     def render(
         self,
         pipeline,
@@ -187,13 +200,70 @@ class LF_Stylize:
         return (image,)
 
 
+class LF_LoraLoader:
+    """MODEL + CLIP + a LoRA file (kohya or diffusers/PEFT keys) -> patched clones and a report of what applied."""
+
+    DESCRIPTION = (
+        "Applies a LoRA to MODEL and CLIP through ComfyUI's own patching, like core Load LoRA, but also reads "
+        "diffusers/PEFT files (unet.<module>.lora_A/lora_B), whose UNet half core Load LoRA drops in ComfyUI 0.3.64. "
+        "The report says how many of the file's modules it applied and names any it could not place."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "load_lora"
+    RETURN_TYPES = ("MODEL", "CLIP", "STRING")
+    RETURN_NAMES = ("model", "clip", "report")
+    OUTPUT_TOOLTIPS = (
+        "The model with the LoRA patched in (a clone: the input model is unchanged).",
+        "The text encoder with the LoRA patched in (a clone).",
+        "How many LoRA modules applied, and the names of any this model has no layer for.",
+    )
+
+    def __init__(self):
+        self._loaded: tuple[tuple, lora.KohyaLora] | None = None
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        strength = {"default": 1.0, "min": -100.0, "max": 100.0, "step": 0.01}
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The diffusion model to patch (from Load Checkpoint or another patch)."}),
+                "clip": ("CLIP", {"tooltip": "The text encoder to patch."}),
+                "lora_name": (
+                    host.list_models("loras", lora.LORA_EXTENSIONS),
+                    {"tooltip": "LoRA file in models/loras (.safetensors, kohya or diffusers/PEFT keys)."},
+                ),
+                "strength_model": ("FLOAT", {**strength, "tooltip": "How strongly the LoRA changes the model."}),
+                "strength_clip": ("FLOAT", {**strength, "tooltip": "How strongly the LoRA changes the text encoder."}),
+            }
+        }
+
+    def _lora(self, name: str) -> lora.KohyaLora:
+        path = host.model_path("loras", name)
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if self._loaded is None or self._loaded[0] != key:
+            self._loaded = (key, lora.load(path))
+        return self._loaded[1]
+
+    def load_lora(self, model, clip, lora_name, strength_model, strength_clip):
+        if strength_model == 0 and strength_clip == 0:
+            return (model, clip, "strengths are 0: the LoRA was not applied")
+        kohya = self._lora(lora_name)
+        model, clip, placed = host.apply_lora(model, clip, kohya.tensors, strength_model, strength_clip)
+        unmapped = sorted(source for name, source in kohya.sources.items() if name not in placed)
+        text = lora.report(len(placed), len(kohya.sources), unmapped, kohya.unrecognised)
+        return (model, clip, text)
+
+
 NODE_CLASS_MAPPINGS = {
     "LF_StylizePipelineLoader": LF_StylizePipelineLoader,
     "LF_SketchToScribble": LF_SketchToScribble,
     "LF_Stylize": LF_Stylize,
+    "LF_LoraLoader": LF_LoraLoader,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
     "LF_StylizePipelineLoader": "LF Stylize Pipeline Loader",
     "LF_SketchToScribble": "LF Sketch To Scribble",
     "LF_Stylize": "LF Stylize",
+    "LF_LoraLoader": "LF Load LoRA",
 }

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from client import WorkflowError
 from comfy_server import REPO_ROOT, ComfyServer, ServerError, find_comfyui, prepare_base, running_comfyui
-from tiny_profile import TINY_CACHE, models_named, tiny_profile
+from tiny_profile import models_named, tiny_profile
 
 sys.path.insert(0, str(REPO_ROOT))  # install.py: where the pack sits in ComfyUI
 import install  # noqa: E402
@@ -66,7 +66,7 @@ def real_weights_present(models_dir: Path, prompts: list[dict]) -> bool:
 
 
 def _models_folder(base: Path, real_models_dir: Path | None) -> None:
-    """base/models: a link to the real models dir, else the tiny stand-ins (hard-linked from the tiny cache)."""
+    """base/models: a link to the real models dir, else the tiny stand-ins (hard-linked from core.tiny's cache)."""
     models = base / "models"
     if models.is_symlink():
         models.unlink()
@@ -75,7 +75,6 @@ def _models_folder(base: Path, real_models_dir: Path | None) -> None:
     if real_models_dir is not None:
         models.symlink_to(real_models_dir.resolve(), target_is_directory=True)
     else:
-        os.environ.setdefault(tiny.CACHE_ENV, str(TINY_CACHE))
         tiny.build_all(models)
 
 

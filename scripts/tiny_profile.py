@@ -7,17 +7,14 @@ workflow only needs a few training steps to show that its graph runs (the full r
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from _pack import PACK_ROOT, load_pack
+from _pack import load_pack
 
 load_pack()
 from longform_pack.core.manifest import load_manifest  # noqa: E402
 
 TINY_NAMES = {entry.filename: entry.tiny_filename for entry in load_manifest()}
-# Where the tests and the demo keep the tiny models between runs (core.tiny.build_all's cache, $LONGFORM_TINY_CACHE).
-TINY_CACHE = PACK_ROOT / "build" / "tiny-cache"
 TINY_SIZE = 64
 TINY_TRAIN_STEPS = 40
 

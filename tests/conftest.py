@@ -18,12 +18,6 @@ from _pack import load_pack  # noqa: E402
 
 PACK = load_pack()
 
-from longform_pack.core.tiny import CACHE_ENV  # noqa: E402
-from tiny_profile import TINY_CACHE  # noqa: E402
-
-# The tiny models are built once per version of core/tiny and shared by the three pytest processes of `make test`.
-os.environ.setdefault(CACHE_ENV, str(TINY_CACHE))
-
 
 @pytest.fixture(scope="session")
 def pack():

@@ -217,7 +217,7 @@ def test_a_checkpoint_from_another_config_is_refused(trained, tmp_path):
     other = train(wider, folder=tmp_path / "other", device="cpu")
     save_file(load_file(str(save_model(other.model, tmp_path / "wide.safetensors"))), str(tmp_path / "mixed.safetensors"),
               metadata=metadata)  # wide weights under the small model's config
-    with pytest.raises(ValueError, match="weights are from another config"):
+    with pytest.raises(ValueError, match="from another config than its metadata says"):
         load_model(tmp_path / "mixed.safetensors")
     save_file({"x": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(ValueError, match="not a LongForm DDPM checkpoint"):

@@ -40,6 +40,7 @@ class FileServer:
         self.drop_once: set[str] = set()  # first GET sends half the body, then closes the connection
         self.ignore_range: set[str] = set()  # answer 200 with the whole file even to a Range request
         self.always_503: set[str] = set()
+        self.redirects: dict[str, str] = {}  # url path -> Location of a 302 answer
         self.requests: list[dict] = []
         server = self
 
@@ -47,6 +48,12 @@ class FileServer:
             def do_GET(self):  # http.server's naming
                 record = {"path": self.path, "range": self.headers.get("Range"), "status": None, "sent": 0}
                 server.requests.append(record)
+                if self.path in server.redirects:
+                    record["status"] = 302
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.end_headers()
+                    return
                 if self.path in server.always_503:
                     record["status"] = 503
                     self.send_error(503)
@@ -184,7 +191,7 @@ def test_hash_mismatch_deletes_the_file_and_exits_non_zero(tmp_path, server, cap
 
 def test_size_mismatch_is_refused(tmp_path, server, caplog):
     data = _payload(10_000, seed=4)
-    entry = _entry(server, "short.bin", data, size_bytes=9_000, sha256=None)
+    entry = _entry(server, "short.bin", data, size_bytes=9_000)
     assert _run(tmp_path, [entry]) == install.EXIT_VERIFY
     assert not (tmp_path / "models" / "checkpoints" / "short.bin").exists()
     assert "the manifest says 9000" in caplog.text
@@ -255,10 +262,32 @@ def test_changed_existing_file_is_downloaded_again(tmp_path, server, caplog):
     assert "not the manifest's" in caplog.text
 
 
-def test_unknown_hash_is_computed_and_reported(tmp_path, server, caplog):
-    data = _payload(5_000, seed=9)
-    assert _run(tmp_path, [_entry(server, "nohash.bin", data, sha256=None, size_bytes=None)]) == 0
-    assert hashlib.sha256(data).hexdigest() in caplog.text
+@pytest.mark.parametrize("sha256", [None, "", "abc", "g" * 64])
+def test_entry_without_a_sha256_is_refused_before_any_download(tmp_path, server, caplog, sha256):
+    assert _run(tmp_path, [_entry(server, "nohash.bin", _payload(5_000, seed=9), sha256=sha256)]) == install.EXIT_MANIFEST
+    assert "has no sha256" in caplog.text and server.requests == []
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x.bin", "http://example.com/x.bin",
+                                 "http://10.0.0.1/x.bin", "gopher://127.0.0.1/x"])
+def test_only_https_or_loopback_http_urls_are_followed(tmp_path, server, caplog, url):
+    assert _run(tmp_path, [_entry(server, "x.bin", b"data", url=url)]) == install.EXIT_MANIFEST
+    assert "is not https" in caplog.text and not (tmp_path / "models" / "checkpoints" / "x.bin").exists()
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "http://10.0.0.1/x.bin"])
+def test_redirects_are_held_to_the_same_rule(tmp_path, server, caplog, location):
+    entry = _entry(server, "moved.bin", b"data")
+    server.redirects["/moved.bin"] = location
+    assert _run(tmp_path, [entry]) != 0
+    assert [r["path"] for r in server.requests] == ["/moved.bin"]  # the redirect was never followed
+    assert not (tmp_path / "models" / "checkpoints" / "moved.bin").exists()
+
+
+def test_every_shipped_manifest_entry_carries_a_sha256_and_an_https_url():
+    for item in install.load_entries(install.DEFAULT_MANIFEST):
+        install.check_url(item.url, item.id)
+        assert len(item.sha256 or "") == 64 and item.url.startswith("https://"), item.id
 
 
 def test_dry_run_lists_files_and_sizes_and_writes_nothing(tmp_path, server, caplog):
@@ -411,7 +440,7 @@ def test_tiny_writes_each_registered_stand_in_under_its_tiny_filename(tmp_path, 
         path.write_bytes(b"tiny resnet")
 
     monkeypatch.setattr(tiny, "builders", lambda: {"resnet50": build})
-    monkeypatch.delenv(tiny.CACHE_ENV, raising=False)  # the fake builder must not reach the shared cache
+    monkeypatch.setenv(tiny.CACHE_ENV, str(tmp_path / "cache"))  # the fake builder stays out of the shared cache
     models = tmp_path / "tiny-models"
     assert install.main(["--tiny", "--models-dir", str(models)]) == 0
     entry = manifest.entry("resnet50")

@@ -6,6 +6,7 @@ import math
 import os
 import struct
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -204,3 +205,412 @@ def test_onnx_reader(tmp_path):
     (tmp_path / "empty.onnx").write_bytes(b"")
     with pytest.raises(ValueError, match="empty"):
         model_files.check_onnx(tmp_path / "empty.onnx", "insightface")
+
+
+# ------------------------------------------------------------------------------------- the findings of issue 13, one by one
+
+
+def files_under(root):
+    """Every file and symlink below `root`, as a set of paths."""
+    return {path for path in root.rglob("*") if path.is_file() or path.is_symlink()}
+
+
+# 1. No file is ever written to a place that a model file's metadata names.
+
+
+def test_checkpoint_metadata_never_names_a_place_to_write(tiny_models_dir, tmp_path, monkeypatch):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    stylize = pytest.importorskip("longform_pack.core.stylize")
+    if not hasattr(stylize, "load_pipeline"):
+        pytest.skip("the diffusers checkpoint loader is gone; its successor reads no config from metadata")
+    from longform_pack.core.tiny.stylize import TINY_CONFIG_KEY
+
+    source = tiny_models_dir / "checkpoints" / "longform-tiny-sd15.safetensors"
+    with safe_open(str(source), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+    configs = json.loads(metadata[TINY_CONFIG_KEY])
+    escape = "/".join([".."] * 6) + "/escaped"
+    hostile = {**configs, escape: configs["unet"], str(tmp_path / "absolute"): configs["unet"]}
+    checkpoints = tmp_path / "models" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    save_file(load_file(str(source)), str(checkpoints / "hostile.safetensors"),
+              metadata={**metadata, TINY_CONFIG_KEY: json.dumps(hostile)})
+    system_temp = tmp_path / "a" / "b" / "c" / "d" / "e" / "systemp"  # '../' x 6 from its configs folder: tmp_path
+    system_temp.mkdir(parents=True)
+    monkeypatch.setattr("tempfile.tempdir", str(system_temp))
+    previous = host.set_models_dir(tmp_path / "models")
+    before = files_under(tmp_path)
+    try:
+        with pytest.raises(ValueError, match=f"'checkpoint'.*hostile.safetensors.*{TINY_CONFIG_KEY}"):
+            stylize.load_pipeline("hostile.safetensors", None, [], "euler_a")
+    finally:
+        host.set_models_dir(previous)
+    assert files_under(tmp_path) == before
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "absolute").exists()
+
+
+def test_no_core_module_builds_a_path_from_file_contents():
+    """Static guard: metadata and JSON read from model files never reach Path() or open() in core/."""
+    import re
+    from pathlib import Path
+
+    core = Path(paths.__file__).parent
+    pattern = re.compile(r"Path\([^)]*(metadata|state\.get|\.loads\()")
+    offenders = [f"{p.name}:{n}" for p in core.rglob("*.py") for n, line in enumerate(p.read_text().splitlines(), 1)
+                 if pattern.search(line)]
+    assert not offenders, offenders
+
+
+# 2. A stream run's state.json is data: never a path, checked against the run, refused without touching the folder.
+
+
+def _stream_run(directory, count=6, chunk=2, key="k"):
+    from longform_pack.core import video
+
+    clip = video.StreamingClip(directory, count, 8, chunk_frames=chunk, preview_frames=2, key=key)
+    clip.open(resume=True)
+    try:
+        rng = np.random.default_rng(0)
+        for _ in range(count):
+            clip.append(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    finally:
+        clip.close()
+    return clip
+
+
+def _snapshot(root):
+    return {path: path.read_bytes() for path in files_under(root)}
+
+
+@pytest.mark.parametrize("tamper", [
+    {"chunks": ["chunk_00000.mp4", "../../secret.mp4"]},
+    {"chunks": ["/etc/passwd"]},
+    {"chunks": 99},
+    {"written": 10**9},
+    {"written": "3"},
+    {"key": None},
+])
+def test_a_tampered_stream_state_is_refused_and_the_folder_left_alone(tmp_path, tamper):
+    from longform_pack.core import video
+
+    (tmp_path / "secret.mp4").write_bytes(b"not for the client")
+    clip = _stream_run(tmp_path / "output" / "run")
+    state_path = clip.directory / video.STATE_FILE
+    state = json.loads(state_path.read_text())
+    state_path.write_text(json.dumps({**state, **tamper}))
+    before = _snapshot(tmp_path)
+    again = video.StreamingClip(clip.directory, 6, 8, chunk_frames=2, preview_frames=2, key="k")
+    with pytest.raises(ValueError, match="does not fit this run.*left as it was"):
+        again.open(resume=True)
+    assert _snapshot(tmp_path) == before
+
+
+def test_a_stream_state_with_an_interrupted_run_still_resumes(tmp_path):
+    """The stricter state check keeps real resumes working: frames written, chunks counted from disk."""
+    from longform_pack.core import video
+
+    clip = _stream_run(tmp_path / "run", count=6, chunk=2)
+    again = video.StreamingClip(clip.directory, 6, 8, chunk_frames=2, preview_frames=2, key="k")
+    assert again.open(resume=True) == 6
+    again.close()
+
+
+# 3 + 4. DDPM dataset and name: checked at validation time, before any training.
+
+
+@pytest.mark.parametrize("dataset", ["/etc", "../", "../../etc", "a/../../x", "/tmp"])
+def test_ddpm_dataset_outside_the_input_folder_is_refused_at_validation(folders, dataset):
+    from longform_pack.nodes.ddpm import LF_DDPMTrain
+
+    answer = LF_DDPMTrain.VALIDATE_INPUTS(dataset=dataset, name="ok", learning_rate=1e-3)
+    assert isinstance(answer, str) and "'dataset'" in answer
+
+
+def test_ddpm_dataset_error_does_not_reveal_folders_outside(folders):
+    from longform_pack.nodes.ddpm import LF_DDPMTrain
+
+    existing = LF_DDPMTrain.VALIDATE_INPUTS(dataset=str(folders / "outside"), name="ok", learning_rate=1e-3)
+    missing = LF_DDPMTrain.VALIDATE_INPUTS(dataset=str(folders / "nowhere"), name="ok", learning_rate=1e-3)
+    assert existing.replace("outside", "X") == missing.replace("nowhere", "X")
+
+
+@pytest.mark.parametrize("name, problem", [("a\x00b", "NUL"), ("x" * 300, "characters"), ("", "empty"),
+                                           ("sub/name", "single name"), ("..", "'..'")])
+def test_ddpm_name_is_refused_at_validation(folders, name, problem):
+    from longform_pack.nodes.ddpm import LF_DDPMTrain
+
+    answer = LF_DDPMTrain.VALIDATE_INPUTS(dataset="digits", name=name, learning_rate=1e-3)
+    assert isinstance(answer, str) and "'name'" in answer and problem in answer
+
+
+def test_ddpm_core_refuses_the_same_before_training(folders):
+    from longform_pack.core import ddpm
+
+    config = ddpm.TrainConfig(dataset=str(folders / "outside"), steps=1)
+    with pytest.raises(ValueError, match="'dataset'"):
+        ddpm.train(config, name="x", device="cpu")
+    with pytest.raises(ValueError, match="NUL"):
+        ddpm.train(ddpm.TrainConfig(steps=1), name="a\x00b", device="cpu")
+    assert list((folders / "models").rglob("*")) == []
+
+
+# 5. Bounded work: every schedule answers within seconds, as a result or an error.
+
+
+def test_long_schedules_answer_within_seconds():
+    import time
+
+    from longform_pack.nodes.animate import LF_PromptSchedule
+
+    node = LF_PromptSchedule()
+    started = time.perf_counter()
+    _, timeline, frames = node.build("0: a forest\n300s: a city", 600.0, 60.0, "linear", "")
+    assert frames == 36_000 and timeline.shape[0] == 1
+    many = "\n".join(f"{i}: prompt number {i}" for i in range(5_000))
+    with pytest.raises(ValueError, match="at most"):
+        node.build(many, 600.0, 60.0, "linear", "")
+    short = "\n".join(f"{i}: p{i}" for i in range(5_000))
+    with pytest.raises(ValueError, match="5000 keyframes; give at most 1000"):
+        node.build(short, 600.0, 60.0, "linear", "")
+    hundred = "\n".join(f"{i}s: prompt {i}" for i in range(100))
+    node.build(hundred, 100.0, 12.0, "eased", "")
+    assert time.perf_counter() - started < 15
+
+
+def test_vectorised_weights_match_the_per_frame_definition():
+    from longform_pack.core import schedule
+
+    for interpolation in schedule.INTERPOLATIONS:
+        parsed = schedule.parse_schedule("3: a\n10: b\n11: c\n30: a", 40, interpolation=interpolation)
+        expected = torch.zeros(40, 4, dtype=torch.float64)
+        for frame in range(40):
+            left, right, t = parsed.segment(frame)
+            expected[frame, left] += 1 - t
+            expected[frame, right] += t
+        assert torch.allclose(parsed.weights(), expected.float())
+
+
+def test_ddpm_labels_are_bounded_before_memory_is_used():
+    from longform_pack.core import ddpm
+
+    with pytest.raises(ValueError, match="'labels' asks for more than"):
+        ddpm.parse_conditions("0 x 1000000000000")
+
+
+# 6. NaN and infinity are refused for every FLOAT input of every node, naming the input.
+
+
+def _float_inputs(node_class):
+    for section in ("required", "optional"):
+        for name, spec in node_class.INPUT_TYPES().get(section, {}).items():
+            if spec[0] == "FLOAT":
+                yield name, spec[1]
+
+
+def _every_node():
+    from longform_pack import nodes
+
+    return sorted(nodes.NODE_CLASS_MAPPINGS.items())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_every_float_input_refuses_nan_and_infinity_at_validation(bad):
+    import inspect
+
+    checked = 0
+    for node_id, node_class in _every_node():
+        floats = dict(_float_inputs(node_class))
+        if not floats:
+            continue
+        validate = getattr(node_class, "VALIDATE_INPUTS", None)
+        assert validate is not None, f"{node_id} has FLOAT inputs but no VALIDATE_INPUTS"
+        named = inspect.getfullargspec(validate).args
+        assert set(floats) <= set(named), f"{node_id}: VALIDATE_INPUTS does not name {set(floats) - set(named)}"
+        for name in floats:
+            values = {arg: None for arg in named if arg != "cls"}
+            values[name] = bad
+            answer = validate(**values)
+            assert isinstance(answer, str) and f"'{name}'" in answer, (node_id, name, answer)
+            checked += 1
+    assert checked >= 10
+
+
+NAME_INPUTS = {"filename_prefix", "run_name", "name", "dataset", "insightface"}
+
+
+def test_every_name_input_is_checked_at_validation():
+    import inspect
+
+    for node_id, node_class in _every_node():
+        names = {name for section in ("required", "optional")
+                 for name, spec in node_class.INPUT_TYPES().get(section, {}).items()
+                 if name in NAME_INPUTS and spec[0] == "STRING"}
+        for name in names:
+            validate = node_class.VALIDATE_INPUTS
+            values = {arg: None for arg in inspect.getfullargspec(validate).args if arg != "cls"}
+            assert name in values, f"{node_id}: VALIDATE_INPUTS does not name '{name}'"
+            answer = validate(**{**values, name: "../" * 3 + "x"})
+            assert isinstance(answer, str) and f"'{name}'" in answer, (node_id, name, answer)
+
+
+def test_save_video_refuses_a_255_character_prefix_and_reports_only_written_files(folders, monkeypatch):
+    from longform_pack.core import video
+    from longform_pack.nodes.animate import LF_SaveVideo
+
+    answer = LF_SaveVideo.VALIDATE_INPUTS(fps=12.0, filename_prefix="x" * 255)
+    assert isinstance(answer, str) and "'filename_prefix'" in answer
+    monkeypatch.setattr(video, "_save_animation", lambda *args: None)  # a writer that fails silently
+    with pytest.raises(RuntimeError, match="left no file"):
+        LF_SaveVideo().save(torch.rand(2, 8, 8, 3), "clip", "gif", 8.0, True)
+    assert list((folders / "output").rglob("*.gif")) == []
+
+
+def test_core_entry_points_refuse_nan_from_linked_inputs():
+    from longform_pack.core import animate, ddpm, schedule, video
+
+    with pytest.raises(ValueError, match="'guidance'"):
+        animate.AnimateSettings(guidance=float("nan")).check()
+    with pytest.raises(ValueError, match="'controlnet_scale'"):
+        animate.AnimateSettings(controlnet_scale=float("nan")).check()
+    with pytest.raises(ValueError, match="'fps'"):
+        schedule.frame_count_for(4.0, float("nan"))
+    with pytest.raises(ValueError, match="'fps'"):
+        video.check_fps(float("inf"))
+    with pytest.raises(ValueError, match="learning_rate"):
+        ddpm.TrainConfig(learning_rate=float("inf"))
+
+
+def test_ddpm_guidance_nan_is_refused(tiny_ddpm):
+    from longform_pack.core import ddpm
+
+    with pytest.raises(ValueError, match="'guidance'"):
+        ddpm.sample(tiny_ddpm, ["0"], guidance=float("nan"), steps=2, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_ddpm():
+    from longform_pack.core import ddpm
+
+    return ddpm.train(ddpm.TrainConfig(steps=2, batch_size=4, base_channels=8, channel_mults=(1, 2)),
+                      device="cpu").model
+
+
+# 7. Every model file error names the input, the file and the fix.
+
+
+def _damage(path, how):
+    data = path.read_bytes()
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "wrong format":
+        path.write_bytes(b"PK\x03\x04 this is a zip, not weights" * 4)
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "wrong format"])
+def test_ddpm_loader_errors_name_input_file_and_fix(tiny_ddpm, folders, how):
+    from longform_pack.core import ddpm
+    from longform_pack.nodes.ddpm import LF_DDPMLoader
+
+    path = ddpm.save_model(tiny_ddpm, folders / "models" / "ddpm" / "m.safetensors")
+    _damage(path, how)
+    with pytest.raises(ValueError) as caught:
+        LF_DDPMLoader().load("m.safetensors")
+    text = str(caught.value)
+    assert "'model_file'" in text and "m.safetensors" in text and "Fix:" in text
+
+
+@pytest.mark.parametrize("sidecar, problem", [("[" * 100_000 + "]" * 100_000, "at most|nested"),
+                                              ("{" * 40, "not valid JSON"), ("[" * 50 + "]" * 50, "nested")])
+def test_ddpm_hostile_sidecar_is_a_clear_error(tiny_ddpm, folders, sidecar, problem):
+    from longform_pack.core import ddpm
+
+    path = ddpm.save_model(tiny_ddpm, folders / "models" / "ddpm" / "m.safetensors")
+    path.with_suffix(".json").write_text(sidecar)
+    with pytest.raises(ValueError, match=problem):
+        ddpm.load_model(path)
+
+
+@pytest.mark.parametrize("folder, name, load", [
+    ("encoders", "longform-tiny-clip.safetensors", lambda n: __import__("longform_pack.core.encoders",
+                                                                      fromlist=["x"]).load_encoder("clip", n)),
+    ("clip_vision", "longform-tiny-clip-vision.safetensors",
+     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).load_clip_vision(n)),
+    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors",
+     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
+    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin",
+     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
+])
+@pytest.mark.parametrize("how", ["empty", "truncated", "wrong format"])
+def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path, folder, name, load, how):
+    import shutil
+
+    models = tmp_path / "models"
+    (models / folder).mkdir(parents=True)
+    shutil.copy(tiny_models_dir / folder / name, models / folder / name)
+    _damage(models / folder / name, how)
+    previous = host.set_models_dir(models)
+    try:
+        with pytest.raises(ValueError) as caught:
+            load(name)
+    finally:
+        host.set_models_dir(previous)
+    text = str(caught.value)
+    assert name in text and "install.py" in text and "sha256" in text, text
+
+
+def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_path):
+    from longform_pack.core import identity
+
+    class Payload:
+        def __reduce__(self):
+            return (os.getcwd, ())
+
+    models = tmp_path / "models"
+    (models / "ipadapter").mkdir(parents=True)
+    torch.save({"image_proj": {"w": torch.ones(1)}, "ip_adapter": {"x": Payload()}},
+               models / "ipadapter" / "evil.bin")
+    previous = host.set_models_dir(models)
+    try:
+        with pytest.raises(ValueError, match="'ipadapter'.*evil.bin.*only plain weights") as caught:
+            identity.read_adapter("evil.bin")
+    finally:
+        host.set_models_dir(previous)
+    assert "weights_only" not in str(caught.value)
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "wrong format"])
+def test_insightface_pack_errors_name_input_file_and_fix(tiny_models_dir, tmp_path, how):
+    import shutil
+
+    from longform_pack.core import faces
+
+    pack = tmp_path / "models" / "insightface" / "models" / "bad"
+    shutil.copytree(tiny_models_dir / "insightface" / "models" / "longform_tiny", pack)
+    _damage(sorted(pack.glob("*.onnx"))[0], how)
+    previous = host.set_models_dir(tmp_path / "models")
+    try:
+        with pytest.raises(ValueError, match="'insightface'.*onnx.*Fix:"):
+            faces.load_analyzer("models/bad")
+    finally:
+        host.set_models_dir(previous)
+
+
+# 8. The clip report reads a streamed run's frames from disk.
+
+
+def test_clip_report_reads_a_streamed_run_from_disk(tiny_models_dir, output_dir):
+    from longform_pack.core import schedule
+    from longform_pack.nodes.animate import LF_ClipReport
+
+    clip = _stream_run(output_dir / "LongForm" / "run", count=6, chunk=4)
+    plan = schedule.parse_schedule("0: a sunny forest\n5: a stormy night", 6)
+    previews = torch.from_numpy(np.stack(clip.preview())).float() / 255
+    plot, summary = LF_ClipReport().report(previews, plan, "longform-tiny-clip.safetensors",
+                                           video_path=str(clip.video_path))
+    assert json.loads(summary)["frames"] == 6 and plot.shape[0] == 1
+    with pytest.raises(ValueError, match="'video_path'"):
+        LF_ClipReport().report(previews, plan, "longform-tiny-clip.safetensors", video_path="/etc/passwd")

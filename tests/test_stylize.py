@@ -9,6 +9,7 @@ import torch
 
 from longform_pack.core import host
 from longform_pack.core import stylize as st
+from longform_pack.core.model_files import safetensors_header
 from longform_pack.core.tiny import stylize as tiny_stylize
 
 CHECKPOINT = "longform-tiny-sd15.safetensors"
@@ -169,7 +170,7 @@ def test_sdxl_and_other_families_refused_by_name(tiny_models_dir):
         _write_fake_checkpoint(folder / name, keys)
         with pytest.raises(ValueError, match=re.escape(f"'{name}' was recognised as {family}")):
             st.load_pipeline(name, CONTROLNET, [], "euler")
-    shapes, _ = st._header(folder / CHECKPOINT)
+    shapes, _ = safetensors_header(folder / CHECKPOINT, "checkpoint")
     assert st.detect_checkpoint_family(shapes) == "sd15"
 
 
@@ -273,4 +274,4 @@ def test_tiny_files_round_trip_through_the_original_layout_bit_exactly(tiny_mode
         assert expected.keys() == loaded.keys(), name
         assert all(torch.equal(expected[k], loaded[k]) for k in expected), name
     # The zero-convs really are random: otherwise the ControlNet tests above could pass with a do-nothing ControlNet.
-    assert pipeline.pipe.controlnet.controlnet_mid_block.weight.abs().min() > 0
+    assert (pipeline.pipe.controlnet.controlnet_mid_block.weight != 0).float().mean() > 0.99

@@ -169,7 +169,8 @@ def sketch_to_video() -> Graph:
     graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="mp4", fps=8.0)
     graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="gif", fps=8.0)
     report = graph.node(
-        "LF_ClipReport", frames=frames.out(0), schedule=schedule.out(0), encoder=PROBE_CLIP, reference=reference.out(0)
+        "LF_ClipReport", frames=frames.out(0), schedule=schedule.out(0), encoder=PROBE_CLIP, reference=reference.out(0),
+        video_path=frames.out(1),  # in 'stream to disk' mode the report reads every frame of the run from disk
     )
     graph.node("SaveImage", images=report.out(0), filename_prefix="longform/sketch_to_video_report")
     graph.node("PreviewAny", title="Clip Report", source=report.out(1))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .. import host
+from ..paths import dataset_folder
 
 logger = logging.getLogger("LongForm")
 
@@ -65,16 +65,22 @@ def load_digits_dataset(image_size: int = 8, split: str = "train") -> LabelledIm
 
 
 def resolve_folder(folder: str) -> Path:
-    """A dataset folder given as an absolute path or relative to ComfyUI's input folder."""
-    path = Path(folder).expanduser()
-    if not path.is_absolute():
-        path = host.input_dir() / path
-    if not path.is_dir():
+    """A dataset folder by name, inside ComfyUI's input folder only (the path rule, core/paths.py)."""
+    try:
+        return dataset_folder(folder, "dataset")
+    except FileNotFoundError:
         raise FileNotFoundError(
-            f"dataset folder '{folder}' was not found (looked at {path}). Put one subfolder per label, each holding "
-            f"images, in ComfyUI's input folder ({host.input_dir()}) and give its name, or give an absolute path."
-        )
-    return path
+            f"'dataset' folder {folder!r} was not found in ComfyUI's input folder. Put one subfolder per label, each "
+            "holding images, in a folder there and give that folder's name (e.g. 'my_faces')."
+        ) from None
+
+
+def check_dataset(dataset: str, field: str = "dataset") -> str:
+    """'digits', or the name of an existing folder in ComfyUI's input folder; ValueError / FileNotFoundError else."""
+    name = str(dataset).strip()
+    if name != DIGITS:
+        resolve_folder(name)
+    return name
 
 
 def load_folder_dataset(folder: str, image_size: int) -> LabelledImages:

@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .. import host
+from ..checks import check_finite
 from ..images import font, labelled_grid
 from .diffusion import Trajectory
 from .train import DDPMModel
@@ -43,11 +44,12 @@ def parse_conditions(text: str) -> list[str]:
         condition, count = (match["condition"].strip(), int(match["count"])) if match else (line, 1)
         if not condition or count < 1:
             raise ValueError(f"labels line {number} '{line}' is not 'label' or 'label x N' with N >= 1.")
+        if len(conditions) + count > MAX_SAMPLES:  # checked before the list grows: 'x 1000000000000' is one line
+            raise ValueError(f"'labels' asks for more than {MAX_SAMPLES} images (line {number}: '{line[:60]}'); "
+                             f"ask for at most {MAX_SAMPLES} at once.")
         conditions.extend([condition] * count)
     if not conditions:
         raise ValueError("labels is empty: give one label (or prompt) per line, e.g. '3 x 8'.")
-    if len(conditions) > MAX_SAMPLES:
-        raise ValueError(f"labels asks for {len(conditions)} images; at most {MAX_SAMPLES} at once.")
     return conditions
 
 
@@ -78,6 +80,7 @@ def sample(model: DDPMModel, conditions: list[str], guidance: float = 3.0, sampl
     `frames` evenly spaced steps (x_t and predicted x_0) of the first `recorded` images are kept for the strip and
     the animation. Deterministic for a seed.
     """
+    guidance, eta = check_finite(guidance, "guidance"), check_finite(eta, "eta")
     if guidance < 0:
         raise ValueError(f"guidance must be 0 or more; got {guidance}.")
     device = torch.device(device) if device is not None else host.torch_device()

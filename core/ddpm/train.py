@@ -20,10 +20,12 @@ from typing import Callable
 
 import torch
 from PIL import Image
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import save_file
 
 from .. import host
-from ..tiny import warn_if_tiny
+from ..model_files import load_pickle, load_safetensors, model_file_error, parse_json, read_json, safetensors_header
+from ..paths import safe_name
+from ..tiny_marker import warn_if_tiny
 from .data import LabelledImages, load_dataset
 from .diffusion import PREDICTIONS, SCHEDULES, Diffusion
 from .model import EMA, ModelConfig, UNet
@@ -67,7 +69,7 @@ class TrainConfig:
         checks = [
             ("steps", self.steps >= 1, "at least 1"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
-            ("learning_rate", self.learning_rate > 0, "above 0"),
+            ("learning_rate", math.isfinite(self.learning_rate) and self.learning_rate > 0, "a finite number above 0"),
             ("cond_drop", 0 <= self.cond_drop < 1, "in [0, 1)"),
             ("ema_decay", 0 <= self.ema_decay < 1, "in [0, 1)"),
             ("image_size", self.image_size >= 2, "at least 2"),
@@ -165,12 +167,9 @@ def model_folder() -> Path:
     return host.model_folder_paths(FOLDER)[0]
 
 
-def checkpoint_name(name: str) -> str:
-    """A checkpoint name without its extension, checked to be a plain file name."""
-    name = name.strip().removesuffix(".safetensors")
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"name must be a plain file name such as 'digits'; got '{name}'.")
-    return name
+def checkpoint_name(name: str, field: str = "name") -> str:
+    """A checkpoint name without its extension, checked by the path rule (core/paths.py) to be a single file name."""
+    return safe_name(str(name).strip().removesuffix(".safetensors"), field, subfolders=False)
 
 
 def learning_rate_at(config: TrainConfig, step: int) -> float:
@@ -250,7 +249,7 @@ def train(config: TrainConfig, name: str = "", text_embedder: TextEmbedder | Non
 
         state_path = _state_path(folder, name) if name else None
         if resume and state_path is not None and state_path.exists():
-            state = torch.load(state_path, map_location=device, weights_only=True)
+            state = load_pickle(state_path, "resume", fix="turn 'resume' off to train that model from the start")
             _check_same_config(state["config"], config.to_dict(), state_path)
             network.load_state_dict(state["network"])
             ema.load_state_dict(state["ema"])
@@ -369,39 +368,50 @@ def save_model(model: DDPMModel, path: Path, summary: dict | None = None) -> Pat
     return path
 
 
-def load_model(path: Path | str, text_embedder: TextEmbedder | None = None) -> DDPMModel:
-    """Rebuild a saved model; ValueError when the file is not a LongForm DDPM or its weights fit another config."""
+RETRAIN = "train it again with LF DDPM Train (or choose a file it wrote)"
+
+
+def load_model(path: Path | str, text_embedder: TextEmbedder | None = None, field: str = "model_file") -> DDPMModel:
+    """Rebuild a saved model; ValueError (naming `field`, the file and the fix) when the file or its JSON sidecar is
+    damaged or hostile, is not a LongForm DDPM, or holds weights of another config.
+
+    The network described by the metadata is first built on the meta device and its shapes compared with the file's,
+    so a config that asks for a huge network costs no memory.
+    """
     path = Path(path)
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    shapes, metadata = safetensors_header(path, field, RETRAIN)
     warn_if_tiny(metadata, path)
     if CONFIG_KEY not in metadata:
-        raise ValueError(
-            f"{path.name} is not a LongForm DDPM checkpoint (its metadata has no '{CONFIG_KEY}'). Choose a file "
-            "written by LF_DDPMTrain."
-        )
-    document = json.loads(metadata[CONFIG_KEY])
+        raise model_file_error(field, path, f"is not a LongForm DDPM checkpoint (its metadata has no '{CONFIG_KEY}')",
+                               RETRAIN)
+    document = parse_json(metadata[CONFIG_KEY], field, path, fix=RETRAIN, what="config")
+    try:
+        model_config = ModelConfig.from_dict(document["model"])
+        diffusion_config = dict(document["diffusion"])
+        if not (1 <= model_config.num_res_blocks <= 8 and 1 <= len(model_config.channel_mults) <= 8
+                and 1 <= model_config.base_channels <= 2048 and model_config.num_classes <= 100_000):
+            raise ValueError("its network is larger than any LF DDPM Train makes")
+        with torch.device("meta"):
+            expected = {key: tuple(value.shape) for key, value in UNet(model_config).state_dict().items()}
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise model_file_error(field, path, f"has a malformed config in its metadata ({error})", RETRAIN) from None
     beside = path.with_suffix(".json")
     if beside.exists():
-        other = json.loads(beside.read_text())
-        if other.get("model") != document["model"] or other.get("diffusion") != document["diffusion"]:
-            raise ValueError(
-                f"{beside.name} describes another config than the weights in {path.name} (it was overwritten or "
-                "copied from another model). Delete it or restore the matching one; the weights' own copy is used "
-                "when no JSON is present."
-            )
-    network = UNet(ModelConfig.from_dict(document["model"]))
-    weights = load_file(str(path))
-    expected = network.state_dict()
-    mismatched = sorted(
-        key for key in set(expected) | set(weights)
-        if key not in weights or key not in expected or weights[key].shape != expected[key].shape
-    )
+        other = read_json(beside, field, fix=f"delete {beside.name}: the weights carry their own config")
+        if not isinstance(other, dict) or other.get("model") != document["model"] \
+                or other.get("diffusion") != document["diffusion"]:
+            raise model_file_error(field, beside, f"describes another config than the weights in {path.name} (it was "
+                                   "overwritten or copied from another model)", "delete it or restore the matching "
+                                   "one; the weights' own copy is used when no JSON is present")
+    mismatched = sorted(key for key in set(expected) | set(shapes) if expected.get(key) != shapes.get(key))
     if mismatched:
-        raise ValueError(
-            f"{path.name}'s weights are from another config than its metadata says ({len(mismatched)} tensors "
-            f"differ, e.g. {mismatched[:3]}). Retrain the model with LF_DDPMTrain."
-        )
+        raise model_file_error(field, path, f"has weights that are from another config than its metadata says "
+                               f"({len(mismatched)} tensors differ, e.g. {mismatched[:3]})", RETRAIN)
+    weights, _ = load_safetensors(path, field, fix=RETRAIN)
+    network = UNet(model_config)
     network.load_state_dict(weights)
-    diffusion = Diffusion(**document["diffusion"])
+    try:
+        diffusion = Diffusion(**diffusion_config)
+    except TypeError as error:
+        raise model_file_error(field, path, f"has a malformed diffusion config ({error})", RETRAIN) from None
     return DDPMModel(network, diffusion, document.get("training", {}), path, text_embedder)

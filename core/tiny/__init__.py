@@ -1,35 +1,39 @@
-"""Tiny stand-ins for the manifest's models: same on-disk formats as the real files, seeded, built in seconds.
+"""Tiny stand-ins for the manifest's models: same on-disk formats as the real files, seeded, never shipped.
 
 Each module in this package maps manifest ids to builders in a `BUILDERS` dict; `build_all` writes every stand-in to
-`<models_dir>/<folder>/<tiny_filename>`. Files carry `TINY_METADATA` so that loaders can warn when they run on them.
+`<models_dir>/<folder>/<tiny_filename>`. Files carry `TINY_METADATA` (see `core/tiny_marker.py`, the module product
+code imports) so that loaders can warn when they run on them.
 
-The stand-ins of the diffusion models weigh gigabytes, so with a cache folder (`$LONGFORM_TINY_CACHE`; the tests and
-the demo use `build/tiny-cache`) `build_all` builds them once per version of the builder code and hard-links them into
-each models dir.
+Some stand-ins are as large as ComfyUI's loaders require (the SD 1.5 checkpoint, the ViT-H CLIP vision), so
+`build_all` builds each entry once into a cache folder keyed by a hash of its builder's source, and hard-links (or,
+across file systems, copies) the files from there. Never write into a built file in place: it may share its bytes with
+the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import logging
 import os
 import pkgutil
-import re
 import shutil
+import time
 from pathlib import Path
 from typing import Callable
 
-from ..manifest import MANIFEST_PATH, load_manifest
+from ..manifest import ModelEntry, load_manifest
+from ..tiny_marker import TINY_METADATA, TINY_METADATA_KEY, is_tiny, warn_if_tiny
+
+__all__ = ["TINY_METADATA", "TINY_METADATA_KEY", "is_tiny", "warn_if_tiny", "builders", "build_all", "default_cache_dir"]
 
 logger = logging.getLogger("LongForm")
 
-TINY_METADATA_KEY = "longform_tiny"
-TINY_METADATA = {TINY_METADATA_KEY: "true", "description": "LongForm tiny test weights: outputs are not meaningful"}
-
-CACHE_ENV = "LONGFORM_TINY_CACHE"
-
 Builder = Callable[[Path], None]
+CACHE_ENV = "LONGFORM_TINY_CACHE"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_COMPLETE = ".complete"
 
 
 def builders() -> dict[str, Builder]:
@@ -41,95 +45,71 @@ def builders() -> dict[str, Builder]:
     return found
 
 
-def build_all(models_dir: Path, only: set[str] | None = None, cache_dir: Path | None = None) -> list[Path]:
-    """Write the tiny stand-in of every manifest entry that has a builder (or those in `only`); return their paths.
-
-    With a cache folder (`cache_dir`, else $LONGFORM_TINY_CACHE) a full build is made once per `builder_version()`
-    there and linked into `models_dir`; `only` always builds directly.
-    """
-    cache_dir = cache_dir or os.environ.get(CACHE_ENV)
-    if only is not None or not cache_dir:
-        return _build_into(Path(models_dir), only)
-    built = _cached_build(Path(cache_dir))
-    _link_tree(built, Path(models_dir))
-    return [Path(models_dir) / path.relative_to(built) for _, path in _build_targets(built)]
+def default_cache_dir() -> Path:
+    """$LONGFORM_TINY_CACHE, else build/tiny-models/.cache in the pack's folder."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else _PACKAGE_DIR.parents[1] / "build" / "tiny-models" / ".cache"
 
 
-def builder_version() -> str:
-    """A hash of the builders' source, the manifest and torch's version: what the stand-ins' bytes depend on."""
-    import torch
-
-    digest = hashlib.sha256(torch.__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")) + [MANIFEST_PATH]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+def _builder_key(item: ModelEntry, builder: Builder) -> str:
+    """A hash of what decides the entry's bytes: its builder module, the shared weight drawing, its file name."""
+    module = inspect.getmodule(builder)
+    digest = hashlib.sha256(f"{item.id}:{item.folder}/{item.tiny_filename}".encode())
+    for source in (Path(inspect.getfile(module)), _PACKAGE_DIR / "weights.py", _PACKAGE_DIR.parent / "tiny_marker.py"):
+        digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _build_targets(models_dir: Path, only: set[str] | None = None) -> list[tuple[Builder, Path]]:
-    registry = builders()
-    return [
-        (registry[item.id], models_dir / item.folder / item.tiny_filename)
-        for item in load_manifest()
-        if item.id in registry and (only is None or item.id in only)
-    ]
-
-
-def _build_into(models_dir: Path, only: set[str] | None) -> list[Path]:
-    written = []
-    for build, target in _build_targets(models_dir, only):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        build(target)
-        written.append(target)
-    return written
-
-
-def _cached_build(cache_dir: Path) -> Path:
-    """`cache_dir/<builder_version>`, built now unless a finished build is there; older versions are removed."""
-    version = builder_version()
-    built = cache_dir / version
-    if built.is_dir():
-        return built
+def _cached_entry(item: ModelEntry, builder: Builder, cache_dir: Path) -> Path:
+    """The folder holding the entry's built files (laid out like a models dir), building it first if needed."""
+    entry_dir = cache_dir / f"{item.id}-{_builder_key(item, builder)}"
+    if (entry_dir / _COMPLETE).exists():
+        return entry_dir
     cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = cache_dir / f"{version}.building-{os.getpid()}"
-    logger.info("Building the tiny models into %s (once per version of core/tiny).", built)
+    staging = cache_dir / f".building-{entry_dir.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    target = staging / item.folder / item.tiny_filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    builder(target)
+    (staging / _COMPLETE).write_text(f"built in {time.perf_counter() - started:.1f} s\n", encoding="utf-8")
     try:
-        _build_into(staging, None)
-    except BaseException:
+        staging.rename(entry_dir)
+    except OSError:  # another process finished the same entry first: keep its files
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    try:
-        staging.rename(built)  # atomic: a folder named after a version always holds a finished build
-    except OSError:
-        if not built.is_dir():
-            raise
-        shutil.rmtree(staging)  # another process finished the same version first
-    for stale in cache_dir.iterdir():
-        if stale.name != version and re.fullmatch("[0-9a-f]{16}", stale.name):
+    for stale in cache_dir.glob(f"{item.id}-*"):  # earlier versions of this entry's builder
+        if stale != entry_dir and stale.name.removeprefix(f"{item.id}-").isalnum():
             shutil.rmtree(stale, ignore_errors=True)
-    return built
+    logger.info("Built tiny %s in %.1f s.", item.id, time.perf_counter() - started)
+    return entry_dir
 
 
-def _link_tree(source: Path, target: Path) -> None:
-    """Mirror `source` into `target`: real folders, files hard-linked (copied across file systems)."""
-    for folder, _, files in os.walk(source):
-        destination = target / Path(folder).relative_to(source)
-        destination.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            linked = destination / name
-            if linked.exists():
-                linked.unlink()
-            try:
-                os.link(Path(folder) / name, linked)
-            except OSError:
-                shutil.copy2(Path(folder) / name, linked)
+def _link_tree(source: Path, destination: Path) -> None:
+    """Hard-link every file under `source` into the same place under `destination` (copy across file systems)."""
+    for path in source.rglob("*"):
+        if not path.is_file() or path.name == _COMPLETE:
+            continue
+        target = destination / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
 
 
-def is_tiny(metadata: dict[str, str] | None) -> bool:
-    """True when a file's metadata marks it as tiny test weights."""
-    return bool(metadata) and metadata.get(TINY_METADATA_KEY) == "true"
+def build_all(models_dir: Path, only: set[str] | None = None, cache_dir: Path | None = None) -> list[Path]:
+    """Put the tiny stand-in of every manifest entry that has a builder (or those in `only`) into `models_dir`.
 
-
-def warn_if_tiny(metadata: dict[str, str] | None, path: Path | str) -> None:
-    """Log a warning when a loaded file is a tiny stand-in (pictures made with it mean nothing)."""
-    if is_tiny(metadata):
-        logger.warning("%s is a LongForm tiny test model: its outputs are not meaningful.", Path(path).name)
+    Each is built once into `cache_dir` (default: `default_cache_dir()`) and linked from there. Returns the paths of
+    the manifest's tiny files in `models_dir`.
+    """
+    registry = builders()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    written = []
+    for item in load_manifest():
+        if item.id not in registry or (only is not None and item.id not in only):
+            continue
+        _link_tree(_cached_entry(item, registry[item.id], cache_dir), Path(models_dir))
+        written.append(Path(models_dir) / item.folder / item.tiny_filename)
+    return written

@@ -1,4 +1,4 @@
-"""Tiny stand-ins for the identity lock: IP-Adapters (base, plus, FaceID), a CLIP vision encoder, an insightface pack.
+"""Tiny stand-ins for the identity lock: IP-Adapters (base, plus, FaceID) and an insightface pack.
 
 The IP-Adapter files use the published key layout (`image_proj.*`, `ip_adapter.{k}.*` with k counting every attention
 processor of the UNet from 0, so cross-attention layers get odd numbers), sized for the tiny SD 1.5 UNet of
@@ -16,18 +16,10 @@ import numpy as np
 import torch
 
 from .. import tiny
+from .clip_vision import VIT_H_CONFIG
 
-# The tiny CLIP vision tower: 32x32 pictures, 8x8 patches, so 17 tokens; `hidden_size` feeds IP-Adapter Plus.
-TINY_CLIP_VISION = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "image_size": 32,
-    "patch_size": 8,
-    "projection_dim": 16,
-    "hidden_act": "quick_gelu",
-}
+# The CLIP vision stand-in (ViT-H, core/tiny/clip_vision.py): image_embeds feed the base IP-Adapter, hidden states Plus.
+TINY_CLIP_VISION = VIT_H_CONFIG
 IP_TOKENS = 4  # image tokens of the base IP-Adapter and of FaceID, as published
 PLUS_QUERIES = 4  # the published Plus resampler has 16 queries; 4 keep the tiny one small
 PLUS_DEPTH = 4
@@ -43,15 +35,15 @@ CELL_KEYPOINTS = ((0.3, 0.35), (0.7, 0.35), (0.5, 0.55), (0.35, 0.75), (0.65, 0.
 def _unet_layout() -> list[tuple[int, int, int | None]]:
     """(processor index, hidden size, cross-attention dim or None) for every attention processor of the tiny UNet."""
     from ..identity import attention_layout
-    from .stylize import TINY_UNET_CONFIG
+    from .stylize import TINY_UNET_DIFFUSERS_CONFIG
 
-    return attention_layout(TINY_UNET_CONFIG)
+    return attention_layout(TINY_UNET_DIFFUSERS_CONFIG)
 
 
 def _cross_attention_dim() -> int:
     from .stylize import TINY_UNET_CONFIG
 
-    return int(TINY_UNET_CONFIG["cross_attention_dim"])
+    return int(TINY_UNET_CONFIG["context_dim"])
 
 
 def _randn(generator: torch.Generator, *shape: int, scale: float = 0.2) -> torch.Tensor:
@@ -139,18 +131,6 @@ def build_ipadapter_faceid_sd15(path: Path) -> None:
     layers = {k.removeprefix("ip_adapter."): v for k, v in _ip_layers(generator, lora=True).items()}
     # A .bin cannot hold file metadata; the marker travels as a string entry that loaders read like metadata.
     torch.save({"image_proj": image_proj, "ip_adapter": layers, "metadata": dict(tiny.TINY_METADATA)}, path)
-
-
-def build_clip_vision_h(path: Path) -> None:
-    """A tiny CLIPVisionModelWithProjection as one transformers-layout safetensors file, its config in the metadata."""
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    torch.manual_seed(604)
-    model = CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_CLIP_VISION))
-    _save_safetensors(model.state_dict(), path, {"config": json.dumps(TINY_CLIP_VISION)})
-
-
-# ------------------------------------------------------------------------------------------------------- insightface
 
 
 def _detector_graph():
@@ -260,6 +240,5 @@ BUILDERS = {
     "ipadapter_sd15": build_ipadapter_sd15,
     "ipadapter_plus_sd15": build_ipadapter_plus_sd15,
     "ipadapter_faceid_sd15": build_ipadapter_faceid_sd15,
-    "clip_vision_h": build_clip_vision_h,
     "insightface_buffalo_l": build_insightface_pack,
 }

@@ -1,19 +1,22 @@
-"""Tiny stand-ins for the stylizer: an SD 1.5 checkpoint, a scribble ControlNet and a LoRA in two formats.
+"""Tiny stand-ins for the stylizer that ComfyUI's own loaders accept as SD 1.5: a checkpoint, a scribble ControlNet and a
+LoRA in two formats, all drawn from fixed seeds.
 
-Every file is written in the on-disk layout users have for the real model, so that the loader's real code path runs:
+ComfyUI recognises an SD 1.5 checkpoint by its UNet's `model_channels` 320 and `context_dim` 768 and builds the
+text encoder and VAE from fixed configs, so those two are full size (CLIP-L, the SD VAE) and the UNet is SD 1.5 cut to
+two levels with one res block each (`TINY_UNET_CONFIG`, 80M parameters). Every file is written in the on-disk layout
+users have for the real model, so that the loaders' real code paths run:
 
-- `sd15`: one original-layout (LDM) `.safetensors` with `model.diffusion_model.*` (UNet), `first_stage_model.*` (VAE)
-  and `cond_stage_model.transformer.text_model.*` (CLIP text encoder, real 49,408-token vocabulary so the bundled
-  tokenizer in `core/assets/clip_tokenizer` works), cross-attention width = the tiny text encoder's width.
+- `sd15`: one original-layout (LDM) `.safetensors`, fp16 like the pruned releases: `model.diffusion_model.*` (UNet),
+  `first_stage_model.*` (VAE), `cond_stage_model.transformer.text_model.*` (CLIP-L text encoder, real vocabulary).
 - `controlnet_scribble`: a ControlNet 1.1 single file (bare LDM keys: `input_blocks.*`, `zero_convs.*`,
-  `input_hint_block.*`, `middle_block_out.*`). Its zero-convs are randomised: zero ones would make every ControlNet
-  test pass trivially.
-- `lora_pokemon`: a diffusers/peft-format LoRA (`unet.*.lora_A.weight`, ...), the real file's format; next to it the
-  builder writes `KOHYA_LORA_FILENAME`, the same low-rank update in kohya format (`lora_unet_*`, `lora_te_*`,
-  `.alpha`), alpha folded into the peft up matrices so that both files change the same layers by the same amount.
+  `input_hint_block.*`, `middle_block_out.*`) made for that UNet. Its zero-convs are random: zero ones would make every
+  ControlNet test pass trivially.
+- `lora_pokemon`: a diffusers/PEFT-format LoRA (`unet.<diffusers module>.lora_A.weight`, ...), the real file's
+  format; next to it the builder writes `KOHYA_LORA_FILENAME`, the same low-rank update in kohya format (`lora_unet_*`,
+  `lora_te_*`, `.alpha`), alpha folded into the PEFT up matrices so that both files change the same layers equally.
 
-The files carry `TINY_METADATA` plus their diffusers configs as JSON under `TINY_CONFIG_KEY`, from which the loader
-builds the matching config folder offline (real files use `core/assets/sd15`). 64x64 images give 8x8 latents.
+The files carry `TINY_METADATA` plus their diffusers configs as JSON under `TINY_CONFIG_KEY`, from which diffusers'
+single-file loaders build the matching config folder offline. 64x64 images give 8x8 latents.
 """
 
 from __future__ import annotations
@@ -24,56 +27,77 @@ from pathlib import Path
 
 import torch
 
-from . import TINY_METADATA
+from ..tiny_marker import TINY_CONFIG_KEY, TINY_METADATA
+from .weights import on_meta, seeded_state_dict
 
-TINY_CONFIG_KEY = "longform_tiny_config"
 KOHYA_LORA_FILENAME = "longform-tiny-lora-kohya.safetensors"
 LORA_RANK = 4
 LORA_ALPHA = 2.0
+STORAGE_DTYPE = torch.float16
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_PREFIX = "cond_stage_model.transformer."
 
+# The UNet in ComfyUI's (LDM) terms. Cross-attention (attn2) sits in input_blocks 1 (320 ch) and 3 (640 ch), the
+# middle block, and output_blocks 0, 1 (640 ch) and 2, 3 (320 ch): `TINY_UNET_ATTN2`.
 TINY_UNET_CONFIG = {
-    "sample_size": 8,
     "in_channels": 4,
     "out_channels": 4,
-    "block_out_channels": [32, 64],
-    "layers_per_block": 1,
-    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
-    "cross_attention_dim": 32,
-    "attention_head_dim": 4,
-    "norm_num_groups": 8,
+    "model_channels": 320,
+    "channel_mult": [1, 2],
+    "num_res_blocks": 1,
+    "transformer_depth": 1,
+    "context_dim": 768,
+    "num_heads": 8,
+    "use_linear_in_transformer": False,
 }
+# (block, index) as ComfyUI's attention patches name them (`set_model_attn2_replace(patch, block, index)`), with the
+# block's width.
+TINY_UNET_ATTN2 = (
+    ("input", 1, 320), ("input", 3, 640), ("middle", 0, 640),
+    ("output", 0, 640), ("output", 1, 640), ("output", 2, 320), ("output", 3, 320),
+)
+# The same UNet as diffusers builds it (block_out_channels = model_channels x channel_mult).
+TINY_UNET_DIFFUSERS_CONFIG = {
+    "sample_size": 8,
+    "in_channels": TINY_UNET_CONFIG["in_channels"],
+    "out_channels": TINY_UNET_CONFIG["out_channels"],
+    "block_out_channels": [TINY_UNET_CONFIG["model_channels"] * m for m in TINY_UNET_CONFIG["channel_mult"]],
+    "layers_per_block": TINY_UNET_CONFIG["num_res_blocks"],
+    "down_block_types": ["CrossAttnDownBlock2D"] * len(TINY_UNET_CONFIG["channel_mult"]),
+    "up_block_types": ["CrossAttnUpBlock2D"] * len(TINY_UNET_CONFIG["channel_mult"]),
+    "cross_attention_dim": TINY_UNET_CONFIG["context_dim"],
+    "attention_head_dim": TINY_UNET_CONFIG["num_heads"],  # diffusers' SD 1.5 name for the head count
+    "norm_num_groups": 32,
+}
+# The SD 1.5 VAE and CLIP-L text encoder, full size: ComfyUI builds both from fixed configs.
 TINY_VAE_CONFIG = {
-    "sample_size": 64,
+    "sample_size": 512,
     "in_channels": 3,
     "out_channels": 3,
     "latent_channels": 4,
-    # Four blocks, as in SD 1.5: the latent is 1/8 of the image, which the ControlNet's hint encoder assumes.
-    "block_out_channels": [8, 8, 16, 16],
+    "block_out_channels": [128, 256, 512, 512],
     "down_block_types": ["DownEncoderBlock2D"] * 4,
     "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "layers_per_block": 1,
-    "norm_num_groups": 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
 }
 TINY_TEXT_CONFIG = {
     "vocab_size": 49408,
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
     "max_position_embeddings": 77,
-    "projection_dim": 32,
+    "projection_dim": 768,
     "hidden_act": "quick_gelu",
     "bos_token_id": 49406,
     "eos_token_id": 49407,
     "pad_token_id": 49407,
 }
-# Same four-stage (1/8) hint encoder as ControlNet 1.1, with narrow channels.
-TINY_HINT_CHANNELS = (4, 8, 8, 16)
+# ControlNet 1.1's hint encoder (1/8 of the image, like the latent).
+TINY_HINT_CHANNELS = (16, 32, 96, 256)
 
 
 # ----------------------------------------------------------------------------------------- diffusers -> original keys
@@ -187,6 +211,10 @@ def _to_ldm_text(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 # ------------------------------------------------------------------------------------------------------- the models
 
+SD15_SEED = 1500
+CONTROLNET_SEED = 1101
+LORA_SEED = 4242
+
 
 def _config_json(model) -> dict:
     """A model's config as plain JSON (what diffusers writes to config.json)."""
@@ -195,21 +223,50 @@ def _config_json(model) -> dict:
     return json.loads(model.to_json_string())
 
 
-SD15_SEED = 1500
-CONTROLNET_SEED = 1101
-
-
-def tiny_sd15_components(seed: int = SD15_SEED) -> dict:
-    """The tiny UNet, VAE and text encoder (diffusers / transformers objects), seeded."""
+def _empty_sd15_components() -> dict:
+    """The UNet, VAE and text encoder (diffusers / transformers objects) with their parameters on the meta device."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    torch.manual_seed(seed)
-    return {
-        "unet": UNet2DConditionModel(**TINY_UNET_CONFIG),
+    return on_meta(lambda: {
+        "unet": UNet2DConditionModel(**TINY_UNET_DIFFUSERS_CONFIG),
         "vae": AutoencoderKL(**TINY_VAE_CONFIG),
         "text_encoder": CLIPTextModel(CLIPTextConfig(**TINY_TEXT_CONFIG)),
-    }
+    })
+
+
+def _empty_controlnet():
+    from diffusers import ControlNetModel
+
+    unet_args = ("in_channels", "block_out_channels", "layers_per_block", "cross_attention_dim", "attention_head_dim",
+                 "norm_num_groups")
+    return on_meta(lambda: ControlNetModel(
+        down_block_types=["CrossAttnDownBlock2D"] * len(TINY_UNET_CONFIG["channel_mult"]),
+        conditioning_embedding_out_channels=TINY_HINT_CHANNELS,
+        **{name: TINY_UNET_DIFFUSERS_CONFIG[name] for name in unet_args},
+    ))
+
+
+def _sd15_states(seed: int = SD15_SEED) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
+    parts = _empty_sd15_components()
+    return parts, {name: seeded_state_dict(model, seed + i, STORAGE_DTYPE) for i, (name, model) in enumerate(parts.items())}
+
+
+def _filled(model, state: dict[str, torch.Tensor]):
+    model.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
+    return model.eval()
+
+
+def tiny_sd15_components(seed: int = SD15_SEED) -> dict:
+    """The UNet, VAE and text encoder (diffusers / transformers objects, fp32) holding exactly the checkpoint's weights."""
+    parts, states = _sd15_states(seed)
+    return {name: _filled(model, states[name]) for name, model in parts.items()}
+
+
+def tiny_controlnet(seed: int = CONTROLNET_SEED):
+    """The ControlNet (a diffusers ControlNetModel, fp32) holding exactly the file's weights, zero-convs random."""
+    controlnet = _empty_controlnet()
+    return _filled(controlnet, seeded_state_dict(controlnet, seed, STORAGE_DTYPE))
 
 
 def _save(tensors: dict[str, torch.Tensor], path: Path, config: dict) -> None:
@@ -220,42 +277,27 @@ def _save(tensors: dict[str, torch.Tensor], path: Path, config: dict) -> None:
 
 
 def build_sd15(path: Path) -> None:
-    """A tiny SD 1.5 checkpoint in the original single-file layout."""
-    parts = tiny_sd15_components()
+    """The SD 1.5 stand-in checkpoint in the original single-file layout, fp16."""
+    parts, states = _sd15_states()
     tensors = {
-        **_to_ldm_unet(parts["unet"].state_dict(), TINY_UNET_CONFIG["layers_per_block"], UNET_PREFIX),
-        **_to_ldm_vae(parts["vae"].state_dict(), len(TINY_VAE_CONFIG["block_out_channels"])),
-        **_to_ldm_text(parts["text_encoder"].state_dict()),
+        **_to_ldm_unet(states["unet"], TINY_UNET_CONFIG["num_res_blocks"], UNET_PREFIX),
+        **_to_ldm_vae(states["vae"], len(TINY_VAE_CONFIG["block_out_channels"])),
+        **_to_ldm_text(states["text_encoder"]),
     }
     _save(tensors, path, {name: _config_json(model) for name, model in parts.items()})
 
 
-def tiny_controlnet(seed: int = CONTROLNET_SEED):
-    """The tiny ControlNet (a diffusers ControlNetModel), seeded, its zero-initialised convolutions randomised."""
-    from diffusers import ControlNetModel, UNet2DConditionModel
-
-    torch.manual_seed(seed)
-    controlnet = ControlNetModel.from_unet(
-        UNet2DConditionModel(**TINY_UNET_CONFIG), conditioning_embedding_out_channels=TINY_HINT_CHANNELS
-    )
-    zero_convs = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]
-    with torch.no_grad():
-        for conv in [*zero_convs, controlnet.controlnet_cond_embedding.conv_out]:
-            conv.weight.normal_(0.0, 0.2)
-            conv.bias.normal_(0.0, 0.05)
-    return controlnet
-
-
 def build_controlnet_scribble(path: Path) -> None:
-    """A tiny ControlNet 1.1 single file (bare keys) with randomised zero-convs."""
-    controlnet = tiny_controlnet()
-    tensors = _to_ldm_unet(controlnet.state_dict(), TINY_UNET_CONFIG["layers_per_block"], prefix="")
+    """The scribble ControlNet stand-in: a ControlNet 1.1 single file (bare keys), fp16, zero-convs random."""
+    controlnet = _empty_controlnet()
+    state = seeded_state_dict(controlnet, CONTROLNET_SEED, STORAGE_DTYPE)
+    tensors = _to_ldm_unet(state, TINY_UNET_CONFIG["num_res_blocks"], prefix="")
     _save(tensors, path, {"controlnet": _config_json(controlnet)})
 
 
 def _lora_targets() -> dict[str, tuple[int, int]]:
-    """The layers the tiny LoRA adapts, `unet.<module>` / `text_encoder.<module>` -> (in, out) features."""
-    parts = tiny_sd15_components()
+    """The layers the LoRA adapts, `unet.<module>` / `text_encoder.<module>` -> (in, out) features."""
+    parts = _empty_sd15_components()
     targets = {}
     for prefix, suffixes in (
         ("unet", (".to_q", ".to_k", ".to_v", ".to_out.0")),
@@ -269,19 +311,18 @@ def _lora_targets() -> dict[str, tuple[int, int]]:
 
 
 def build_lora_pokemon(path: Path) -> None:
-    """A tiny diffusers/peft-format LoRA at `path` (the real file's format) and the same update in kohya format beside."""
-    targets = _lora_targets()
-    generator = torch.Generator().manual_seed(4242)
+    """A diffusers/PEFT-format LoRA at `path` (the real file's format) and the same update in kohya format beside."""
+    generator = torch.Generator().manual_seed(LORA_SEED)
     kohya, peft = {}, {}
-    for name, (in_features, out_features) in targets.items():
-        down = torch.randn(LORA_RANK, in_features, generator=generator) * 0.3
-        up = torch.randn(out_features, LORA_RANK, generator=generator) * 0.3
+    for name, (in_features, out_features) in _lora_targets().items():
+        down = torch.randn(LORA_RANK, in_features, generator=generator) * in_features**-0.5
+        up = torch.randn(out_features, LORA_RANK, generator=generator) * LORA_RANK**-0.5
         tower, _, module = name.partition(".")
         kohya_name = ("lora_unet_" if tower == "unet" else "lora_te_") + module.replace(".", "_")
         kohya[f"{kohya_name}.lora_down.weight"] = down
         kohya[f"{kohya_name}.lora_up.weight"] = up
         kohya[f"{kohya_name}.alpha"] = torch.tensor(LORA_ALPHA)
-        # peft files without alpha are applied at scale 1: fold kohya's alpha / rank into the up matrix.
+        # PEFT files without alpha are applied at scale 1: fold kohya's alpha / rank into the up matrix.
         peft[f"{name}.lora_A.weight"] = down
         peft[f"{name}.lora_B.weight"] = up * (LORA_ALPHA / LORA_RANK)
     config = {"rank": LORA_RANK, "alpha": LORA_ALPHA}
