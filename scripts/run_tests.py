@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if failed_parts:
         print(f"FAILED: {', '.join(failed_parts)}")
     print(totals)
+    (RESULTS_DIR / "totals.txt").write_text(f"{totals}\n")  # .ci/run prints it again after make's error line
     return 1 if failed_parts else 0
 
 

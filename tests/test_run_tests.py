@@ -36,13 +36,14 @@ def counts(tests, failures=0, errors=0, skipped=0):
     return {"tests": tests, "failures": failures, "errors": errors, "skipped": skipped}
 
 
-def test_three_processes_and_a_totals_line(monkeypatch, capsys):
+def test_three_processes_and_a_totals_line(monkeypatch, capsys, tmp_path):
     commands = fake_pytest(monkeypatch, [(counts(10, skipped=2), 0), (counts(0), 5), (counts(4, errors=1), 1)])
     assert run_tests.main(["-x"]) == 1
     assert [command[4] for command in commands] == ["tests", "tests/native", "tests/host"]
     assert "--ignore=tests/native" in commands[0] and commands[0][-1] == "-x"
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2:] == ["FAILED: tests/host", "11 passed, 1 failed, 2 skipped"]
+    assert (tmp_path / "totals.txt").read_text() == "11 passed, 1 failed, 2 skipped\n"  # for .ci/run
 
 
 def test_no_tests_collected_is_not_a_failure(monkeypatch, capsys):
