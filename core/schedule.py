@@ -1,4 +1,4 @@
-"""Prompt schedules: keyframed prompts parsed from text, per-frame weights, and blending of text embeddings.
+"""Prompt schedules: keyframed prompts parsed from text, per-frame weights, and the one blender of text encodings.
 
 Two text forms are accepted (the whole text is one or the other):
 
@@ -15,12 +15,24 @@ with its line and column. Before the first keyframe its prompt holds; after the 
 Between two keyframes a frame mixes them with a fraction `t` (0 at the left keyframe, 1 at the right one):
 `linear` (t), `eased` (smoothstep 3t^2 - 2t^3), `slerp` (t, applied by spherical interpolation of every token's
 embedding), `step` (holds the left keyframe until the next one).
+
+`linear` is FizzNodes' BatchPromptSchedule weighting to the bit: t = (1 / (right - left)) * (frame - left), the left
+keyframe weighs w = 1 - t, the right one 1 - w, and a frame's encoding is `left * w + right * (1 - w)`
+(tests/test_schedule_fizznodes.py holds reference numbers from FizzNodes' own code). Where a keyframe's prompt holds,
+its encoding is returned as CLIP made it, bit for bit.
+
+`schedule_conditioning` turns a schedule into ComfyUI CONDITIONING with any CLIP that has ComfyUI's `tokenize` /
+`encode_from_tokens`: one entry whose `cond` has a row per frame ([frames, 77, 768] for SD 1.5) and whose
+`pooled_output` has one too ([frames, 768]), as FizzNodes' BatchPromptSchedule gives it, so KSampler over a latent
+batch of that many frames samples frame i with row i.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -29,6 +41,7 @@ import torch
 from PIL import Image
 
 from .checks import check_finite
+from .host import progress
 
 INTERPOLATIONS = ("linear", "eased", "slerp", "step")
 # Bounds on work (SECURITY.md): any text an API client sends answers within seconds, as a schedule or an error.
@@ -36,6 +49,9 @@ MAX_TEXT_CHARS = 100_000
 MAX_KEYFRAMES = 1_000
 MAX_FRAMES = 36_000  # 600 s at 60 fps, the prompt schedule node's largest clip
 MAX_LISTED_ISSUES = 20
+# Per-frame conditioning holds a [frames, 77, 768] cond for each of positive and negative (about 0.5 MB a frame in
+# fp32 for SD 1.5): longer films go scene by scene (a storyboard), not as one batch.
+MAX_CONDITIONED_FRAMES = 2_400
 DRAWN_PROMPTS = 12  # the timeline draws the prompts with the most weight; the rest share one "other" band
 NEGATIVE_FLAG = "--neg"
 
@@ -108,7 +124,7 @@ class PromptSchedule:
             return last, last, 0.0
         right = bisect.bisect_right(frames, frame)  # the first keyframe after `frame`
         left = right - 1
-        t = (frame - frames[left]) / (frames[right] - frames[left])
+        t = (1.0 / (frames[right] - frames[left])) * (frame - frames[left])  # FizzNodes' rounding, to the bit
         return left, right, ease(t, self.interpolation)
 
     def segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,7 +137,7 @@ class PromptSchedule:
         right = np.clip(np.searchsorted(frames, positions, side="right"), 1, max(len(frames) - 1, 1))
         left = right - 1
         span = np.maximum(frames[right] - frames[left], 1)
-        raw = np.clip((positions - frames[left]) / span, 0.0, 1.0)
+        raw = np.clip((1.0 / span) * (positions - frames[left]), 0.0, 1.0)  # `segment`'s rounding, to the bit
         before, after = positions <= frames[0], positions >= frames[-1]
         left = np.where(before, 0, np.where(after, len(frames) - 1, left))
         right = np.where(before, 0, np.where(after, len(frames) - 1, right))
@@ -130,12 +146,27 @@ class PromptSchedule:
 
     def weights(self) -> torch.Tensor:
         """[frame_count, keyframes] float weights: how much each keyframe's prompt counts at each frame (rows sum to 1)."""
+        return torch.from_numpy(self._weights_by(list(range(len(self.keyframes))), len(self.keyframes))).float()
+
+    def _weights_by(self, column: list[int], columns: int) -> np.ndarray:
+        """[frame_count, columns] float64 weights, keyframe k's weight added to column `column[k]`: the left keyframe
+        weighs 1 - t, the right one what is left (FizzNodes' order of operations). Time and memory O(frames x columns)."""
         left, right, t = self.segments()
-        table = np.zeros((self.frame_count, len(self.keyframes)), dtype=np.float64)
+        index = np.asarray(column)
         rows = np.arange(self.frame_count)
-        np.add.at(table, (rows, left), 1.0 - t)
-        np.add.at(table, (rows, right), t)
-        return torch.from_numpy(table).float()
+        keep = 1.0 - t
+        table = np.zeros((self.frame_count, columns))
+        np.add.at(table, (rows, index[left]), keep)
+        np.add.at(table, (rows, index[right]), 1.0 - keep)
+        return table
+
+    def prompt_weights(self, negative: bool = False) -> tuple[list[str], np.ndarray]:
+        """(each distinct prompt, or negative prompt, once; [frame_count, prompts] float64 weights): how much each
+        text counts at each frame, keyframes that share a text summed."""
+        texts = self.negatives if negative else self.prompts
+        position: dict[str, int] = {}
+        column = [position.setdefault(text, len(position)) for text in texts]
+        return list(position), self._weights_by(column, len(position))
 
     @property
     def prompts(self) -> list[str]:
@@ -539,17 +570,76 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float, eps: float = 1e-6) -> torc
 
 
 def blend(embeddings: torch.Tensor, schedule: PromptSchedule, frame: int) -> torch.Tensor:
-    """The embedding at `frame` from per-keyframe `embeddings` [keyframes, ...] following `schedule`."""
+    """The encoding at `frame` from per-keyframe `embeddings` [keyframes, ...] following `schedule`; the one blender
+    (every other function here calls it). At a keyframe, and while a prompt holds, the keyframe's row as it is."""
     if embeddings.shape[0] != len(schedule.keyframes):
         raise ValueError(
             f"'embeddings' has {embeddings.shape[0]} rows for {len(schedule.keyframes)} keyframes; encode every keyframe."
         )
     left, right, t = schedule.segment(frame)
-    if left == right or t == 0.0:
-        return embeddings[left]
+    if left == right or t == 0.0 or torch.equal(embeddings[left], embeddings[right]):
+        return embeddings[left]  # a keyframe, or a prompt that holds: exact, where a mix could round the last bit
     if schedule.interpolation == "slerp":
         return slerp(embeddings[left], embeddings[right], t)
-    return torch.lerp(embeddings[left], embeddings[right], t)
+    keep = 1.0 - t
+    return embeddings[left] * keep + embeddings[right] * (1.0 - keep)
+
+
+def blend_frames(embeddings: torch.Tensor, schedule: PromptSchedule) -> torch.Tensor:
+    """[frame_count, ...]: `blend` at every frame of the clip, from per-keyframe `embeddings` [keyframes, ...]."""
+    frames = torch.empty((schedule.frame_count, *embeddings.shape[1:]), dtype=embeddings.dtype, device=embeddings.device)
+    for frame in range(schedule.frame_count):
+        frames[frame] = blend(embeddings, schedule, frame)
+    return frames
+
+
+def match_token_counts(conds: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack text encodings [1, tokens, dim] of different lengths (prompts past 77 tokens) into [n, tokens, dim]:
+    each is repeated along the tokens up to their least common multiple, as ComfyUI batches such conds (attention
+    over a sequence repeated k times equals attention over the sequence)."""
+    length = math.lcm(*(cond.shape[1] for cond in conds))
+    return torch.cat([cond.repeat(1, length // cond.shape[1], 1) for cond in conds])
+
+
+def blend_conditioning(
+    keyframe_conds: Sequence[tuple[torch.Tensor, torch.Tensor | None]], schedule: PromptSchedule
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-frame (cond [frame_count, tokens, dim], pooled [frame_count, dim] or None) from one (cond [1, tokens, dim],
+    pooled [1, dim] or None) per keyframe, in keyframe order; cond and pooled blend alike (`blend`)."""
+    if len(keyframe_conds) != len(schedule.keyframes):
+        raise ValueError(f"'keyframe_conds' has {len(keyframe_conds)} encodings for {len(schedule.keyframes)} "
+                         "keyframes; give one (cond, pooled) per keyframe, in keyframe order.")
+    conds = match_token_counts([cond for cond, _ in keyframe_conds])
+    pooled = [pooled for _, pooled in keyframe_conds]
+    if any(item is None for item in pooled):
+        return blend_frames(conds, schedule), None
+    return blend_frames(conds, schedule), blend_frames(torch.cat(pooled), schedule)
+
+
+def encode_prompts(clip, prompts: Sequence[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """{prompt: (cond [1, tokens, dim], pooled [1, dim])} for each distinct prompt, encoded once by a ComfyUI CLIP
+    (`clip.tokenize` + `clip.encode_from_tokens(return_pooled=True)`, as core CLIPTextEncode does)."""
+    distinct = list(dict.fromkeys(prompts))
+    encoded = {}
+    with progress(len(distinct), "encoding the schedule's prompts") as bar:
+        for prompt in distinct:
+            encoded[prompt] = clip.encode_from_tokens(clip.tokenize(prompt), return_pooled=True)
+            bar.update()
+    return encoded
+
+
+def schedule_conditioning(clip, schedule: PromptSchedule) -> tuple[list, list]:
+    """(positive, negative) ComfyUI CONDITIONING for every frame of `schedule`: each one entry `[cond, {"pooled_output":
+    pooled}]` with a row per frame (frame i is `cond[i:i + 1]`), blended from the keyframes' encodings by `clip`."""
+    if schedule.frame_count > MAX_CONDITIONED_FRAMES:
+        raise ValueError(f"the clip has {schedule.frame_count} frames (seconds x fps); per-frame conditioning takes at "
+                         f"most {MAX_CONDITIONED_FRAMES} (100 s at 24 fps). Split it into scenes, or lower seconds or fps.")
+    encoded = encode_prompts(clip, schedule.prompts + schedule.negatives)
+    conditioning = []
+    for texts in (schedule.prompts, schedule.negatives):
+        cond, pooled = blend_conditioning([encoded[text] for text in texts], schedule)
+        conditioning.append([[cond, {} if pooled is None else {"pooled_output": pooled}]])
+    return conditioning[0], conditioning[1]
 
 
 # ------------------------------------------------------------------------------------------------------------ timeline
@@ -561,17 +651,8 @@ def timeline_image(schedule: PromptSchedule, width: float = 9.0) -> Image.Image:
     from .images import figure_to_pil, new_figure
 
     fps = schedule.fps
-    prompt_index: dict[str, int] = {}
-    for keyframe in schedule.keyframes:
-        prompt_index.setdefault(keyframe.prompt, len(prompt_index))
-    column = np.array([prompt_index[keyframe.prompt] for keyframe in schedule.keyframes])
-    left, right, t = schedule.segments()
-    weights = np.zeros((schedule.frame_count, len(prompt_index)))  # each prompt's weight per frame, O(frames)
-    rows = np.arange(schedule.frame_count)
-    np.add.at(weights, (rows, column[left]), 1.0 - t)
-    np.add.at(weights, (rows, column[right]), t)
+    prompts, weights = schedule.prompt_weights()
     shown = sorted(np.argsort(-weights.sum(0), kind="stable")[:DRAWN_PROMPTS])
-    prompts = list(prompt_index)
     labels = [_label(schedule, prompts[index]) for index in shown]
     bands = [weights[:, index] for index in shown]
     if len(prompts) > len(shown):
@@ -628,10 +709,15 @@ __all__ = [
     "ScheduleError",
     "ScheduleIssue",
     "blend",
+    "blend_conditioning",
+    "blend_frames",
     "ease",
+    "encode_prompts",
     "frame_count_for",
+    "match_token_counts",
     "parse_schedule",
     "parse_values",
+    "schedule_conditioning",
     "slerp",
     "timeline_image",
 ]

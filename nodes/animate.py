@@ -1,4 +1,4 @@
-"""Animator nodes: prompt schedule, frame-by-frame animation, video saving, clip report. Logic lives in core/."""
+"""Animator nodes: prompt schedule (per-frame CONDITIONING), frame-by-frame animation, video saving, clip report. Logic lives in core/."""
 
 from __future__ import annotations
 
@@ -18,23 +18,28 @@ DEFAULT_SCHEDULE = "0: a sunny forest, a fox, bright daylight\n2s: a stormy nigh
 
 
 class LF_PromptSchedule:
-    """Parse a keyframed prompt schedule and draw its timeline."""
+    """Encode a keyframed prompt schedule with a CLIP into per-frame conditioning, and draw its timeline."""
 
     DESCRIPTION = (
         "Keyframed prompts for a clip: one `frame: prompt` per line (frames as 12 or 2.5s, an optional `--neg negative`) "
         'or the FizzNodes JSON form `"0": "...", "24": "..."`. Sets the clip length (seconds x fps) and how prompts blend '
-        "between keyframes; outputs the schedule and a timeline of each prompt's weight per frame. Every error in the "
-        "text is reported at once with its line and column."
+        "between keyframes. Each distinct prompt is encoded once by the CLIP; positive and negative are CONDITIONING "
+        "with one row per frame (cond and pooled output blended), as FizzNodes' Batch Prompt Schedule gives them: "
+        "connect them to KSampler over a latent batch of frame_count frames (Empty Latent Image batch_size), to "
+        "AnimateDiff, or to LF Animate. Also outputs the schedule and a timeline of each prompt's weight per frame. "
+        "Every error in the text is reported at once with its line and column."
     )
     CATEGORY = CATEGORY
     FUNCTION = "build"
-    RETURN_TYPES = (SCHEDULE_TYPE, "IMAGE", "INT")
-    RETURN_NAMES = ("schedule", "timeline", "frame_count")
+    RETURN_TYPES = ("CONDITIONING", "CONDITIONING", SCHEDULE_TYPE, "IMAGE", "INT")
+    RETURN_NAMES = ("positive", "negative", "schedule", "timeline", "frame_count")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {
             "required": {
+                "clip": ("CLIP", {"tooltip": "The text encoder that encodes every keyframe's prompt (a checkpoint "
+                                             "loader's CLIP, or after a LoRA loader)."}),
                 "text": ("STRING", {"multiline": True, "default": DEFAULT_SCHEDULE,
                                     "tooltip": "Keyframes, one `frame: prompt --neg negative` per line, or the JSON "
                                                'form `"0": "prompt", "24": "prompt"`. Frames as numbers or seconds (2.5s).'}),
@@ -44,8 +49,9 @@ class LF_PromptSchedule:
                                   "tooltip": "Frames per second of the clip (also converts keyframes given in seconds)."}),
                 "interpolation": (list(schedule.INTERPOLATIONS), {
                     "default": "linear",
-                    "tooltip": "How prompts blend between keyframes: linear, eased (smoothstep), slerp (spherical, on "
-                               "each token's embedding) or step (hold until the next keyframe)."}),
+                    "tooltip": "How prompts blend between keyframes: linear (FizzNodes' weighting), eased "
+                               "(smoothstep), slerp (spherical, on each token's encoding) or step (hold until the "
+                               "next keyframe)."}),
                 "negative": ("STRING", {"multiline": True, "default": "blurry, lowres, deformed",
                                         "tooltip": "Negative prompt for keyframes that give no `--neg`."}),
             }
@@ -55,11 +61,12 @@ class LF_PromptSchedule:
     def VALIDATE_INPUTS(cls, seconds, fps):
         return validate_inputs(cls, {"seconds": seconds, "fps": fps})
 
-    def build(self, text: str, seconds: float, fps: float, interpolation: str, negative: str):
+    def build(self, clip, text: str, seconds: float, fps: float, interpolation: str, negative: str):
         frame_count = schedule.frame_count_for(seconds, fps)
         parsed = schedule.parse_schedule(text, frame_count, fps=fps, default_negative=negative,
                                          interpolation=interpolation, field="text")
-        return parsed, from_pil(schedule.timeline_image(parsed)), frame_count
+        positive, negative_conditioning = schedule.schedule_conditioning(clip, parsed)
+        return positive, negative_conditioning, parsed, from_pil(schedule.timeline_image(parsed)), frame_count
 
 
 class LF_SaveVideo:
@@ -207,7 +214,8 @@ class LF_ClipReport:
     DESCRIPTION = (
         "Measures a clip against its schedule with the probe's CLIP: per frame, the similarity to each keyframe prompt "
         "(the curves should cross near each scheduled switch), the similarity and pixel difference of consecutive "
-        "frames, and, with a reference picture, the identity score. Outputs one plot and a JSON summary."
+        "frames, and, with a reference picture, the identity score (with the connected CLIP_VISION when there is one). "
+        "Outputs one plot and a JSON summary."
     )
     CATEGORY = CATEGORY
     FUNCTION = "report"
@@ -232,6 +240,9 @@ class LF_ClipReport:
                 "video_path": ("STRING", {"forceInput": True, "tooltip": "LF Animate's video_path: in 'stream to "
                                           "disk' mode the report reads every frame of the run from disk (frames "
                                           "then holds only previews)."}),
+                "clip_vision": ("CLIP_VISION", {"tooltip": "Core Load CLIP Vision's encoder (the identity lock's "
+                                                           "ViT-H, loaded once) for the identity score; unconnected: "
+                                                           "the probe's CLIP scores identity too."}),
             },
         }
 
@@ -240,8 +251,9 @@ class LF_ClipReport:
         return validate_inputs(cls, {"insightface": insightface},
                                names={"insightface": optional_name})
 
-    def report(self, frames, schedule, encoder, reference=None, insightface="", video_path=""):
-        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), video_path or "")
+    def report(self, frames, schedule, encoder, reference=None, insightface="", video_path="", clip_vision=None):
+        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), video_path or "",
+                                         clip_vision)
         return from_pil(result.plot()), json.dumps(result.summary(), indent=1)
 
 

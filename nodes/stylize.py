@@ -237,6 +237,10 @@ class LF_LoraLoader:
             }
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, strength_model, strength_clip):
+        return validate_inputs(cls, {"strength_model": strength_model, "strength_clip": strength_clip})
+
     def _lora(self, name: str) -> lora.KohyaLora:
         path = host.model_path("loras", name)
         stat = path.stat()

@@ -42,3 +42,32 @@ def output_dir(tmp_path, monkeypatch) -> Path:
     """A fresh output folder for the host's fallback output_dir()."""
     monkeypatch.setenv("LONGFORM_OUTPUT_DIR", str(tmp_path / "output"))
     return tmp_path / "output"
+
+
+class FakeClip:
+    """A stand-in for ComfyUI's CLIP (`tokenize`, `encode_from_tokens`) outside ComfyUI: each text encodes to seeded
+    random cond [1, 77 x chunks, 8] and pooled [1, 8] (a `|` in the text adds a 77-token chunk); counts encodings."""
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def tokenize(self, text: str) -> dict:
+        return {"l": text}
+
+    def encode_from_tokens(self, tokens: dict, return_pooled: bool = False):
+        import zlib
+
+        import torch
+
+        text = tokens["l"]
+        self.encoded.append(text)
+        generator = torch.Generator().manual_seed(zlib.crc32(text.encode()))
+        cond = torch.randn(1, 77 * (1 + text.count("|")), 8, generator=generator)
+        pooled = torch.randn(1, 8, generator=generator)
+        return (cond, pooled) if return_pooled else cond
+
+
+@pytest.fixture
+def fake_clip() -> FakeClip:
+    """A fresh `FakeClip`."""
+    return FakeClip()

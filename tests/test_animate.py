@@ -207,21 +207,6 @@ def test_animate_node_in_memory_and_streaming(pipeline, inputs, output_dir, refe
     assert np.array_equal(video.to_uint8(preview), reference[[0, 5]])
 
 
-def test_identity_lock_is_honoured_and_removed_after(pipeline, inputs, reference):
-    from longform_pack.core import identity
-
-    face = torch.from_numpy(inputs[0][::-1].copy()).float()[None] / 255.0
-    lock = identity.prepare_identity(pipeline.pipe.unet, "longform-tiny-ip-adapter_sd15.safetensors", face, 1.0,
-                                     clip_vision_name="longform-tiny-clip-vision.safetensors")
-    locked = identity.lock_pipeline(pipeline, lock)
-    before = {name: type(p) for name, p in pipeline.pipe.unet.attn_processors.items()}
-    frames = animate.animate(locked, *inputs, clip_schedule(), SETTINGS).frames
-    assert not np.array_equal(frames, reference)
-    assert {name: type(p) for name, p in pipeline.pipe.unet.attn_processors.items()} == before
-    assert pipeline.pipe.unet.encoder_hid_proj is None
-    assert np.array_equal(animate.animate(pipeline, *inputs, clip_schedule(), SETTINGS).frames, reference)
-
-
 def test_streaming_peak_memory_is_flat_from_24_to_240_frames(pipeline, inputs, tmp_path, monkeypatch):
     """The whole streaming loop (animate(), the animator's frame loop, the clip writer) with the diffusion call
     replaced by a cheap frame generator: Python-side peak memory must not grow with the frame count."""

@@ -1,4 +1,4 @@
-"""Animator node classes called directly: schedule node, save-video node (files and UI preview)."""
+"""Animator node classes called directly: schedule node (with a stand-in CLIP), save-video node (files and UI preview)."""
 
 import pytest
 import torch
@@ -7,19 +7,27 @@ from PIL import Image
 from longform_pack.nodes import animate as nodes
 
 
-def test_prompt_schedule_node_gives_schedule_timeline_and_frame_count():
-    schedule, timeline, frame_count = nodes.LF_PromptSchedule().build(
-        "0: a sunny forest\n2s: a stormy night --neg sun", seconds=4.0, fps=12.0, interpolation="eased", negative="blurry"
+def test_prompt_schedule_node_gives_conditioning_schedule_timeline_and_frame_count(fake_clip):
+    positive, negative, schedule, timeline, frame_count = nodes.LF_PromptSchedule().build(
+        fake_clip, "0: a sunny forest\n2s: a stormy night --neg sun", seconds=4.0, fps=12.0, interpolation="eased",
+        negative="blurry",
     )
     assert frame_count == 48 == schedule.frame_count
     assert [k.frame for k in schedule.keyframes] == [0, 24]
     assert schedule.negatives == ["blurry", "sun"]
     assert timeline.ndim == 4 and timeline.shape[0] == 1 and timeline.shape[-1] == 3 and timeline.dtype == torch.float32
+    for conditioning in (positive, negative):  # ComfyUI CONDITIONING: one entry, a row per frame
+        assert len(conditioning) == 1
+        cond, extra = conditioning[0]
+        assert cond.shape == (48, 77, 8) and extra["pooled_output"].shape == (48, 8)
+    assert sorted(fake_clip.encoded) == ["a stormy night", "a sunny forest", "blurry", "sun"]
 
 
-def test_prompt_schedule_node_error_names_the_text_field_and_line():
+def test_prompt_schedule_node_error_names_the_text_field_and_line(fake_clip):
     with pytest.raises(ValueError, match=r"'text' has 1 error:\n  - line 2, column 1"):
-        nodes.LF_PromptSchedule().build("0: a\nnonsense", seconds=1.0, fps=8.0, interpolation="linear", negative="")
+        nodes.LF_PromptSchedule().build(fake_clip, "0: a\nnonsense", seconds=1.0, fps=8.0, interpolation="linear",
+                                        negative="")
+    assert fake_clip.encoded == []  # nothing is encoded before the text parses
 
 
 @pytest.mark.parametrize("video_format", ["mp4", "webm", "webp", "gif"])

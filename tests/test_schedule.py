@@ -1,4 +1,5 @@
-"""Prompt schedules: both text forms, every malformed form with its line and column, weights and embedding blends."""
+"""Prompt schedules: both text forms, every malformed form with its line and column, weights, and the blender of
+encodings into per-frame conditioning (with a stand-in CLIP; tests/native has ComfyUI's own)."""
 
 import math
 
@@ -189,6 +190,94 @@ def test_slerp_of_parallel_vectors_falls_back_to_lerp():
 def test_blend_rejects_mismatched_embeddings():
     with pytest.raises(ValueError, match="'embeddings' has 3 rows for 2 keyframes"):
         sch.blend(torch.zeros(3, 2, 2), parse("0: a\n5: b", frames=6), 1)
+
+
+def test_blend_frames_is_blend_at_every_frame_and_exact_at_keyframes():
+    torch.manual_seed(1)
+    embeddings = torch.randn(3, 5, 4)
+    for interpolation in sch.INTERPOLATIONS:
+        schedule = parse("2: a\n9: b\n15: c", frames=20, interpolation=interpolation)
+        frames = sch.blend_frames(embeddings, schedule)
+        assert frames.shape == (20, 5, 4)
+        for frame in range(20):
+            assert torch.equal(frames[frame], sch.blend(embeddings, schedule, frame))
+        for index, keyframe in enumerate(schedule.keyframes):
+            assert torch.equal(frames[keyframe.frame], embeddings[index])
+        assert torch.equal(frames[0], embeddings[0]) and torch.equal(frames[19], embeddings[2])  # holds at the ends
+
+
+def test_a_prompt_held_between_two_keyframes_is_its_encoding_exactly():
+    torch.manual_seed(4)
+    row = torch.randn(1, 77, 16)
+    schedule = parse("0: a\n3: a\n9: b", frames=12)
+    embeddings = torch.cat([row, row, torch.randn(1, 77, 16)])
+    for frame in range(4):
+        assert torch.equal(sch.blend(embeddings, schedule, frame), row[0])
+    mixed = row[0] * (1.0 - 1 / 3) + row[0] * (1.0 - (1.0 - 1 / 3))
+    assert not torch.equal(mixed, row[0])  # what mixing a row with itself would give: the last bit moves
+
+
+def test_blend_is_the_weighted_sum_of_the_weights_table():
+    """An independent reference: row f of the blend is sum_k weights[f, k] * embedding_k, for every non-slerp mode."""
+    torch.manual_seed(2)
+    embeddings = torch.randn(3, 6, dtype=torch.float64)
+    for interpolation in ("linear", "eased", "step"):
+        schedule = parse("0: a\n7: b\n20: c", frames=24, interpolation=interpolation)
+        expected = schedule.weights().double() @ embeddings
+        assert torch.allclose(sch.blend_frames(embeddings, schedule), expected, atol=1e-6)
+
+
+def test_prompt_weights_sum_keyframes_that_share_a_text():
+    schedule = parse("0: a --neg x\n10: b\n20: a --neg x", frames=24, default_negative="y")
+    prompts, weights = schedule.prompt_weights()
+    assert prompts == ["a", "b"] and weights.shape == (24, 2)
+    assert weights[15].tolist() == pytest.approx([0.5, 0.5]) and weights[23].tolist() == [1.0, 0.0]
+    negatives, negative_weights = schedule.prompt_weights(negative=True)
+    assert negatives == ["x", "y"] and negative_weights[10].tolist() == [0.0, 1.0]
+    assert (weights.sum(1) == pytest.approx(1.0)) and (negative_weights.sum(1) == pytest.approx(1.0))
+
+
+def test_match_token_counts_repeats_to_the_least_common_multiple():
+    short, long = torch.randn(1, 77, 4), torch.randn(1, 154, 4)
+    stacked = sch.match_token_counts([short, long, short])
+    assert stacked.shape == (3, 154, 4)
+    assert torch.equal(stacked[0, :77], short[0]) and torch.equal(stacked[0, 77:], short[0])
+    assert torch.equal(stacked[1], long[0])
+    assert torch.equal(sch.match_token_counts([short])[0], short[0])
+
+
+def test_blend_conditioning_blends_cond_and_pooled_alike():
+    torch.manual_seed(3)
+    schedule = parse("0: a\n8: b", frames=12, interpolation="slerp")
+    keyframes = [(torch.randn(1, 77, 4), torch.randn(1, 4)) for _ in range(2)]
+    cond, pooled = sch.blend_conditioning(keyframes, schedule)
+    assert cond.shape == (12, 77, 4) and pooled.shape == (12, 4)
+    assert torch.equal(cond[0], keyframes[0][0][0]) and torch.equal(pooled[8], keyframes[1][1][0])
+    assert torch.allclose(pooled[4], sch.slerp(keyframes[0][1][0], keyframes[1][1][0], 0.5))
+    assert sch.blend_conditioning([(c, None) for c, _ in keyframes], schedule)[1] is None
+    with pytest.raises(ValueError, match="'keyframe_conds' has 1 encodings for 2 keyframes"):
+        sch.blend_conditioning(keyframes[:1], schedule)
+
+
+def test_schedule_conditioning_encodes_each_text_once_and_blends_per_frame(fake_clip):
+    schedule = parse("0: a fox --neg blur\n6: a fox | at night\n12: a fox --neg blur", frames=16, default_negative="")
+    positive, negative = sch.schedule_conditioning(fake_clip, schedule)
+    assert sorted(fake_clip.encoded) == ["", "a fox", "a fox | at night", "blur"]  # each distinct text once
+    cond, pooled = positive[0][0], positive[0][1]["pooled_output"]
+    assert len(positive) == 1 and cond.shape == (16, 154, 8) and pooled.shape == (16, 8)
+    fox, fox_pooled = encode_again(fake_clip, "a fox")
+    assert torch.equal(cond[0], fox.repeat(1, 2, 1)[0]) and torch.equal(pooled[12], fox_pooled[0])
+    night, _ = encode_again(fake_clip, "a fox | at night")
+    assert torch.equal(cond[6], night[0])
+    assert torch.allclose(cond[3], 0.5 * fox.repeat(1, 2, 1)[0] + 0.5 * night[0], atol=1e-6)
+    negative_cond = negative[0][0]
+    blur, _ = encode_again(fake_clip, "blur")
+    assert negative_cond.shape == (16, 77, 8) and torch.equal(negative_cond[15], blur[0])
+
+
+def encode_again(clip, text):
+    """`text` through the stand-in CLIP again (it is seeded by the text, so the same encoding)."""
+    return clip.encode_from_tokens(clip.tokenize(text), return_pooled=True)
 
 
 def test_frame_count_is_round_seconds_times_fps():

@@ -359,23 +359,42 @@ def test_ddpm_core_refuses_the_same_before_training(folders):
 # 5. Bounded work: every schedule answers within seconds, as a result or an error.
 
 
+class _SmallClip:
+    """A stand-in CLIP with tiny encodings: these tests time parsing and drawing, not the text encoder."""
+
+    def tokenize(self, text):
+        return text
+
+    def encode_from_tokens(self, tokens, return_pooled=False):
+        return torch.ones(1, 4, 8) * len(tokens), torch.ones(1, 8)
+
+
+class _UnusableClip:
+    def tokenize(self, text):
+        raise AssertionError("the schedule should have been refused before any encoding")
+
+
 def test_long_schedules_answer_within_seconds():
     import time
 
+    from longform_pack.core import schedule
     from longform_pack.nodes.animate import LF_PromptSchedule
 
     node = LF_PromptSchedule()
     started = time.perf_counter()
-    _, timeline, frames = node.build("0: a forest\n300s: a city", 600.0, 60.0, "linear", "")
-    assert frames == 36_000 and timeline.shape[0] == 1
+    parsed = schedule.parse_schedule("0: a forest\n300s: a city", 36_000, fps=60.0)
+    assert schedule.timeline_image(parsed).size[0] > 0
+    with pytest.raises(ValueError, match="per-frame conditioning takes at most 2400"):
+        node.build(_UnusableClip(), "0: a forest\n300s: a city", 600.0, 60.0, "linear", "")
     many = "\n".join(f"{i}: prompt number {i}" for i in range(5_000))
     with pytest.raises(ValueError, match="at most"):
-        node.build(many, 600.0, 60.0, "linear", "")
+        node.build(_UnusableClip(), many, 600.0, 60.0, "linear", "")
     short = "\n".join(f"{i}: p{i}" for i in range(5_000))
     with pytest.raises(ValueError, match="5000 keyframes; give at most 1000"):
-        node.build(short, 600.0, 60.0, "linear", "")
+        node.build(_UnusableClip(), short, 600.0, 60.0, "linear", "")
     hundred = "\n".join(f"{i}s: prompt {i}" for i in range(100))
-    node.build(hundred, 100.0, 12.0, "eased", "")
+    positive, _, _, _, frames = node.build(_SmallClip(), hundred, 100.0, 12.0, "eased", "")
+    assert frames == 1200 and positive[0][0].shape[0] == 1200
     assert time.perf_counter() - started < 15
 
 
