@@ -1,20 +1,20 @@
-"""Animator overhead per frame: the animator's frame loop against bare img2img calls chained by hand.
+"""LF Animate per frame against the core img2img chain a user would wire by hand, on ComfyUI's own models.
 
-Tiny models only (the tiny SD 1.5 + scribble ControlNet + LoRA, built into a temporary models dir), 64x64, CFG. The
-bare path is diffusers' StableDiffusionControlNetImg2ImgPipeline called once per frame on the previous frame's output,
-with the prompt embeddings computed beforehand: what a user would write without the animator. The animator runs the
-same clip with every consistency switch on (cross-frame attention, colour matching, shared noise) and with all off.
-Paths run interleaved in one process, REPEATS times each after a warm-up; the figure is the best (minimum) seconds per
-frame, the least disturbed by other processes on a shared machine, with the median beside it; one torch thread. No GPU was lent to this
-project's sessions, so the full-size figure (4 s at 12 fps, 512x512, fp16) is not measured.
+Tiny models (the pack's tiny SD 1.5 checkpoint + kohya LoRA at 0.8 + scribble ControlNet, loaded by ComfyUI's
+CheckpointLoaderSimple, LoraLoader and ControlNetLoader in this process), 64x64, CFG. The core path is, per frame:
+VAEEncode of the previous frame -> ControlNetApplyAdvanced (the frame's conditioning slice, the scribble) -> KSampler
+(seed + frame, denoise = the strength) -> VAEDecode -> 8-bit round trip, i.e. the nodes a user would chain. LF Animate
+runs the same clip with every consistency switch off (the same work: the ratio is the node's overhead, bar <= 1.05)
+and with all on (cross-frame attention, colour matching, shared noise). Paths run interleaved, REPEATS times each after
+a warm-up; the figure is the best (minimum) seconds per frame, the least disturbed by other processes on a shared
+machine, with the median beside it; one torch thread.
 
-Run: `python bench/bench_animate.py` (or through bench/run_all.py).
+Run: `COMFYUI_DIR=... python bench/bench_animate.py` (or through bench/run_all.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import sys
 import tempfile
 import time
@@ -27,89 +27,100 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
+from _comfy import import_comfyui, tiny_models  # noqa: E402
 from _timing import overhead_rows  # noqa: E402
 
-REPEATS = 7
+REPEATS = 3
 THREADS = 1  # tiny tensors: more threads only add contention on a shared CPU, for both paths alike
-FRAMES = 12
-STEPS = 8
+FRAMES = 6
+STEPS = 5
 STRENGTH = 0.5
+CFG = 7.0
 SIZE = 64
+SAMPLER, SCHEDULER = "euler", "normal"
 
 
 def main() -> dict:
-    """Time the bare img2img chain and the animator on the tiny models; print a table and return the figures."""
+    """Time the core chain and LF Animate on the tiny models; print a table and return the figures."""
     from _pack import load_pack
 
     load_pack()
     torch.set_num_threads(THREADS)
-    from diffusers import StableDiffusionControlNetImg2ImgPipeline
+    from longform_pack.core import animate, tiny
 
-    from longform_pack.core import animate, host, schedule, stylize, tiny
+    base = Path(tempfile.mkdtemp(prefix="bench_animate_"))
+    tiny.build_all(base / "models")
+    comfy = import_comfyui(base)
+    models = tiny_models(comfy)
+    first = _picture()
+    scribble = np.zeros((1, SIZE, SIZE, 3), dtype=np.uint8)
+    scribble[0, 24:40, 8:56] = 255
+    positive = _per_frame(comfy, models.clip, "a sunny forest", "a stormy night")
+    negative = _per_frame(comfy, models.clip, "blurry", "blurry")
+    on = animate.AnimateSettings(steps=STEPS, cfg=CFG, sampler_name=SAMPLER, scheduler=SCHEDULER,
+                                 strength=str(STRENGTH), seed=0)
+    off = dataclasses.replace(on, cross_frame_attention=False, color_match=False, shared_noise=0.0)
 
-    models = Path(tempfile.mkdtemp(prefix="bench_animate_"))
-    previous_models = host.set_models_dir(models)
-    try:
-        tiny.build_all(models)
-        pipeline = stylize.load_pipeline("longform-tiny-sd15.safetensors", "longform-tiny-controlnet-scribble.safetensors",
-                                         [("longform-tiny-lora-kohya.safetensors", 0.8)])
-        first = _picture()
-        scribble = np.zeros((1, SIZE, SIZE, 3), dtype=np.uint8)
-        scribble[0, 24:40, 8:56] = 255
-        clip = schedule.parse_schedule("0: a sunny forest\n8: a stormy night", FRAMES, fps=12.0)
-        on = animate.AnimateSettings(steps=STEPS, strength=str(STRENGTH), guidance=7.0)
-        off = dataclasses.replace(on, cross_frame_attention=False, color_match=False, shared_noise=0.0)
-        bare_pipe = StableDiffusionControlNetImg2ImgPipeline.from_pipe(pipeline.pipe)
-        bare_pipe.set_progress_bar_config(disable=True)
+    def lf_animate(settings) -> np.ndarray:
+        return animate.animate(animate.Animator(models.model, models.vae, positive, negative, first, settings,
+                                                models.control_net, scribble)).frames
 
-        def bare_chain() -> None:
-            with dataclasses.replace(pipeline, pipe=bare_pipe).prepared():
-                positive, negative = bare_pipe.encode_prompt(clip.prompts, bare_pipe.device, 1, True, clip.negatives)
-                image = torch.from_numpy(first).permute(2, 0, 1)[None].float() / 255.0
-                control = torch.from_numpy(scribble[0]).permute(2, 0, 1)[None].float() / 255.0
-                for frame in range(FRAMES):
-                    image = bare_pipe(
-                        image=image, control_image=control, prompt_embeds=positive[:1], negative_prompt_embeds=negative[:1],
-                        strength=STRENGTH, num_inference_steps=STEPS, guidance_scale=7.0,
-                        generator=torch.Generator().manual_seed(frame), output_type="pt",
-                    ).images
+    def core_chain() -> np.ndarray:
+        nodes, frames, previous = comfy.nodes, [], first
+        hint = torch.from_numpy(scribble).float() / 255.0
+        for frame in range(FRAMES):
+            cond = animate.frame_conditioning(positive, frame, FRAMES)
+            uncond = animate.frame_conditioning(negative, frame, FRAMES)
+            cond, uncond = nodes.ControlNetApplyAdvanced().apply_controlnet(cond, uncond, models.control_net, hint,
+                                                                            1.0, 0.0, 1.0, vae=models.vae)
+            (latent,) = nodes.VAEEncode().encode(models.vae, torch.from_numpy(previous).float()[None] / 255.0)
+            (samples,) = nodes.KSampler().sample(models.model, frame, STEPS, CFG, SAMPLER, SCHEDULER, cond, uncond,
+                                                 latent, denoise=STRENGTH)
+            (decoded,) = nodes.VAEDecode().decode(models.vae, samples)
+            previous = (decoded[0].clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
+            frames.append(previous)
+        return np.stack(frames)
 
-        def animator(settings) -> None:
-            animate.animate(pipeline, first, scribble, clip, settings)
-
-        paths = {"bare img2img": bare_chain, "animator, switches on": lambda: animator(on),
-                 "animator, switches off": lambda: animator(off)}
-        times: dict[str, list[float]] = {name: [] for name in paths}
-        for run in paths.values():
-            run()  # warm-up
+    paths = {"core KSampler img2img": core_chain, "LF Animate, switches off": lambda: lf_animate(off),
+             "LF Animate, switches on": lambda: lf_animate(on)}
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    with torch.inference_mode():
+        outputs = {name: run() for name, run in paths.items()}  # warm-up
         for _ in range(REPEATS):
             for name, run in paths.items():
                 start = time.perf_counter()
                 run()
                 times[name].append((time.perf_counter() - start) / FRAMES)
+        effects = _switch_effects(lf_animate, on, first)
+    same = int(np.abs(outputs["core KSampler img2img"].astype(int)
+                      - outputs["LF Animate, switches off"].astype(int)).max())
 
-        effects = _switch_effects(pipeline, first, scribble, clip, on, animate)
-    finally:
-        host.set_models_dir(previous_models)
-        shutil.rmtree(models, ignore_errors=True)
-
-    extras = {size: _extras_seconds(size) for size in (SIZE, 512)}
-    rows = overhead_rows(times, "bare img2img", "frame")
-    print(f"animator, tiny models, {SIZE}x{SIZE}, {FRAMES} frames, {STEPS} steps x strength {STRENGTH}, CFG, "
-          f"best of {REPEATS} ({torch.get_num_threads()} threads)")
-    print(f"{'path':<24} {'s/frame':>9} {'median':>9} {'overhead':>9}")
+    rows = overhead_rows(times, "core KSampler img2img", "frame")
+    print(f"LF Animate vs the core chain, tiny models via ComfyUI's loaders, {SIZE}x{SIZE}, {FRAMES} frames, "
+          f"{STEPS} steps at denoise {STRENGTH}, CFG {CFG}, best of {REPEATS} ({torch.get_num_threads()} thread)")
+    print(f"{'path':<26} {'s/frame':>9} {'median':>9} {'ratio':>7}")
     for name, row in rows.items():
-        print(f"{name:<24} {row['seconds_per_frame']:>9.4f} {row['median_seconds_per_frame']:>9.4f} "
-              f"{row['overhead_vs_bare']:>+9.1%}")
-    for size, seconds in extras.items():
-        print(f"animator's own work per frame at {size}x{size} (noise, embedding blend, colour match, 8-bit round "
-              f"trip): {seconds * 1000:.2f} ms")
+        print(f"{name:<26} {row['seconds_per_frame']:>9.4f} {row['median_seconds_per_frame']:>9.4f} "
+              f"{1 + row['overhead_vs_bare']:>7.3f}")
+    print(f"largest pixel difference, LF Animate (switches off) vs the core chain: {same} of 255")
     print(f"consistency switches, same clip: {'variant':<16} {'consecutive |diff|':>19} {'colour drift':>13}")
     for name, row in effects.items():
         print(f"{'':32} {name:<16} {row['consecutive_difference']:>19.4f} {row['colour_drift']:>13.4f}")
+    ratio = rows["LF Animate, switches off"]["seconds_per_frame"] / rows["core KSampler img2img"]["seconds_per_frame"]
     return {"size": SIZE, "frames": FRAMES, "steps": STEPS, "strength": STRENGTH, "repeats": REPEATS,
-            "device": str(host.torch_device()), "paths": rows, "switch_effects": effects,
-            "extras_seconds_per_frame": {f"{size}x{size}": seconds for size, seconds in extras.items()}}
+            "sampler": f"{SAMPLER}/{SCHEDULER}", "device": "cpu", "paths": rows,
+            "ratio_lf_animate_vs_core_ksampler": round(ratio, 4), "bar": 1.05,
+            "max_pixel_difference_vs_core": same, "switch_effects": effects}
+
+
+def _per_frame(comfy, clip, first: str, last: str) -> list:
+    """Per-frame CONDITIONING as LF Prompt Schedule gives it: CLIP's encodings of two prompts blended linearly over
+    the frames, one batch row per frame (cond and pooled_output)."""
+    (a,), (b,) = (comfy.nodes.CLIPTextEncode().encode(clip, text)[0] for text in (first, last))
+    weights = torch.linspace(0, 1, FRAMES)
+    cond = torch.cat([torch.lerp(a[0], b[0], w) for w in weights])
+    pooled = torch.cat([torch.lerp(a[1]["pooled_output"], b[1]["pooled_output"], w) for w in weights])
+    return [[cond, {"pooled_output": pooled}]]
 
 
 def _picture() -> np.ndarray:
@@ -121,7 +132,7 @@ def _picture() -> np.ndarray:
     return np.asarray(picture).copy()
 
 
-def _switch_effects(pipeline, first, scribble, clip, settings, animate) -> dict:
+def _switch_effects(lf_animate, settings, first) -> dict:
     """Each consistency switch off in turn (and all off): the mean absolute difference of consecutive frames and the
     last frame's mean colour distance from the first frame (0..1). Tiny models: the sizes of the effects, not looks."""
     variants = {
@@ -134,34 +145,12 @@ def _switch_effects(pipeline, first, scribble, clip, settings, animate) -> dict:
     reference_colour = first.astype(np.float32).mean(axis=(0, 1)) / 255.0
     effects = {}
     for name, variant in variants.items():
-        frames = animate.animate(pipeline, first, scribble, clip, variant).frames.astype(np.float32) / 255.0
+        frames = lf_animate(variant).astype(np.float32) / 255.0
         effects[name] = {
             "consecutive_difference": float(np.abs(np.diff(frames, axis=0)).mean()),
             "colour_drift": float(np.abs(frames[-1].mean(axis=(0, 1)) - reference_colour).mean()),
         }
     return effects
-
-
-def _extras_seconds(size: int, repeats: int = 20) -> float:
-    """Best time of the per-frame work the animator adds around the img2img call, without the call itself: the
-    frame's starting noise (shared-noise mix), the schedule's embedding blend (SD 1.5 shapes), LAB colour matching
-    and the 8-bit round trip. A deterministic complement to the end-to-end figures, which a shared CPU blurs."""
-    from longform_pack.core import animate, schedule
-
-    settings = animate.AnimateSettings()
-    clip = schedule.parse_schedule("0: a\n10: b", 20, interpolation="slerp")
-    embeddings = torch.randn(2, 77, 768, generator=torch.Generator().manual_seed(0))
-    picture = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
-    stats = animate.lab_stats(picture)
-    best = float("inf")
-    for index in range(repeats):
-        start = time.perf_counter()
-        animate.frame_noise(settings, index, (1, 4, size // 8, size // 8))
-        schedule.blend(embeddings, clip, 5)
-        matched = animate.color_match(picture, stats)
-        (np.clip(matched, 0, 1) * 255).round().astype(np.uint8)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 if __name__ == "__main__":

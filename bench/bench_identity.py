@@ -1,24 +1,30 @@
-"""Identity-lock overhead: the stylizer's run with an IP-Adapter (base, plus, FaceID) against the bare stylizer.
+"""Identity-lock overhead: core KSampler on a MODEL patched by LF_IdentityLock (base, plus, FaceID) against the same
+KSampler on the unpatched MODEL.
 
-Tiny models only (the tiny SD 1.5 + scribble ControlNet, the tiny IP-Adapters, CLIP vision and insightface pack, built
-into a temporary models dir). All four paths run interleaved in one process, REPEATS times each after a warm-up; the
-figure is the best (minimum) time per image, the least disturbed by other processes on a shared machine, with the
-median beside it, and the overhead of the best against bare's best. The one-off cost of preparing the lock (reading
-the adapter, encoding the reference, building the modules) is timed separately on a cold cache. Full-size 512x512
-figures need a GPU, which this project's sessions did not have: not measured.
+The core chain on the tiny models: CheckpointLoaderSimple (the tiny SD 1.5: 320/640 channels, 7 cross-attention
+layers), CLIPTextEncode, CLIPVisionLoader (the ViT-H stand-in), the tiny IP-Adapters and insightface pack, KSampler at
+64x64 (8x8 latent), euler, CFG, STEPS steps. All four paths run interleaved, REPEATS times each
+after a warm-up. Times are the process's CPU time (one torch thread), which other jobs on a shared machine disturb far
+less than the wall clock; the figure is the best (minimum) per image, with the median beside it, and the ratio of the
+best to the unpatched best. The lock node's own cost (reading the adapter, encoding the reference with the ViT-H) is
+timed separately.
+
+ComfyUI is imported into a child process (it switches the pack's host to its ComfyUI branch for good), so
+bench/run_all.py can run the other benchmarks after this one. COMFYUI_DIR (default build/ComfyUI) names its source.
 
 Run: `python bench/bench_identity.py` (or through bench/run_all.py).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
@@ -34,9 +40,11 @@ ADAPTERS = {
     "plus": "longform-tiny-ip-adapter-plus_sd15.safetensors",
     "faceid": "longform-tiny-ip-adapter-faceid_sd15.bin",
 }
+MODELS = {"sd15", "clip_vision_h", "ipadapter_sd15", "ipadapter_plus_sd15", "ipadapter_faceid_sd15",
+          "insightface_buffalo_l"}
 
 
-def _face() -> torch.Tensor:
+def _face():
     """A cartoon face the tiny detector finds (skin-coloured oval on blue)."""
     from PIL import Image, ImageDraw
 
@@ -47,63 +55,93 @@ def _face() -> torch.Tensor:
     return images.from_pil(picture)
 
 
-def main() -> dict:
-    """Time bare vs identity-locked stylizer runs on the tiny models; print a table and return the figures."""
+def _import_comfyui(base: Path) -> None:
+    """ComfyUI from COMFYUI_DIR (default build/ComfyUI) in this process, on the CPU, its base directory `base`."""
+    sys.path.insert(0, str(Path(os.environ.get("COMFYUI_DIR", REPO_ROOT / "build" / "ComfyUI")).resolve()))
+    from comfy.cli_args import args  # parses no argv: comfy.options.args_parsing is off outside main.py
+
+    args.cpu = True
+    args.base_directory = str(base)
+
+
+def measure() -> dict:
+    """In the child: build the tiny models into a temporary ComfyUI base directory, time there, remove it."""
     from _pack import load_pack
 
-    load_pack()
-    from longform_pack.core import host, identity, stylize, tiny
+    pack = load_pack()
+    from longform_pack.core import tiny
 
-    models = Path(tempfile.mkdtemp(prefix="bench_identity_"))
-    previous = host.set_models_dir(models)
+    base = Path(tempfile.mkdtemp(prefix="bench_identity_"))
     try:
-        tiny.build_all(models)
-        pipeline = stylize.load_pipeline("longform-tiny-sd15.safetensors", "longform-tiny-controlnet-scribble.safetensors")
-        scribble = torch.zeros(1, SIZE, SIZE, 3)
-        scribble[:, SIZE // 2 - 2 : SIZE // 2 + 2, 8:-8] = 1.0
-        reference = _face()
-
-        def prepare(variant: str):
-            return identity.prepare_identity(
-                pipeline.pipe.unet, ADAPTERS[variant], reference, 0.8,
-                clip_vision_name="longform-tiny-clip-vision.safetensors", insightface_pack="models/longform_tiny",
-            )
-
-        prepare_seconds = {}
-        for variant in ADAPTERS:
-            start = time.perf_counter()
-            prepare(variant)
-            prepare_seconds[variant] = time.perf_counter() - start
-        paths = {"bare": pipeline, **{v: identity.lock_pipeline(pipeline, prepare(v)) for v in ADAPTERS}}
-
-        def render(target) -> None:
-            stylize.stylize(target, scribble, "a character", seed=1, steps=STEPS, width=SIZE, height=SIZE)
-
-        times: dict[str, list[float]] = {name: [] for name in paths}
-        for target in paths.values():
-            render(target)  # warm-up
-        for _ in range(REPEATS):
-            for name, target in paths.items():
-                start = time.perf_counter()
-                render(target)
-                times[name].append(time.perf_counter() - start)
-        rows = overhead_rows(times, "bare", "image")
-        for name, row in rows.items():
-            row["prepare_seconds"] = prepare_seconds.get(name)
+        tiny.build_all(base / "models", only=MODELS)
+        _import_comfyui(base)
+        return _time_paths(pack)
     finally:
-        host.set_models_dir(previous)
-        shutil.rmtree(models, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
-    print(f"identity lock, tiny models, {SIZE}x{SIZE}, {STEPS} steps, CFG, best of {REPEATS} ({torch.get_num_threads()} threads)")
-    print(f"{'path':<8} {'s/image':>9} {'median':>9} {'overhead':>9} {'prepare s':>10}")
+
+def _time_paths(pack) -> dict:
+    """Unpatched and locked KSampler runs, interleaved; the lock node's own time per variant."""
+    import nodes as core_nodes
+    import torch
+
+    from longform_pack.core import host, manifest
+
+    host.register_model_folders()
+    model, clip, _ = core_nodes.CheckpointLoaderSimple().load_checkpoint(manifest.entry("sd15").tiny_filename)
+    clip_vision = core_nodes.CLIPVisionLoader().load_clip(manifest.entry("clip_vision_h").tiny_filename)[0]
+    positive = core_nodes.CLIPTextEncode().encode(clip, "a character")[0]
+    negative = core_nodes.CLIPTextEncode().encode(clip, "blurry")[0]
+    latent = {"samples": torch.zeros(1, 4, SIZE // 8, SIZE // 8)}
+    reference = _face()
+    lock_node = pack.NODE_CLASS_MAPPINGS["LF_IdentityLock"]()
+
+    prepare_seconds, paths = {}, {"unpatched": model}
+    for variant, name in ADAPTERS.items():
+        start = time.process_time()
+        paths[variant] = lock_node.lock(model, reference, name, 0.8, 0.0, 1.0, clip_vision=clip_vision,
+                                        insightface="models/longform_tiny")[0]
+        prepare_seconds[variant] = time.process_time() - start
+
+    def render(target) -> None:
+        core_nodes.KSampler().sample(target, 1, STEPS, 5.0, "euler", "normal", positive, negative, latent)
+
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for target in paths.values():
+        render(target)  # warm-up
+    for _ in range(REPEATS):
+        for name, target in paths.items():
+            start = time.process_time()
+            render(target)
+            times[name].append(time.process_time() - start)
+    rows = overhead_rows(times, "unpatched", "image")
     for name, row in rows.items():
-        prepare_text = "-" if row["prepare_seconds"] is None else f"{row['prepare_seconds']:.3f}"
-        print(
-            f"{name:<8} {row['seconds_per_image']:>9.3f} {row['median_seconds_per_image']:>9.3f} "
-            f"{row['overhead_vs_bare']:>+9.1%} {prepare_text:>10}"
-        )
-    return {"size": SIZE, "steps": STEPS, "repeats": REPEATS, "device": str(host.torch_device()), "paths": rows}
+        row["ratio_vs_unpatched"] = row.pop("overhead_vs_bare") + 1.0
+        row["lock_node_seconds"] = prepare_seconds.get(name)
+    return {"size": SIZE, "steps": STEPS, "repeats": REPEATS, "sampler": "euler / normal, CFG 5", "clock": "process CPU time",
+            "device": str(host.torch_device()), "threads": torch.get_num_threads(), "paths": rows}
+
+
+def main() -> dict:
+    """Run `measure` in a child process; print a table and return the figures."""
+    env = {**os.environ, "LONGFORM_PROGRESS": "0", "TQDM_DISABLE": "1"}
+    child = subprocess.run([sys.executable, __file__, "--child"], cwd=REPO_ROOT, env=env, capture_output=True,
+                           text=True)
+    if child.returncode != 0:
+        raise RuntimeError(f"bench_identity child failed:\n{child.stderr[-4000:]}")
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"identity lock on ComfyUI's MODEL, tiny models, {SIZE}x{SIZE}, {STEPS} steps, CFG, best of {REPEATS} "
+          f"({figures['threads']} threads, {figures['device']}, CPU seconds)")
+    print(f"{'path':<10} {'s/image':>9} {'median':>9} {'ratio':>7} {'lock node s':>12}")
+    for name, row in figures["paths"].items():
+        node = "-" if row["lock_node_seconds"] is None else f"{row['lock_node_seconds']:.3f}"
+        print(f"{name:<10} {row['seconds_per_image']:>9.3f} {row['median_seconds_per_image']:>9.3f} "
+              f"{row['ratio_vs_unpatched']:>7.3f} {node:>12}")
+    return figures
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--child"]:
+        print(json.dumps(measure()))
+    else:
+        main()

@@ -1,45 +1,39 @@
-"""The animator: a clip made frame by frame, each frame img2img from the previous one, prompts from a schedule.
+"""The animator: a clip made frame by frame on ComfyUI's MODEL, each frame img2img from the previous one.
 
-Every frame runs diffusers' StableDiffusionControlNetImg2ImgPipeline, built from the stylizer pipeline's components
-(same UNet, ControlNet, LoRA, VAE, text encoder and IP-Adapter), on the previous frame (the first frame starts from the
-input image), with the scribble map (one for all frames or one per frame), the text embedding the schedule blends
-for that frame, and that frame's denoising strength. Three temporal-consistency switches, each measurable on its own:
+Every frame is one call into ComfyUI's sampler (the call KSampler makes) with denoise = that frame's strength, on the
+VAE-encoded previous frame (the first frame starts from the input image), with that frame's slice of the per-frame
+positive and negative CONDITIONING (LF Prompt Schedule's output, or any batched conditioning) and, optionally, a
+ControlNet attached as ControlNetApplyAdvanced attaches it, with the scribble map of the frame (one for all frames or
+one per frame). Three temporal-consistency switches, each measurable on its own:
 
-- cross-frame attention (Text2Video-Zero, Khachatryan et al. 2023): every self-attention layer of the UNet
-  attends to the keys and values that frame 0 had at the same denoising step (recorded while frame 0 is made);
+- cross-frame attention (Text2Video-Zero, Khachatryan et al. 2023): an attn1 patch on a clone of the MODEL makes
+  every self-attention layer attend to the keys and values frame 0 had at the same noise level (recorded while frame
+  0 is made);
 - colour matching: each frame's LAB mean and standard deviation are moved to the input image's;
 - shared noise: the starting noise mixes a clip-wide noise with the frame's own, sqrt(w) a + sqrt(1 - w) b (a mixed
   noise prior as in PYoCo, Ge et al. 2023); it matters in per-frame seed mode (a fixed seed already repeats noise).
+  With it off, a frame's noise is KSampler's for the frame's seed.
 
 Frames are quantised to 8 bits before they seed the next frame, so a run resumed from PNG files on disk continues
-exactly as an uninterrupted one (frame RNGs come from seed + frame index; frame 0 is remade to refill the attention
+exactly as an uninterrupted one (frame seeds are seed + frame index; frame 0 is remade to refill the attention
 cache).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import functools
-import logging
 import math
-import weakref
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import host
+from . import comfy_glue, host
 from .checks import check_finite
-from .schedule import PromptSchedule, blend, parse_values
+from .schedule import parse_values
 from .video import StreamingClip
 
-logger = logging.getLogger("LongForm")
-
 SEED_MODES = ("fixed", "per frame")
-_FRAME_PIPELINES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -47,25 +41,30 @@ class AnimateSettings:
     """How each frame is made. `strength` is one number or `frame: value` lines (linear between them)."""
 
     steps: int = 20
-    guidance: float = 7.0
+    cfg: float = 7.0
+    sampler_name: str = comfy_glue.DEFAULT_SAMPLER
+    scheduler: str = comfy_glue.DEFAULT_SCHEDULER
     strength: str = "0.5"
-    controlnet_scale: float = 1.0
+    controlnet_strength: float = 1.0
     seed: int = 0
     seed_mode: str = "per frame"
     cross_frame_attention: bool = True
     color_match: bool = True
     shared_noise: float = 0.5
+    fps: float = 12.0
 
     def check(self) -> None:
         """ValueError naming the first bad field (NaN and infinity included)."""
-        for name in ("guidance", "controlnet_scale", "shared_noise"):
+        for name in ("cfg", "controlnet_strength", "shared_noise", "fps"):
             check_finite(getattr(self, name), name)
         if self.steps < 1:
-            raise ValueError(f"'steps' is {self.steps}; give at least 1 denoising step.")
+            raise ValueError(f"'steps' is {self.steps}; give at least 1 sampler step.")
         if self.seed_mode not in SEED_MODES:
             raise ValueError(f"'seed_mode' is {self.seed_mode!r}; choose one of {', '.join(SEED_MODES)}.")
         if not 0.0 <= self.shared_noise <= 1.0:
             raise ValueError(f"'shared_noise' is {self.shared_noise}; give 0 (off) to 1 (the same noise every frame).")
+        if self.fps <= 0:
+            raise ValueError(f"'fps' is {self.fps}; give the clip's frames per second (e.g. 12).")
 
 
 @dataclass
@@ -80,157 +79,70 @@ class AnimationResult:
 # ------------------------------------------------------------------------------------------------ cross-frame attention
 
 
-class AnchorStore:
-    """Keys and values of frame 0's self-attention layers, per denoising timestep: recorded, then replayed."""
+class CrossFrameAttention:
+    """An attn1 patch (ComfyUI's `set_model_attn1_patch` signature) for Text2Video-Zero's cross-frame attention.
 
-    def __init__(self):
-        self.mode = "off"  # "record" while frame 0 is made, "replay" for later frames
-        self.timestep: int | None = None
-        self.cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
-        self._timesteps: set[int] = set()
-
-    def set_timestep(self, timestep) -> None:
-        self.timestep = int(timestep.flatten()[0].item() if torch.is_tensor(timestep) else timestep)
-
-    def clear(self) -> None:
-        """Forget every recorded key and value (the end of a clip)."""
-        self.cache.clear()
-        self._timesteps.clear()
-
-    def record(self, layer: str, key: torch.Tensor, value: torch.Tensor) -> None:
-        self.cache[(layer, self.timestep)] = (key, value)
-        self._timesteps.add(self.timestep)
-
-    def replay(self, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frame 0's keys and values at this timestep, or at the nearest one it ran (other strengths skip steps)."""
-        timestep = self.timestep if self.timestep in self._timesteps else min(
-            self._timesteps, key=lambda t: abs(t - self.timestep)
-        )
-        return self.cache[(layer, timestep)]
-
-
-class CrossFrameAttnProcessor:
-    """Self-attention whose keys and values come from frame 0 at the same step (Text2Video-Zero).
-
-    Queries stay the frame's own, so its layout follows its own latent while appearance is pulled from frame 0.
+    While frame 0 is made (`mode` "record") it stores, per layer, noise level and cond/uncond half, what the layer's
+    key and value projections read; for later frames ("replay") it hands those back, so each self-attention attends
+    to frame 0's keys and values at the same noise level (the nearest one frame 0 ran: other strengths run other
+    noise levels) while the queries stay the frame's own: the layout follows the frame, the appearance frame 0.
+    Storing the projections' inputs rather than their outputs gives the same keys and values (the weights are shared)
+    and leaves ComfyUI's attention and any attn1 replace patch untouched.
     """
 
-    def __init__(self, store: AnchorStore, layer: str):
-        self.store, self.layer = store, layer
+    def __init__(self):
+        self.mode = "record"
+        self.cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        spatial = hidden_states.shape if hidden_states.ndim == 4 else None
-        if spatial is not None:
-            hidden_states = hidden_states.flatten(2).transpose(1, 2)
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        query = attn.to_q(hidden_states)
-        if self.store.mode == "replay":
-            key, value = self.store.replay(self.layer)
-        else:
-            key, value = attn.to_k(hidden_states), attn.to_v(hidden_states)
-            if self.store.mode == "record":
-                self.store.record(self.layer, key, value)
-        query, key, value = (_split_heads(tensor, attn.heads) for tensor in (query, key, value))
-        if attn.norm_q is not None:
-            query, key = attn.norm_q(query), attn.norm_k(key)
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False)
-        out = out.transpose(1, 2).reshape(out.shape[0], -1, out.shape[1] * out.shape[-1]).to(query.dtype)
-        out = attn.to_out[1](attn.to_out[0](out))
-        if spatial is not None:
-            out = out.transpose(1, 2).reshape(spatial)
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+    def __call__(self, n: torch.Tensor, context: torch.Tensor, value: torch.Tensor, extra_options: dict):
+        layer = (extra_options.get("block"), extra_options.get("block_index", 0))
+        sigma = float(extra_options["sigmas"].flatten()[0])
+        halves = extra_options.get("cond_or_uncond") or [0]
+        contexts, values = context.chunk(len(halves)), value.chunk(len(halves))
+        if self.mode == "record":
+            for half, own_context, own_value in zip(halves, contexts, values):
+                self.cache[(layer, sigma, half)] = (own_context, own_value)
+            return n, context, value
+        sigmas = {key[1] for key in self.cache if key[0] == layer}
+        if not sigmas:
+            return n, context, value  # frame 0 ran no step (strength 0): nothing to attend to
+        nearest = min(sigmas, key=lambda recorded: abs(recorded - sigma))
+        replayed = [self.cache.get((layer, nearest, half), (own_context, own_value))
+                    for half, own_context, own_value in zip(halves, contexts, values)]
+        return n, torch.cat([pair[0] for pair in replayed]), torch.cat([pair[1] for pair in replayed])
+
+    def clear(self) -> None:
+        """Forget every recorded tensor (the end of a clip)."""
+        self.cache.clear()
 
 
-def _split_heads(tensor: torch.Tensor, heads: int) -> torch.Tensor:
-    """[batch, tokens, heads x dim] -> [batch, heads, tokens, dim]."""
-    return tensor.view(tensor.shape[0], -1, heads, tensor.shape[-1] // heads).transpose(1, 2)
+# ----------------------------------------------------------------------------------------------------- conditioning
 
 
-class _CrossFrameAttention:
-    """Context manager: frame-0 attention on the UNet's self-attention layers, the original processors restored after."""
+def conditioning_frames(conditioning: list, field: str) -> int:
+    """How many frames a batched CONDITIONING holds (the batch of its cond tensors; 1 for an unbatched one)."""
+    if not isinstance(conditioning, list) or not conditioning:
+        raise ValueError(f"'{field}' is not a CONDITIONING: connect LF Prompt Schedule's or a CLIP Text Encode's output.")
+    batches = {int(entry[0].shape[0]) for entry in conditioning}
+    if len(batches - {1}) > 1:
+        raise ValueError(f"'{field}' mixes batches of {sorted(batches)} frames: give every entry one batch size.")
+    return max(batches)
 
-    def __init__(self, unet, store: AnchorStore):
-        self.unet, self.store = unet, store
-        self._original = None
-        self._hook = None
 
-    def __enter__(self) -> AnchorStore:
-        self._original = dict(self.unet.attn_processors)
-        patched = {
-            name: CrossFrameAttnProcessor(self.store, name) if name.endswith("attn1.processor") else processor
-            for name, processor in self._original.items()
-        }
-        self.unet.set_attn_processor(patched)
-        self._hook = self.unet.register_forward_pre_hook(self._timestep_hook, with_kwargs=True)
-        return self.store
-
-    def _timestep_hook(self, module, args, kwargs):
-        self.store.set_timestep(kwargs["timestep"] if "timestep" in kwargs else args[1])
-
-    def __exit__(self, *exc) -> None:
-        self._hook.remove()
-        self.unet.set_attn_processor(self._original)
+def frame_conditioning(conditioning: list, frame: int, frame_count: int) -> list:
+    """Frame `frame`'s slice [frame:frame+1] of a per-frame CONDITIONING (cond and pooled_output); entries of batch
+    1 are shared by every frame. The input is not modified."""
+    sliced = []
+    for cond, options in conditioning:
+        options = dict(options)
+        pooled = options.get("pooled_output")
+        if pooled is not None and pooled.shape[0] == frame_count > 1:
+            options["pooled_output"] = pooled[frame:frame + 1]
+        sliced.append([cond[frame:frame + 1] if cond.shape[0] == frame_count > 1 else cond, options])
+    return sliced
 
 
 # ---------------------------------------------------------------------------------------------------------- the frame
-
-
-@functools.lru_cache(maxsize=1)
-def _frame_pipeline_class():
-    """StableDiffusionControlNetImg2ImgPipeline whose starting noise the animator chooses (shared-noise switch)."""
-    from diffusers import StableDiffusionControlNetImg2ImgPipeline
-    from diffusers.pipelines.controlnet.pipeline_controlnet_img2img import retrieve_latents
-
-    class FramePipeline(StableDiffusionControlNetImg2ImgPipeline):
-        """The stock img2img pipeline, except that the VAE latent is its mean and the noise is `self.frame_noise`."""
-
-        frame_noise: torch.Tensor | None = None
-
-        def prepare_latents(self, image, timestep, batch_size, num_images_per_prompt, dtype, device, generator=None):
-            image = image.to(device=device, dtype=dtype)
-            latents = retrieve_latents(self.vae.encode(image), sample_mode="argmax") * self.vae.config.scaling_factor
-            noise = self.frame_noise.to(device=device, dtype=dtype)
-            return self.scheduler.add_noise(latents, noise, timestep)
-
-    return FramePipeline
-
-
-def diffusers_pipeline(pipeline):
-    """The diffusers pipeline inside a LongForm pipeline wrapper (or the pipeline itself)."""
-    inner = getattr(pipeline, "pipe", pipeline)
-    if not hasattr(inner, "components") or not hasattr(inner, "controlnet"):
-        raise ValueError(
-            f"'pipeline' is a {type(pipeline).__name__}, not a ControlNet pipeline: connect the stylizer's pipeline output."
-        )
-    return inner
-
-
-def img2img_pipeline(pipeline):
-    """An img2img ControlNet pipeline sharing every component (weights, adapters, scheduler) with `pipeline`.
-
-    Cached per source pipeline (weakly: it goes when the source does); it holds no weights of its own.
-    """
-    inner = diffusers_pipeline(pipeline)
-    frame_pipe = _FRAME_PIPELINES.get(inner)
-    if frame_pipe is None:
-        frame_pipe = _frame_pipeline_class().from_pipe(inner)
-        frame_pipe.set_progress_bar_config(disable=True)
-        _FRAME_PIPELINES[inner] = frame_pipe
-    return frame_pipe
-
-
-def prepared_frames(pipeline, frame_pipe):
-    """The context a clip runs in: for a LongForm pipeline, its `prepared()` (scheduler, LoRA weights, identity lock and
-    other extensions) applied to the img2img pipe; for a bare diffusers pipeline, nothing. Yields extra call kwargs."""
-    if hasattr(pipeline, "prepared") and dataclasses.is_dataclass(pipeline):
-        return dataclasses.replace(pipeline, pipe=frame_pipe).prepared()
-    return contextlib.nullcontext({})
 
 
 def _noise_generator(seed: int) -> torch.Generator:
@@ -279,177 +191,128 @@ def _to_uint8(frame: np.ndarray) -> np.ndarray:
     return (np.clip(frame, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def _as_chw(frame: np.ndarray, device, dtype) -> torch.Tensor:
-    """uint8 or float [H, W, 3] as a [1, 3, H, W] tensor in 0..1."""
-    tensor = torch.from_numpy(np.array(frame))  # a copy: frames may be read-only views (PIL, PNG reloads)
-    tensor = tensor.float() / 255.0 if tensor.dtype == torch.uint8 else tensor.float()
-    return tensor.permute(2, 0, 1).unsqueeze(0).to(device=device, dtype=dtype)
+def _as_image(frame: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] as a one-image IMAGE batch [1, H, W, 3] in 0..1."""
+    return torch.from_numpy(np.array(frame)).float()[None] / 255.0  # a copy: frames may be read-only (PNG reloads)
 
 
 # --------------------------------------------------------------------------------------------------------- animator
 
 
 class Animator:
-    """Makes the frames of one clip; `run()` drives it, `make_frame()` is one frame."""
+    """Makes the frames of one clip on ComfyUI's models; `run()` drives it, `make_frame()` is one frame."""
 
-    def __init__(self, pipeline, first_frame: np.ndarray, control: np.ndarray, schedule: PromptSchedule,
-                 settings: AnimateSettings):
+    def __init__(self, model, vae, positive: list, negative: list, first_frame: np.ndarray, settings: AnimateSettings,
+                 control_net=None, control: np.ndarray | None = None, frame_count: int = 0):
         settings.check()
-        self.settings, self.schedule = settings, schedule
-        self.pipeline = pipeline
-        self.pipe = img2img_pipeline(pipeline)
-        self.device = self.pipe._execution_device
-        self.dtype = self.pipe.unet.dtype
+        self.settings, self.vae, self.control_net = settings, vae, control_net
+        count = conditioning_frames(positive, "positive")
+        negative_count = conditioning_frames(negative, "negative")
+        if negative_count not in (1, count):
+            raise ValueError(f"'negative' holds {negative_count} frames but 'positive' {count}: give one negative for "
+                             "all frames or one per frame (connect both outputs of the same LF Prompt Schedule).")
+        if frame_count and count not in (1, frame_count):
+            raise ValueError(f"'frames' is {frame_count} but 'positive' holds {count} frames: set 'frames' to 0 (as "
+                             "many as the conditioning holds) or connect conditioning for one frame.")
+        self.frame_count = frame_count or count
+        self.positive, self.negative = positive, negative
         height, width = first_frame.shape[:2]
-        factor = self.pipe.vae_scale_factor
-        if height % factor or width % factor:
-            raise ValueError(f"'first_frame' is {width}x{height}; both sides must be multiples of {factor} "
+        if height % 8 or width % 8:
+            raise ValueError(f"'first_frame' is {width}x{height}; both sides must be multiples of 8 "
                              "(resize or crop it, e.g. to 512x512).")
-        if control.shape[0] not in (1, schedule.frame_count):
-            raise ValueError(f"'control' has {control.shape[0]} maps for {schedule.frame_count} frames: give one map "
+        if (control is None) != (control_net is None):
+            raise ValueError("'control_net' and 'scribble' go together: connect both, or neither.")
+        if control is not None and control.shape[0] not in (1, self.frame_count):
+            raise ValueError(f"'scribble' has {control.shape[0]} maps for {self.frame_count} frames: give one map "
                              "for every frame, or a single map for all.")
         self.first_frame, self.control = first_frame, control
-        self.strengths = parse_values(settings.strength, schedule.frame_count, schedule.fps, 0.0, 1.0, "strength")
-        for frame, strength in enumerate(self.strengths):
-            if int(settings.steps * strength) < 1:
-                raise ValueError(f"'strength' at frame {frame} is {strength:g}: with {settings.steps} steps that is no "
-                                 f"denoising step; raise it to at least {1 / settings.steps:.3g} or add steps.")
-        self.latent_shape = (1, self.pipe.unet.config.in_channels, height // factor, width // factor)
+        self.strengths = parse_values(settings.strength, self.frame_count, settings.fps, 0.0, 1.0, "strength")
         self.reference_stats = lab_stats(first_frame.astype(np.float32) / 255.0) if settings.color_match else None
-        self.store = AnchorStore()
-        self.extra_kwargs: dict = {}
-        self.embeddings: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.attention = CrossFrameAttention()
+        self.model = comfy_glue.with_attn1_patch(model, self.attention) if settings.cross_frame_attention else model
 
-    def encode_keyframes(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Text embeddings of every keyframe's prompt and negative prompt, [keyframes, tokens, dim] each.
-
-        Called inside the pipeline's prepared context, so LoRA weights on the text encoder count."""
-        with torch.no_grad():
-            positive, negative = self.pipe.encode_prompt(
-                self.schedule.prompts, self.device, 1, True, self.schedule.negatives
-            )
-        return positive, negative
-
-    def frame_embeddings(self, frame: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (prompt, negative) embeddings the schedule blends for `frame`, each [1, tokens, dim]."""
-        if self.embeddings is None:
-            self.embeddings = self.encode_keyframes()
-        positive, negative = self.embeddings
-        return blend(positive, self.schedule, frame)[None], blend(negative, self.schedule, frame)[None]
-
-    def steps_of(self, frame: int) -> int:
-        """Denoising steps frame `frame` runs (img2img runs int(steps x strength))."""
-        return min(int(self.settings.steps * self.strengths[frame]), self.settings.steps)
-
-    def make_frame(self, frame: int, previous: np.ndarray, on_step: Callable[[], None] | None = None) -> np.ndarray:
-        """Frame `frame` (uint8 [H, W, 3]) from `previous` (the input image for frame 0)."""
+    def make_frame(self, frame: int, previous: np.ndarray, on_step: Callable[[int], None] | None = None) -> np.ndarray:
+        """Frame `frame` (uint8 [H, W, 3]) from `previous` (the input image for frame 0); `on_step(step)` after each
+        sampler step."""
         settings = self.settings
-        if settings.cross_frame_attention:
-            self.store.mode = "record" if frame == 0 else "replay"
-        self.pipe.frame_noise = frame_noise(settings, frame, self.latent_shape)
-        positive, negative = self.frame_embeddings(frame)
-        control = self.control[frame if self.control.shape[0] > 1 else 0]
-        def step_end(pipe, step, timestep, tensors):
-            on_step()  # the progress bar, which also checks for an interrupt at every step
-            return {}
-
-        with torch.no_grad():
-            output = self.pipe(
-                image=_as_chw(previous, self.device, self.dtype),
-                control_image=_as_chw(control, self.device, self.dtype),
-                prompt_embeds=positive, negative_prompt_embeds=negative,
-                height=self.first_frame.shape[0], width=self.first_frame.shape[1],  # the scribble is resized to it
-                strength=self.strengths[frame], num_inference_steps=settings.steps, guidance_scale=settings.guidance,
-                controlnet_conditioning_scale=settings.controlnet_scale,
-                generator=_noise_generator(frame_seed(settings, frame)), output_type="np",
-                callback_on_step_end=step_end if on_step else None, **self.extra_kwargs,
-            ).images[0]
+        self.attention.mode = "record" if frame == 0 else "replay"
+        positive = frame_conditioning(self.positive, frame, self.frame_count)
+        negative = frame_conditioning(self.negative, frame, self.frame_count)
+        if self.control_net is not None:
+            hint = _as_image(self.control[frame if self.control.shape[0] > 1 else 0])
+            positive, negative = comfy_glue.apply_controlnet(positive, negative, self.control_net, hint,
+                                                             settings.controlnet_strength, 0.0, 1.0, self.vae)
+        latent = comfy_glue.vae_encode(self.vae, _as_image(previous))
+        seed = frame_seed(settings, frame)
+        callback = (lambda step, x0, x, total: on_step(step)) if on_step else None
+        samples = comfy_glue.sample(self.model, seed, settings.steps, settings.cfg, settings.sampler_name,
+                                    settings.scheduler, positive, negative, latent, denoise=self.strengths[frame],
+                                    noise=frame_noise(settings, frame, tuple(latent.shape)), callback=callback)
+        output = comfy_glue.vae_decode(self.vae, samples)[0].float().cpu().numpy()
         if self.reference_stats is not None:
             output = color_match(output, self.reference_stats)
         return _to_uint8(output)
 
     def run(self, sink: Callable[[int, np.ndarray], None], start: int = 0, previous: np.ndarray | None = None) -> None:
         """Make frames `start`.. and hand each to `sink(index, frame)`; `previous` is frame start-1 when resuming."""
-        count = self.schedule.frame_count
+        count, steps = self.frame_count, self.settings.steps
         remake_anchor = self.settings.cross_frame_attention and 0 < start < count
-        total = sum(self.steps_of(frame) for frame in range(start, count)) + (self.steps_of(0) if remake_anchor else 0)
-        with contextlib.ExitStack() as stack:
-            self.extra_kwargs = stack.enter_context(prepared_frames(self.pipeline, self.pipe))
-            self.embeddings = self.encode_keyframes()
-            if self.settings.cross_frame_attention:
-                stack.enter_context(_CrossFrameAttention(self.pipe.unet, self.store))
-                stack.callback(self.store.clear)
-            bar = stack.enter_context(host.progress(total, f"animating {count - start} frames"))
-            if remake_anchor:  # frame 0's keys and values are the anchor: make it again to refill the cache
-                self.make_frame(0, self.first_frame, bar.update)
-            previous = self.first_frame if start == 0 else previous
-            done = bar.current
-            for frame in range(start, count):
-                host.check_interrupt()
-                previous = self.make_frame(frame, previous, bar.update)
-                done += self.steps_of(frame)
-                bar.update_absolute(done)  # schedulers of order 2 call back per half step
-                sink(frame, previous)
+        total = (count - start + remake_anchor) * steps
+        try:  # no_grad: the server runs nodes in inference mode, scripts and benches may not
+            with torch.no_grad(), host.progress(total, f"animating {count - start} frames") as bar:
+                def on_step(step: int) -> None:
+                    bar.update_absolute(done + step + 1)  # also checks for an interrupt at every step
+
+                done = 0
+                if remake_anchor:  # frame 0's keys and values are the anchor: make it again to refill the cache
+                    self.make_frame(0, self.first_frame, on_step)
+                    done += steps
+                previous = self.first_frame if start == 0 else previous
+                for frame in range(start, count):
+                    host.check_interrupt()
+                    previous = self.make_frame(frame, previous, on_step)
+                    done += steps
+                    bar.update_absolute(done)  # a frame of strength 0 runs no step
+                    sink(frame, previous)
+        finally:
+            self.attention.clear()
 
 
-def animate(
-    pipeline,
-    first_frame: np.ndarray,
-    control: np.ndarray,
-    schedule: PromptSchedule,
-    settings: AnimateSettings,
-    clip: StreamingClip | None = None,
-    resume: bool = True,
-) -> AnimationResult:
+def animate(animator: Animator, clip: StreamingClip | None = None, resume: bool = True) -> AnimationResult:
     """Make the clip. In memory (all frames returned) or, with `clip`, streamed to disk (preview frames returned).
 
-    `first_frame` is uint8 [H, W, 3]; `control` uint8 [1 or frames, H, W, 3]. A stopped streaming run resumes from its
-    last frame on disk when `resume` is on.
+    A stopped streaming run resumes from its last frame on disk when `resume` is on.
     """
-    animator = Animator(pipeline, first_frame, control, schedule, settings)
+    count = animator.frame_count
     if clip is None:
-        frames = np.empty((schedule.frame_count, *first_frame.shape), dtype=np.uint8)
+        frames = np.empty((count, *animator.first_frame.shape), dtype=np.uint8)
         animator.run(lambda index, frame: frames.__setitem__(index, frame))
-        return AnimationResult(frames, schedule.frame_count)
-    if clip.frame_count != schedule.frame_count:
-        raise ValueError(f"The streaming clip holds {clip.frame_count} frames but the schedule has "
-                         f"{schedule.frame_count}: build both from the same schedule.")
+        return AnimationResult(frames, count)
+    if clip.frame_count != count:
+        raise ValueError(f"The streaming clip holds {clip.frame_count} frames but the conditioning has {count}: "
+                         "build both for the same clip.")
     start = clip.open(resume)
     try:
         previous = clip.load_frame(start - 1) if start > 0 else None
         animator.run(lambda index, frame: clip.append(frame), start, previous)
     finally:
         clip.close()
-    return AnimationResult(np.stack(clip.preview()), schedule.frame_count, clip)
+    return AnimationResult(np.stack(clip.preview()), count, clip)
 
 
-def run_key(first_frame: np.ndarray, control: np.ndarray, schedule: PromptSchedule, settings: AnimateSettings,
-            model_key: str) -> str:
+def run_key(animator: Animator, model, vae) -> str:
     """The fingerprint a streamed run is resumed under: everything that decides its frames."""
     from .video import fingerprint
 
-    return fingerprint(model_key, schedule.keyframes, schedule.frame_count, schedule.interpolation, schedule.fps,
-                       settings.__dict__, first_frame, control)
+    tensors = [tensor for conditioning in (animator.positive, animator.negative) for cond, options in conditioning
+               for tensor in (cond, options.get("pooled_output")) if tensor is not None]
+    return fingerprint(comfy_glue.fingerprint(model, vae, animator.control_net), animator.frame_count,
+                       animator.settings.__dict__, animator.first_frame,
+                       animator.control if animator.control is not None else "no control", *tensors)
 
 
-def pipeline_key(pipeline) -> str:
-    """What identifies a pipeline's models for resuming: files, LoRA strengths, scheduler, identity lock settings."""
-    lock = getattr(pipeline, "lock", None)
-    lock_key = None
-    if lock is not None:
-        lock_key = (str(getattr(lock.adapter, "path", "")), lock.weight, lock.start, lock.end,
-                    float(lock.positive.float().sum()))
-    return repr((str(getattr(pipeline, "checkpoint", type(pipeline).__name__)), str(getattr(pipeline, "controlnet", "")),
-                 [(str(l.path), l.strength) for l in getattr(pipeline, "loras", ())],
-                 getattr(pipeline, "scheduler_name", ""), lock_key))
-
-
-def streaming_clip(pipeline, first_frame: np.ndarray, control: np.ndarray, schedule: PromptSchedule,
-                   settings: AnimateSettings, directory, video_format: str = "mp4",
+def streaming_clip(animator: Animator, model, vae, directory, video_format: str = "mp4",
                    preview_frames: int = 16) -> StreamingClip:
     """The streaming target of a clip in `directory`, keyed by everything that decides its frames (for resuming)."""
-    if schedule.fps is None:
-        raise ValueError("'schedule' has no fps: build it with seconds and fps (LF Prompt Schedule) to stream it.")
-    key = run_key(first_frame, control, schedule, settings, pipeline_key(pipeline))
-    return StreamingClip(directory, schedule.frame_count, schedule.fps, video_format, preview_frames=preview_frames,
-                         key=key)
+    return StreamingClip(directory, animator.frame_count, animator.settings.fps, video_format,
+                         preview_frames=preview_frames, key=run_key(animator, model, vae))

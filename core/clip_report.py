@@ -155,11 +155,13 @@ def clip_report(
     reference: torch.Tensor | None = None,
     insightface_pack: str = "",
     video_path: str = "",
+    clip_vision=None,
 ) -> ClipReport:
     """Report on an IMAGE batch made with `schedule`, using the probe's CLIP `encoder_name` (models/encoders) for the
     adherence and consistency curves and, with a `reference`, for the identity score (plus insightface's face score
     when `insightface_pack` is given). With the animator's `video_path` from a 'stream to disk' run, `frames` are its
-    previews and every frame is read back from the run folder instead."""
+    previews and every frame is read back from the run folder instead. A `clip_vision` (ComfyUI's CLIP_VISION, the
+    identity lock's ViT-H) scores the identity instead of the probe's CLIP."""
     from .encoders import load_encoder
 
     frames = check_image_batch(frames, "frames")
@@ -173,8 +175,9 @@ def clip_report(
     text_vectors = encoder.encode_texts(schedule.distinct_prompts, truncate=True).vectors
     identity_clip = identity_face = None
     if reference is not None:
-        from .identity import identity_scores
+        from .identity_score import embedder, identity_scores
 
-        scores = identity_scores(frames, reference, probe_encoder=encoder_name, insightface_pack=insightface_pack)
+        embed = embedder(clip_vision=clip_vision) if clip_vision is not None else embedder(probe_encoder=encoder_name)
+        scores = identity_scores(frames, reference, embed, insightface_pack)
         identity_clip, identity_face = scores.clip, scores.face
     return report_from_vectors(image_vectors, text_vectors, frames, schedule, identity_clip, identity_face)

@@ -1,7 +1,9 @@
 """Face analysis with insightface on onnxruntime: detect faces, keep the largest, return its ArcFace embedding.
 
-The pack is a folder of ONNX files (`models/insightface/models/<name>/*.onnx`, as `FaceAnalysis` expects). The CUDA
-provider is used when onnxruntime offers it, otherwise the CPU one. insightface, onnxruntime and cv2 are imported
+The pack is a folder of ONNX files (`models/insightface/models/<name>/*.onnx`, as `FaceAnalysis` expects). The provider
+follows the host's device (ComfyUI's inside ComfyUI, so `--cpu` means the CPU provider): CUDA when that device is a
+GPU and onnxruntime offers it, otherwise the CPU. Only CPU sessions are cached: a CUDA session holds GPU memory that
+ComfyUI's memory manager cannot reclaim, so it lives as long as the call that made it. insightface, onnxruntime and cv2 are imported
 inside the functions so that importing the pack stays fast.
 """
 
@@ -40,11 +42,11 @@ class FaceResult:
 
 
 def providers() -> list[str]:
-    """onnxruntime providers: CUDA first when onnxruntime has it, else CPU only."""
+    """onnxruntime providers for the host's device: CUDA first when it is a GPU and onnxruntime has it, else CPU."""
     import onnxruntime
 
     available = onnxruntime.get_available_providers()
-    if "CUDAExecutionProvider" in available and torch.cuda.is_available():
+    if "CUDAExecutionProvider" in available and host.torch_device().type == "cuda":
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
@@ -56,7 +58,8 @@ def _checked_pack(folder: Path, field: str) -> bool:
 
 
 def load_analyzer(pack: str):
-    """The cached insightface `FaceAnalysis` (detection + recognition) for the pack folder `pack` in models/insightface.
+    """The insightface `FaceAnalysis` (detection + recognition) for the pack folder `pack` in models/insightface,
+    cached when it runs on the CPU.
 
     `pack` is the folder's path relative to models/insightface, e.g. "models/buffalo_l" (the manifest's filename).
     """
@@ -68,7 +71,8 @@ def load_analyzer(pack: str):
         )
     chosen = providers()
     key = (str(folder), tuple(chosen))
-    if key not in _ANALYZERS:
+    analyzer = _ANALYZERS.get(key)
+    if analyzer is None:
         from insightface.app import FaceAnalysis
 
         pack_is_tiny = _checked_pack(folder, "insightface")
@@ -81,8 +85,9 @@ def load_analyzer(pack: str):
         if pack_is_tiny:
             tiny_marker.warn_if_tiny(dict(tiny_marker.TINY_METADATA), folder)
         logger.info("insightface pack %s on %s", folder.name, chosen[0])
-        _ANALYZERS[key] = analyzer
-    return _ANALYZERS[key]
+        if chosen == ["CPUExecutionProvider"]:
+            _ANALYZERS[key] = analyzer
+    return analyzer
 
 
 def largest_face(faces: list) -> object | None:

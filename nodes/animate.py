@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from ..core import animate, clip_report, host, schedule, video
+from ..core import animate, clip_report, comfy_glue, host, schedule, video
 from ..core.checks import validate_inputs
 from ..core.images import check_image_batch, from_pil
 from ..core.paths import optional_name, safe_name
@@ -114,15 +114,17 @@ class LF_SaveVideo:
 
 
 class LF_Animate:
-    """Animate a first frame into a clip following a prompt schedule, frame by frame."""
+    """Animate a first frame into a clip frame by frame, on ComfyUI's MODEL with per-frame conditioning."""
 
     DESCRIPTION = (
-        "Makes a clip frame by frame: each frame is img2img (with the pipeline's ControlNet, LoRA and identity lock) "
-        "from the previous one, the first from the input image, with the scribble map and the prompt the schedule "
-        "blends for that frame. Temporal consistency switches: cross-frame attention to frame 0's keys and values "
-        "(Text2Video-Zero), colour matching to the first frame (LAB mean/std), shared noise. 'stream to disk' writes "
-        "PNG frames and the video (in chunks) into the output folder as they are made, returns evenly spaced preview "
-        "frames only, and resumes from the last frame written after an interrupt."
+        "Makes a clip frame by frame: each frame is one ComfyUI sampler call (KSampler img2img, denoise = the frame's "
+        "strength) on the previous frame, the first from the input image, with that frame's slice of the per-frame "
+        "conditioning (LF Prompt Schedule) and, optionally, a ControlNet with the scribble map. Works with any MODEL: "
+        "your checkpoint, LoRAs, identity lock. Temporal consistency switches: cross-frame attention to frame 0's keys "
+        "and values (Text2Video-Zero, an attn1 patch on a copy of the model), colour matching to the first frame "
+        "(LAB mean/std), shared noise. 'stream to disk' writes PNG frames and the video (in chunks) into the output "
+        "folder as they are made, returns evenly spaced preview frames only, and resumes from the last frame written "
+        "after an interrupt."
     )
     CATEGORY = CATEGORY
     FUNCTION = "run"
@@ -133,41 +135,55 @@ class LF_Animate:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "pipeline": ("LF_PIPELINE", {"tooltip": "From the LongForm pipeline loader (ControlNet + LoRA), "
-                                                        "optionally through Identity Lock."}),
+                "model": ("MODEL", {"tooltip": "The diffusion model (Load Checkpoint, then LoRAs or an identity lock); "
+                                               "it is not changed (cross-frame attention patches a copy)."}),
+                "vae": ("VAE", {"tooltip": "Encodes each previous frame and decodes the new one."}),
+                "positive": ("CONDITIONING", {"tooltip": "Per-frame conditioning (LF Prompt Schedule's positive: "
+                                                         "frame i is batch entry i), or one for every frame."}),
+                "negative": ("CONDITIONING", {"tooltip": "Per-frame negative conditioning, or one for every frame."}),
                 "first_frame": ("IMAGE", {"tooltip": "The clip's starting picture (e.g. the stylized image); its size "
                                                      "is the clip's size (multiples of 8). Only the first of a batch."}),
-                "scribble": ("IMAGE", {"tooltip": "Scribble map: one for every frame, or a batch of exactly one map "
-                                                  "per frame."}),
-                "schedule": (SCHEDULE_TYPE, {"tooltip": "From LF Prompt Schedule: prompts per frame, clip length and fps."}),
-                "steps": ("INT", {"default": 20, "min": 1, "max": 150,
-                                  "tooltip": "Sampler steps of a full denoise; a frame runs steps x strength of them."}),
-                "guidance": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 30.0, "step": 0.5,
-                                       "tooltip": "Classifier-free guidance scale."}),
+                "sampler_name": (comfy_glue.sampler_names(), {"tooltip": "ComfyUI's sampler."}),
+                "scheduler": (comfy_glue.scheduler_names(), {"tooltip": "ComfyUI's noise schedule."}),
+                "steps": ("INT", {"default": 20, "min": 1, "max": 10000,
+                                  "tooltip": "Sampler steps of every frame (as KSampler's steps at that denoise)."}),
+                "cfg": ("FLOAT", {"default": 7.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                                  "tooltip": "Classifier-free guidance scale."}),
                 "strength": ("STRING", {"default": "0.45", "multiline": True,
-                                        "tooltip": "Denoising strength per frame: one number (0-1), or one `frame: value` "
-                                                   "per line, linear in between (e.g. `0: 0.6` then `2s: 0.4`)."}),
-                "controlnet_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
-                                                  "tooltip": "How strongly the scribble steers every frame."}),
+                                        "tooltip": "Denoise per frame: one number (0-1), or one `frame: value` per "
+                                                   "line, linear in between (e.g. `0: 0.6` then `2s: 0.4`)."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": 2**63 - 1, "tooltip": "Random seed of the clip."}),
                 "seed_mode": (list(animate.SEED_MODES), {"default": "per frame",
                                                          "tooltip": "fixed: every frame uses the seed; per frame: "
                                                                     "frame k uses seed + k."}),
                 "cross_frame_attention": ("BOOLEAN", {"default": True,
                                                       "tooltip": "Self-attention attends to frame 0's keys and values "
-                                                                 "at the same step (keeps appearance)."}),
+                                                                 "at the same noise level (keeps appearance)."}),
                 "color_match": ("BOOLEAN", {"default": True,
                                             "tooltip": "Match each frame's LAB mean/std to the first frame's "
                                                        "(stops colour drift along the chain)."}),
                 "shared_noise": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
                                            "tooltip": "Share of a clip-wide noise in every frame's starting noise "
-                                                      "(0 = off). Matters in 'per frame' seed mode."}),
+                                                      "(0 = off: KSampler's noise for the frame's seed). Matters in "
+                                                      "'per frame' seed mode."}),
+                "fps": ("FLOAT", {"default": 12.0, "min": 1.0, "max": 120.0, "step": 1.0,
+                                  "tooltip": "Frames per second: of the streamed video, and for strength keyframes "
+                                             "given in seconds."}),
                 "mode": (["in memory", "stream to disk"], {"default": "in memory",
                                                            "tooltip": "in memory: return every frame. stream to disk: "
                                                                       "frames and video go to the output folder as made; "
                                                                       "returns preview frames (for long clips)."}),
             },
             "optional": {
+                "control_net": ("CONTROL_NET", {"tooltip": "A scribble ControlNet (Load ControlNet Model); connect "
+                                                           "'scribble' with it."}),
+                "scribble": ("IMAGE", {"tooltip": "Scribble map: one for every frame, or a batch of exactly one map "
+                                                  "per frame."}),
+                "controlnet_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.01,
+                                                  "tooltip": "How strongly the scribble steers every frame."}),
+                "frames": ("INT", {"default": 0, "min": 0, "max": 100000,
+                                   "tooltip": "Clip length in frames; 0: as many as the positive conditioning holds "
+                                              "(LF Prompt Schedule's frame count)."}),
                 "run_name": ("STRING", {"default": "LongForm/animate_run",
                                         "tooltip": "stream to disk: folder in the output folder for frames, chunks and "
                                                    "the video; the same name resumes a stopped run."}),
@@ -182,27 +198,30 @@ class LF_Animate:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, guidance, controlnet_strength, shared_noise, run_name):
-        return validate_inputs(cls, {"guidance": guidance, "controlnet_strength": controlnet_strength, "shared_noise": shared_noise, "run_name": run_name},
+    def VALIDATE_INPUTS(cls, cfg, controlnet_strength, shared_noise, fps, run_name):
+        return validate_inputs(cls, {"cfg": cfg, "controlnet_strength": controlnet_strength,
+                                     "shared_noise": shared_noise, "fps": fps, "run_name": run_name},
                                names={"run_name": safe_name})
 
-    def run(self, pipeline, first_frame, scribble, schedule, steps, guidance, strength, controlnet_strength, seed,
-            seed_mode, cross_frame_attention, color_match, shared_noise, mode, run_name="LongForm/animate_run",
-            video_format="mp4", resume=True, preview_frames=16):
+    def run(self, model, vae, positive, negative, first_frame, sampler_name, scheduler, steps, cfg, strength, seed,
+            seed_mode, cross_frame_attention, color_match, shared_noise, fps, mode, control_net=None, scribble=None,
+            controlnet_strength=1.0, frames=0, run_name="LongForm/animate_run", video_format="mp4", resume=True,
+            preview_frames=16):
         first = video.to_uint8(check_image_batch(first_frame, "first_frame"))[0]
-        control = video.to_uint8(check_image_batch(scribble, "scribble"))
+        control = video.to_uint8(check_image_batch(scribble, "scribble")) if scribble is not None else None
         settings = animate.AnimateSettings(
-            steps=steps, guidance=guidance, strength=strength, controlnet_scale=controlnet_strength, seed=seed,
-            seed_mode=seed_mode, cross_frame_attention=cross_frame_attention, color_match=color_match,
-            shared_noise=shared_noise,
+            steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, strength=strength,
+            controlnet_strength=controlnet_strength, seed=seed, seed_mode=seed_mode,
+            cross_frame_attention=cross_frame_attention, color_match=color_match, shared_noise=shared_noise, fps=fps,
         )
+        animator = animate.Animator(model, vae, positive, negative, first, settings, control_net, control, frames)
         if mode != "stream to disk":
-            result = animate.animate(pipeline, first, control, schedule, settings)
+            result = animate.animate(animator)
             return torch.from_numpy(result.frames).float() / 255.0, ""
         root = host.output_dir()
-        clip = animate.streaming_clip(pipeline, first, control, schedule, settings,
-                                      video.output_subdir(run_name, root, "run_name"), video_format, preview_frames)
-        result = animate.animate(pipeline, first, control, schedule, settings, clip=clip, resume=resume)
+        clip = animate.streaming_clip(animator, model, vae, video.output_subdir(run_name, root, "run_name"),
+                                      video_format, preview_frames)
+        result = animate.animate(animator, clip=clip, resume=resume)
         preview = torch.from_numpy(result.frames).float() / 255.0
         return {"ui": {"images": [video.ui_entry(clip.video_path, root)], "animated": (True,)},
                 "result": (preview, str(clip.video_path))}
@@ -214,7 +233,8 @@ class LF_ClipReport:
     DESCRIPTION = (
         "Measures a clip against its schedule with the probe's CLIP: per frame, the similarity to each keyframe prompt "
         "(the curves should cross near each scheduled switch), the similarity and pixel difference of consecutive "
-        "frames, and, with a reference picture, the identity score. Outputs one plot and a JSON summary."
+        "frames, and, with a reference picture, the identity score (with the connected CLIP_VISION when there is one). "
+        "Outputs one plot and a JSON summary."
     )
     CATEGORY = CATEGORY
     FUNCTION = "report"
@@ -239,6 +259,9 @@ class LF_ClipReport:
                 "video_path": ("STRING", {"forceInput": True, "tooltip": "LF Animate's video_path: in 'stream to "
                                           "disk' mode the report reads every frame of the run from disk (frames "
                                           "then holds only previews)."}),
+                "clip_vision": ("CLIP_VISION", {"tooltip": "Core Load CLIP Vision's encoder (the identity lock's "
+                                                           "ViT-H, loaded once) for the identity score; unconnected: "
+                                                           "the probe's CLIP scores identity too."}),
             },
         }
 
@@ -247,8 +270,9 @@ class LF_ClipReport:
         return validate_inputs(cls, {"insightface": insightface},
                                names={"insightface": optional_name})
 
-    def report(self, frames, schedule, encoder, reference=None, insightface="", video_path=""):
-        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), video_path or "")
+    def report(self, frames, schedule, encoder, reference=None, insightface="", video_path="", clip_vision=None):
+        result = clip_report.clip_report(frames, schedule, encoder, reference, insightface.strip(), video_path or "",
+                                         clip_vision)
         return from_pil(result.plot()), json.dumps(result.summary(), indent=1)
 
 

@@ -1,14 +1,16 @@
-"""Identity lock nodes: attach an IP-Adapter (base, plus, FaceID) to the stylizer's pipeline; score identity per frame."""
+"""Identity nodes: an IP-Adapter identity lock on ComfyUI's MODEL (base, plus, FaceID); an identity score per frame."""
 
 from __future__ import annotations
 
-from ..core import host, identity, manifest
+from ..core import host, manifest
 from ..core.checks import validate_inputs
+from ..core.paths import safe_name
+from ..core.identity import IPADAPTER_FOLDER, lock_identity
+from ..core.identity_score import embedder, identity_scores, plot_scores
 
 CATEGORY = "LongForm/identity"
-PIPELINE = "LF_PIPELINE"
 NO_FACES = "none"
-ENCODER_FOLDERS = (identity.CLIP_VISION_FOLDER, "encoders")
+USE_CLIP_VISION = "clip_vision input"
 
 
 def _with_manifest(folder: str, installed: list[str]) -> list[str]:
@@ -19,11 +21,7 @@ def _with_manifest(folder: str, installed: list[str]) -> list[str]:
 
 
 def _adapters() -> list[str]:
-    return _with_manifest(identity.IPADAPTER_FOLDER, host.list_models(identity.IPADAPTER_FOLDER, (".safetensors", ".bin")))
-
-
-def _clip_visions() -> list[str]:
-    return _with_manifest(identity.CLIP_VISION_FOLDER, host.list_models(identity.CLIP_VISION_FOLDER, (".safetensors",)))
+    return _with_manifest(IPADAPTER_FOLDER, host.list_models(IPADAPTER_FOLDER, (".safetensors", ".bin")))
 
 
 def _face_packs() -> list[str]:
@@ -35,32 +33,26 @@ def _face_packs() -> list[str]:
         for path in (base / "models").iterdir()
         if path.is_dir()
     )
-    return _with_manifest("insightface", packs)
-
-
-def _score_encoders() -> list[str]:
-    """CLIP image encoders for the score, as "<folder>/<file>": models/clip_vision, then the probe's models/encoders."""
-    return [f"{identity.CLIP_VISION_FOLDER}/{name}" for name in _clip_visions()] + [
-        f"encoders/{name}" for name in host.list_models("encoders", (".safetensors",))
-    ]
+    return [NO_FACES] + _with_manifest("insightface", packs)
 
 
 class LF_IdentityLock:
-    """Pipeline in -> the same pipeline with an IP-Adapter identity lock on its runs."""
+    """MODEL in -> a clone of it with an IP-Adapter identity lock in every cross-attention layer."""
 
     DESCRIPTION = (
-        "Keeps one character's identity across frames: attaches an SD 1.5 IP-Adapter to the pipeline so that every "
-        "image it makes is conditioned on the reference picture(s). The variant (base, plus, FaceID) is read from the "
-        "weights. Base and plus take the whole picture through the CLIP vision encoder; FaceID takes the face's "
-        "insightface embedding (the largest face). The shared pipeline is only changed while this pipeline runs; "
-        "weight 0 returns the pipeline untouched."
+        "Keeps one character's identity across images: patches a clone of the MODEL with an SD 1.5 IP-Adapter so "
+        "that everything sampled from it is conditioned on the reference picture(s). The variant (base, plus, FaceID) "
+        "is read from the weights. Base and plus take the whole picture through the CLIP_VISION (core Load CLIP "
+        "Vision, ViT-H); FaceID takes the largest face's insightface embedding. Works with any loader, LoRA, "
+        "ControlNet and sampler (KSampler, LF Stylize, LF Animate); the input MODEL is never changed; weight 0 returns "
+        "it as it is."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = (PIPELINE, "STRING")
-    RETURN_NAMES = ("pipeline", "info")
+    RETURN_TYPES = ("MODEL", "STRING")
+    RETURN_NAMES = ("model", "info")
     OUTPUT_TOOLTIPS = (
-        "The same pipeline with the identity lock on every run (connect it to LF Stylize or the animator).",
-        "The variant read from the weights, the weight, the step window and the number of reference images.",
+        "A patched clone of the model (connect it to KSampler, LF Stylize or LF Animate).",
+        "The variant read from the weights, the weight, the sampling window and the number of reference images.",
     )
     FUNCTION = "lock"
 
@@ -68,36 +60,36 @@ class LF_IdentityLock:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "pipeline": (PIPELINE, {"tooltip": "From the LongForm pipeline loader (SD 1.5, optionally ControlNet)."}),
+                "model": ("MODEL", {"tooltip": "An SD 1.5 MODEL (Load Checkpoint, after any LoRA)."}),
                 "reference": ("IMAGE", {"tooltip": "The character to keep. Several images (a batch) are used together."}),
                 "ipadapter": (_adapters(), {"tooltip": "IP-Adapter weights in models/ipadapter: ip-adapter_sd15, "
                               "ip-adapter-plus_sd15 (more detail) or ip-adapter-faceid_sd15.bin (face only)."}),
                 "weight": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": "Strength of "
-                           "the reference. 0 = no IP-Adapter at all; 0.6-1.0 is usual; higher copies the picture."}),
-                "start": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Fraction of "
-                          "the sampling steps at which the adapter starts acting (0 = from the first step)."}),
-                "end": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Fraction of the "
-                        "sampling steps at which it stops (1 = to the last). Ending early frees pose and detail."}),
-                "clip_vision": (_clip_visions(), {"tooltip": "CLIP ViT-H/14 image encoder in models/clip_vision, used "
-                                "by the base and plus variants (FaceID ignores it)."}),
-                "insightface": (_face_packs(), {"tooltip": "insightface pack (models/insightface/models/<name>, e.g. "
-                                "buffalo_l), used by FaceID only: detection + ArcFace recognition on onnxruntime."}),
-            }
+                           "the reference. 0 = the model unpatched; 0.6-1.0 is usual; higher copies the picture."}),
+                "start_at": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Fraction "
+                             "of sampling at which the adapter starts acting (0 = from the first step)."}),
+                "end_at": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Fraction of "
+                           "sampling at which it stops (1 = to the last step). Ending early frees pose and detail."}),
+            },
+            "optional": {
+                "clip_vision": ("CLIP_VISION", {"tooltip": "CLIP ViT-H/14 image encoder (core Load CLIP Vision), "
+                                "needed by the base and plus variants (FaceID does not use it)."}),
+                "insightface": (_face_packs(), {"default": NO_FACES, "tooltip": "insightface pack (models/insightface/"
+                                "models/<name>, e.g. buffalo_l), needed by FaceID only: detection + ArcFace on "
+                                "onnxruntime (CPU when ComfyUI runs on the CPU)."}),
+            },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, weight, start, end):
-        return validate_inputs(cls, {"weight": weight, "start": start, "end": end})
+    def VALIDATE_INPUTS(cls, weight, start_at, end_at, ipadapter, insightface=None):
+        return validate_inputs(cls, {"weight": weight, "start_at": start_at, "end_at": end_at, "ipadapter": ipadapter,
+                                     "insightface": insightface},
+                               names={"ipadapter": safe_name, "insightface": safe_name})
 
-    def lock(self, pipeline, reference, ipadapter, weight, start, end, clip_vision, insightface):
-        locked, lock = identity.lock_identity(
-            pipeline, ipadapter, reference, weight, start, end, clip_vision_name=clip_vision, insightface_pack=insightface
-        )
-        info = (
-            f"{lock.variant} IP-Adapter '{ipadapter}', weight {weight}, steps {start:.2f}-{end:.2f}, "
-            f"{reference.shape[0]} reference image(s)" + (" (weight 0: not attached)" if weight == 0 else "")
-        )
-        return (locked, info)
+    def lock(self, model, reference, ipadapter, weight, start_at, end_at, clip_vision=None, insightface=NO_FACES):
+        locked = lock_identity(model, ipadapter, reference, weight, start_at, end_at, clip_vision=clip_vision,
+                               insightface_pack="" if insightface == NO_FACES else insightface)
+        return (locked.model, locked.info(ipadapter))
 
 
 class LF_IdentityScore:
@@ -106,7 +98,9 @@ class LF_IdentityScore:
     DESCRIPTION = (
         "Measures how well frames keep the reference's identity: per frame, the cosine similarity of CLIP image "
         "embeddings to the reference's, and of insightface face embeddings when a face pack is chosen (frames with no "
-        "face are left out of the face mean). Outputs a plot, a text summary, and the CLIP mean and min."
+        "face are left out of the face mean). The CLIP embeddings come from the connected CLIP_VISION (the identity "
+        "lock's ViT-H, loaded once) or from the probe's CLIP file. Outputs a plot, a text summary, and the CLIP mean "
+        "and min."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "STRING", "FLOAT", "FLOAT")
@@ -124,26 +118,34 @@ class LF_IdentityScore:
         return {
             "required": {
                 "frames": ("IMAGE", {"tooltip": "The frames to score, in order (e.g. the animator's output)."}),
-                "reference": ("IMAGE", {"tooltip": "The identity reference (several images are averaged)."}),
-                "encoder": (_score_encoders(), {"tooltip": "CLIP image encoder: clip_vision/<file> (the IP-Adapter's "
-                            "ViT-H) or encoders/<file> (the probe's CLIP)."}),
-                "face_pack": ([NO_FACES] + _face_packs(), {"default": NO_FACES, "tooltip": "insightface pack for face "
+                "reference": ("IMAGE", {"tooltip": "The identity reference (several images count equally)."}),
+                "encoder": ([USE_CLIP_VISION] + host.list_models("encoders", (".safetensors",)), {"tooltip":
+                            "CLIP image encoder: the connected clip_vision (the IP-Adapter's ViT-H), or a probe CLIP "
+                            "file in models/encoders."}),
+                "face_pack": (_face_packs(), {"default": NO_FACES, "tooltip": "insightface pack for face "
                               "similarity as well, or none for CLIP only."}),
-            }
+            },
+            "optional": {
+                "clip_vision": ("CLIP_VISION", {"tooltip": "Core Load CLIP Vision's encoder, used when 'encoder' is "
+                                "'clip_vision input'."}),
+            },
         }
 
-    def score(self, frames, reference, encoder, face_pack):
-        folder, _, name = encoder.partition("/")
-        if folder not in ENCODER_FOLDERS or not name:
-            raise ValueError(f"'encoder' must be clip_vision/<file> or encoders/<file>; got '{encoder}'.")
-        scores = identity.identity_scores(
-            frames,
-            reference,
-            clip_vision_name=name if folder == identity.CLIP_VISION_FOLDER else "",
-            probe_encoder=name if folder == "encoders" else "",
-            insightface_pack="" if face_pack == NO_FACES else face_pack,
-        )
-        return (identity.plot_scores(scores), scores.summary(), scores.clip_mean, scores.clip_min)
+    @classmethod
+    def VALIDATE_INPUTS(cls, encoder, face_pack):
+        return validate_inputs(cls, {"encoder": encoder, "face_pack": face_pack},
+                               names={"encoder": safe_name, "face_pack": safe_name})
+
+    def score(self, frames, reference, encoder, face_pack, clip_vision=None):
+        if encoder == USE_CLIP_VISION:
+            if clip_vision is None:
+                raise ValueError("'encoder' is 'clip_vision input' but no CLIP_VISION is connected: connect core Load "
+                                 "CLIP Vision to 'clip_vision', or choose a probe CLIP file as 'encoder'.")
+            embed = embedder(clip_vision=clip_vision)
+        else:
+            embed = embedder(probe_encoder=encoder)
+        scores = identity_scores(frames, reference, embed, "" if face_pack == NO_FACES else face_pack)
+        return (plot_scores(scores), scores.summary(), scores.clip_mean, scores.clip_min)
 
 
 NODE_CLASS_MAPPINGS = {"LF_IdentityLock": LF_IdentityLock, "LF_IdentityScore": LF_IdentityScore}

@@ -1,65 +1,11 @@
-"""Stylizer nodes: load an SD 1.5 + ControlNet + LoRA pipeline, turn a sketch into a scribble map, render it."""
+"""Stylizer nodes: turn a sketch into a scribble map, render it on ComfyUI's MODEL, VAE and CONTROL_NET."""
 
 from __future__ import annotations
 
-from ..core import host, lora, sketch, stylize
+from ..core import comfy_glue, host, lora, sketch, stylize
 from ..core.checks import validate_inputs
 
 CATEGORY = "LongForm/stylize"
-NO_LORA = "None"
-
-
-def _models(folder: str) -> list[str]:
-    return host.list_models(folder, stylize.MODEL_EXTENSIONS)
-
-
-def _lora_input(tooltip: str) -> tuple:
-    return ([NO_LORA, *_models("loras")], {"default": NO_LORA, "tooltip": tooltip})
-
-
-def _strength_input(tooltip: str) -> tuple:
-    return ("FLOAT", {"default": 1.0, "min": -4.0, "max": 4.0, "step": 0.05, "tooltip": tooltip})
-
-
-class LF_StylizePipelineLoader:
-    """Checkpoint + ControlNet + up to two LoRAs + scheduler -> a cached SD 1.5 pipeline (LF_PIPELINE)."""
-
-    DESCRIPTION = (
-        "Loads a single-file SD 1.5 checkpoint, a ControlNet and up to two LoRAs (kohya or diffusers format) into a "
-        "diffusers pipeline, fully offline. Loaded models are cached across runs; changing a LoRA strength only "
-        "re-weights it. Refuses SDXL and other non-SD 1.5 checkpoints."
-    )
-    CATEGORY = CATEGORY
-    FUNCTION = "load"
-    RETURN_TYPES = ("LF_PIPELINE",)
-    RETURN_NAMES = ("pipeline",)
-    OUTPUT_TOOLTIPS = ("The SD 1.5 pipeline, for LF Stylize and the identity-lock and animator nodes.",)
-
-    @classmethod
-    def INPUT_TYPES(cls) -> dict:
-        return {
-            "required": {
-                "checkpoint": (_models("checkpoints"), {"tooltip": "SD 1.5 checkpoint, single .safetensors file."}),
-                "controlnet": (_models("controlnet"), {"tooltip": "ControlNet for SD 1.5 (e.g. scribble v1.1)."}),
-                "lora": _lora_input("LoRA that gives the style (models/loras), or None."),
-                "lora_strength": _strength_input("How strongly the first LoRA applies (0 = not at all)."),
-                "lora_2": _lora_input("An optional second LoRA mixed with the first, or None."),
-                "lora_2_strength": _strength_input("How strongly the second LoRA applies."),
-                "scheduler": (
-                    list(stylize.SCHEDULERS),
-                    {"default": stylize.DEFAULT_SCHEDULER, "tooltip": "Sampler used to denoise."},
-                ),
-            }
-        }
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, lora_strength, lora_2_strength):
-        return validate_inputs(cls, {"lora_strength": lora_strength, "lora_2_strength": lora_2_strength})
-
-    def load(self, checkpoint, controlnet, lora, lora_strength, lora_2, lora_2_strength, scheduler):
-        pairs = ((lora, lora_strength), (lora_2, lora_2_strength))
-        loras = [(name, strength) for name, strength in pairs if name and name != NO_LORA]
-        return (stylize.load_pipeline(checkpoint, controlnet, loras, scheduler),)
 
 
 class LF_SketchToScribble:
@@ -116,88 +62,84 @@ class LF_SketchToScribble:
 
 
 class LF_Stylize:
-    """Pipeline + scribble + prompt -> an image in the LoRA's style with the sketch's structure."""
+    """MODEL + VAE + CONTROL_NET + scribble + prompt -> the image the core ControlNet chain makes, in one node."""
 
     DESCRIPTION = (
-        "Renders a scribble map with an SD 1.5 ControlNet + LoRA pipeline: the sketch holds the structure, the "
-        "LoRA the style, the prompt says what it is. Shows a progress bar and stops between steps when interrupted."
+        "Renders a scribble map on your checkpoint (and LoRA, identity lock or any other MODEL patch): the sketch holds "
+        "the structure through the ControlNet, the prompt says what it is. One node for EmptyLatentImage + "
+        "ControlNetApplyAdvanced + KSampler + VAEDecode: with the same seed and settings it gives the same image as "
+        "that chain. Give positive/negative CONDITIONING, or a CLIP and the prompts."
     )
     CATEGORY = CATEGORY
     FUNCTION = "render"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("image",)
-    OUTPUT_TOOLTIPS = ("One stylized image per scribble.",)
+    RETURN_TYPES = ("IMAGE", "LATENT")
+    RETURN_NAMES = ("image", "latent")
+    OUTPUT_TOOLTIPS = ("One stylized image per scribble.", "Their latents (for a second pass or an upscale).")
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
-        size = {"default": 512, "min": 64, "max": 2048, "step": 8}
+        size = {"default": 512, "min": 64, "max": 8192, "step": 8}
         unit = {"min": 0.0, "max": 1.0, "step": 0.01}
         return {
             "required": {
-                "pipeline": ("LF_PIPELINE", {"tooltip": "From LF Stylize Pipeline Loader."}),
+                "model": ("MODEL", {"tooltip": "The diffusion model (Load Checkpoint, then LoRAs or an identity lock)."}),
+                "vae": ("VAE", {"tooltip": "The VAE that decodes the result (Load Checkpoint's)."}),
+                "control_net": ("CONTROL_NET", {"tooltip": "A scribble ControlNet (Load ControlNet Model)."}),
                 "scribble": ("IMAGE", {"tooltip": "Scribble map, white lines on black (LF Sketch To Scribble)."}),
-                "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "What the picture shows."}),
-                "negative_prompt": (
-                    "STRING",
-                    {"multiline": True, "default": "lowres, blurry", "tooltip": "What to steer away from."},
-                ),
-                "seed": (
-                    "INT",
-                    {"default": 0, "min": 0, "max": 2**63 - 1, "tooltip": "Noise seed: same seed, same image."},
-                ),
-                "steps": ("INT", {"default": 20, "min": 1, "max": 200, "tooltip": "Denoising steps."}),
-                "guidance": (
-                    "FLOAT",
-                    {"default": 7.5, "min": 1.0, "max": 30.0, "step": 0.1, "tooltip": "Prompt adherence (CFG)."},
-                ),
-                "controlnet_strength": (
-                    "FLOAT",
-                    {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05, "tooltip": "How hard the sketch binds."},
-                ),
-                "control_start": ("FLOAT", {**unit, "default": 0.0, "tooltip": "Step fraction where control begins."}),
-                "control_end": ("FLOAT", {**unit, "default": 1.0, "tooltip": "Step fraction where control ends."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                 "tooltip": "Noise seed: same seed, same image (KSampler's noise)."}),
+                "steps": ("INT", {"default": 20, "min": 1, "max": 10000, "tooltip": "Sampler steps."}),
+                "cfg": ("FLOAT", {"default": 7.5, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                                  "tooltip": "Prompt adherence (classifier-free guidance)."}),
+                "sampler_name": (comfy_glue.sampler_names(), {"tooltip": "ComfyUI's sampler."}),
+                "scheduler": (comfy_glue.scheduler_names(), {"tooltip": "ComfyUI's noise schedule."}),
+                "controlnet_strength": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.01,
+                                                  "tooltip": "How hard the sketch binds (0: not at all)."}),
+                "control_start": ("FLOAT", {**unit, "default": 0.0,
+                                            "tooltip": "Fraction of sampling where the control begins."}),
+                "control_end": ("FLOAT", {**unit, "default": 1.0, "tooltip": "Fraction of sampling where it ends."}),
                 "width": ("INT", {**size, "tooltip": "Output width (multiple of 8)."}),
                 "height": ("INT", {**size, "tooltip": "Output height (multiple of 8)."}),
-                "previews": ("BOOLEAN", {"default": True, "tooltip": "Show a cheap latent preview at each step."}),
-            }
+            },
+            "optional": {
+                "positive": ("CONDITIONING", {"tooltip": "What the picture shows, encoded (CLIP Text Encode); or "
+                                                         "connect 'clip' and write 'prompt'."}),
+                "negative": ("CONDITIONING", {"tooltip": "What to steer away from, encoded; or 'clip' + "
+                                                         "'negative_prompt'."}),
+                "clip": ("CLIP", {"tooltip": "Encodes 'prompt' and 'negative_prompt' where no conditioning is "
+                                             "connected (Load Checkpoint's CLIP, after any LoRA)."}),
+                "prompt": ("STRING", {"multiline": True, "default": "",
+                                      "tooltip": "What the picture shows (used with 'clip')."}),
+                "negative_prompt": ("STRING", {"multiline": True, "default": "lowres, blurry",
+                                               "tooltip": "What to steer away from (used with 'clip')."}),
+            },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, guidance, controlnet_strength, control_start, control_end):
-        return validate_inputs(cls, {"guidance": guidance, "controlnet_strength": controlnet_strength, "control_start": control_start, "control_end": control_end})
+    def VALIDATE_INPUTS(cls, cfg, controlnet_strength, control_start, control_end):
+        return validate_inputs(cls, {"cfg": cfg, "controlnet_strength": controlnet_strength,
+                                     "control_start": control_start, "control_end": control_end})
 
-    def render(
-        self,
-        pipeline,
-        scribble,
-        prompt,
-        negative_prompt,
-        seed,
-        steps,
-        guidance,
-        controlnet_strength,
-        control_start,
-        control_end,
-        width,
-        height,
-        previews,
-    ):
-        image = stylize.stylize(
-            pipeline,
-            scribble,
-            prompt,
-            negative_prompt,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            controlnet_strength=controlnet_strength,
-            control_start=control_start,
-            control_end=control_end,
-            width=width,
-            height=height,
-            previews=previews,
-        )
-        return (image,)
+    def render(self, model, vae, control_net, scribble, seed, steps, cfg, sampler_name, scheduler,
+               controlnet_strength, control_start, control_end, width, height, positive=None, negative=None, clip=None,
+               prompt="", negative_prompt=""):
+        positive = _conditioning(positive, clip, prompt, "positive", "prompt")
+        negative = _conditioning(negative, clip, negative_prompt, "negative", "negative_prompt")
+        image, latent = stylize.render(model, vae, control_net, scribble, positive, negative, seed=seed, steps=steps,
+                                       cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
+                                       controlnet_strength=controlnet_strength, control_start=control_start,
+                                       control_end=control_end, width=width, height=height)
+        return image, latent
+
+
+def _conditioning(conditioning, clip, text: str, field: str, text_field: str) -> list:
+    """The connected CONDITIONING, else `text` encoded by `clip`."""
+    if conditioning is not None:
+        return conditioning
+    if clip is None:
+        raise ValueError(f"'{field}' is not connected and there is no 'clip' to encode '{text_field}': connect a "
+                         "CONDITIONING (CLIP Text Encode) or Load Checkpoint's CLIP.")
+    return comfy_glue.encode_text(clip, text)
 
 
 class LF_LoraLoader:
@@ -260,13 +202,11 @@ class LF_LoraLoader:
 
 
 NODE_CLASS_MAPPINGS = {
-    "LF_StylizePipelineLoader": LF_StylizePipelineLoader,
     "LF_SketchToScribble": LF_SketchToScribble,
     "LF_Stylize": LF_Stylize,
     "LF_LoraLoader": LF_LoraLoader,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "LF_StylizePipelineLoader": "LF Stylize Pipeline Loader",
     "LF_SketchToScribble": "LF Sketch To Scribble",
     "LF_Stylize": "LF Stylize",
     "LF_LoraLoader": "LF Load LoRA",

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from _pack import load_pack
+from tiny_profile import TINY_SIZE, with_tiny_models
 
 logger = logging.getLogger("LongForm.film")
 
@@ -124,10 +125,10 @@ def render(args) -> int:
     storyboard = Path(args.storyboard)
     input_dir = Path(args.input_dir or storyboard.parent).resolve()
     board = load_storyboard(storyboard, input_dir)
-    plan = film_plan.FilmPlan(board, args.out, pack.NODE_CLASS_MAPPINGS, tiny=args.tiny)
+    plan = film_plan.FilmPlan(board, args.out, pack.NODE_CLASS_MAPPINGS, **_profile(args))
     baseline = None
     if args.baseline:
-        baseline = film_plan.FilmPlan(baseline_of(board), args.out, pack.NODE_CLASS_MAPPINGS, tiny=args.tiny)
+        baseline = film_plan.FilmPlan(baseline_of(board), args.out, pack.NODE_CLASS_MAPPINGS, **_profile(args))
     logger.info("%s: %d frames (%.1f s at %g fps), %d units, output %s", board.title, board.frame_count, board.seconds,
                 board.fps, len(plan.units), plan.film_dir)
     started: list[ManagedServer] = []
@@ -147,7 +148,7 @@ def render(args) -> int:
         if baseline is not None:
             FilmRun(baseline, workers, retries=args.retries).run()
             film_render.finish_film(baseline)
-        encoder = "" if args.no_report else (film_plan.tiny_model_names(args.encoder) if args.tiny else args.encoder)
+        encoder = "" if args.no_report else (with_tiny_models(args.encoder) if args.tiny else args.encoder)
         if encoder:
             from longform_pack.core import host
 
@@ -160,6 +161,11 @@ def render(args) -> int:
         if path is not None:
             print(path)
     return 0
+
+
+def _profile(args) -> dict:
+    """--tiny: the tiny stand-ins' filenames in every unit, at their native size."""
+    return {"rename": with_tiny_models, "size": TINY_SIZE} if args.tiny else {}
 
 
 def _server_settings(args, input_dir: Path) -> dict:
@@ -178,7 +184,7 @@ def show_plan(args) -> int:
 
     storyboard = Path(args.storyboard)
     board = load_storyboard(storyboard, Path(args.input_dir or storyboard.parent).resolve())
-    plan = FilmPlan(board, args.out, pack.NODE_CLASS_MAPPINGS, tiny=args.tiny)
+    plan = FilmPlan(board, args.out, pack.NODE_CLASS_MAPPINGS, **_profile(args))
     print(f"{board.title}: {board.frame_count} frames, {board.seconds:.1f} s at {board.fps:g} fps -> {plan.film_dir}")
     for unit in plan.units.values():
         state = "done" if plan.is_done(unit.id) else f"{plan.frames_on_disk(unit.id)}/{unit.frames} frames"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,23 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from client import ComfyClient, WorkflowError
+from comfy_server import PACK_FOLDER_NAME, STARTUP_TIMEOUT_S, free_port
 
 logger = logging.getLogger("LongForm.film")
 
 PACK_ROOT = Path(__file__).resolve().parent.parent
-PACK_FOLDER_NAME = "ComfyUI-LongForm"
-STARTUP_TIMEOUT_S = 180
 
 
 class ServerDied(RuntimeError):
     """The server stopped answering while it ran a unit: the unit should run again on another server."""
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:

@@ -18,7 +18,10 @@ from longform_pack.core.film.storyboard import baseline_of, parse_storyboard
 from longform_pack.core.manifest import load_manifest
 from longform_pack.core.video import StreamingClip
 from test_film_storyboard import EXAMPLES, GOOD
+from tiny_profile import TINY_SIZE, with_tiny_models
 from workflow_graph import CORE_NODES
+
+GOOD_NEGATIVE = parse_storyboard(GOOD, EXAMPLES).negative
 
 
 @pytest.fixture
@@ -32,7 +35,8 @@ def inputs(tmp_path):
 
 def make_plan(pack, inputs, text=GOOD, tiny=False):
     board = parse_storyboard(text, inputs)
-    return film_plan.FilmPlan(board, inputs.parent / "output", pack.NODE_CLASS_MAPPINGS, tiny=tiny)
+    profile = {"rename": with_tiny_models, "size": TINY_SIZE} if tiny else {}
+    return film_plan.FilmPlan(board, inputs.parent / "output", pack.NODE_CLASS_MAPPINGS, **profile)
 
 
 def nodes_of(workflow, class_type):
@@ -65,16 +69,19 @@ def test_unit_workflows_carry_the_storyboard(pack, inputs):
         if unit.workflow is not None:
             assert {node["class_type"] for node in unit.workflow.values()} <= known
     keyframe = plan.units["keyframe-one"].workflow
-    (stylize,) = nodes_of(keyframe, "LF_Stylize")
-    assert (stylize["prompt"], stylize["seed"], stylize["width"], stylize["controlnet_strength"]) == ("a forest", 0, 64, 1.0)
+    (sampler,) = nodes_of(keyframe, "KSampler")
+    (latent,) = nodes_of(keyframe, "EmptyLatentImage")
+    (control,) = nodes_of(keyframe, "ControlNetApplyAdvanced")
+    assert (sampler["seed"], sampler["steps"], latent["width"], control["strength"]) == (0, 20, 64, 1.0)
+    assert {n["text"] for n in nodes_of(keyframe, "CLIPTextEncode")} == {"a forest", GOOD_NEGATIVE}
     (lock,) = nodes_of(keyframe, "LF_IdentityLock")
-    assert lock["weight"] == 0.5
+    assert lock["weight"] == 0.5 and lock["ipadapter"] == "ip-adapter-plus_sd15.safetensors"
     assert {n["image"] for n in nodes_of(keyframe, "LoadImage")} == {"longform_sketch.png", "longform_character.png"}
     assert nodes_of(keyframe, "SaveImage")[0]["filename_prefix"] == "film/tiny/keyframe-one/render"
 
     two = plan.units["keyframe-two"].workflow  # no sketch, no character
     assert nodes_of(two, "EmptyImage") and not nodes_of(two, "LF_IdentityLock") and not nodes_of(two, "LoadImage")
-    assert nodes_of(two, "LF_Stylize")[0]["controlnet_strength"] == 0.0
+    assert nodes_of(two, "ControlNetApplyAdvanced")[0]["strength"] == 0.0
     assert sorted(map(int, two)) == list(range(1, len(two) + 1))
 
     animate = plan.units["animate-one"].workflow
@@ -99,7 +106,7 @@ def test_tiny_profile_swaps_every_model_name(pack, inputs):
     assert "v1-5-pruned-emaonly.safetensors" in real and "longform-tiny-sd15.safetensors" in tiny
     values = {value for node in json.loads(tiny).values() for value in node["inputs"].values() if isinstance(value, str)}
     real_names = {entry.filename for entry in load_manifest()}
-    assert not values & real_names and len(values & {entry.tiny_filename for entry in load_manifest()}) == 6
+    assert not values & real_names and len(values & {entry.tiny_filename for entry in load_manifest()}) == 5
 
 
 def test_keys_follow_inputs_and_dependencies(pack, inputs):
@@ -334,4 +341,4 @@ def test_the_tiny_profile_renders_at_the_tiny_models_size(pack, inputs):
     assert make_plan(pack, inputs, text).board.width == 512
     plan = make_plan(pack, inputs, text, tiny=True)
     assert (plan.board.width, plan.board.height) == (64, 64)
-    assert nodes_of(plan.units["keyframe-one"].workflow, "LF_Stylize")[0]["width"] == 64
+    assert nodes_of(plan.units["keyframe-one"].workflow, "EmptyLatentImage")[0]["width"] == 64

@@ -1,4 +1,5 @@
-"""The identity lock on the tiny SD 1.5 + IP-Adapter + CLIP vision + insightface stand-ins."""
+"""The identity lock's maths and files without ComfyUI (tests/native/test_identity.py runs it in ComfyUI), the
+identity score, and the faces on the tiny insightface pack."""
 
 import shutil
 
@@ -7,17 +8,14 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from longform_pack.core import faces, host, images, tiny
-from longform_pack.core import identity as idn
-from longform_pack.core import stylize as st
+from longform_pack.core import faces, images, ipadapter
+from longform_pack.core.identity_score import cosine_to_reference, embedder, identity_scores, plot_scores
+from longform_pack.core.tiny import identity as tiny_identity
 from longform_pack.nodes import identity as nodes
 
-CHECKPOINT = "longform-tiny-sd15.safetensors"
-CONTROLNET = "longform-tiny-controlnet-scribble.safetensors"
 BASE = "longform-tiny-ip-adapter_sd15.safetensors"
 PLUS = "longform-tiny-ip-adapter-plus_sd15.safetensors"
 FACEID = "longform-tiny-ip-adapter-faceid_sd15.bin"
-CLIP_VISION = "longform-tiny-clip-vision.safetensors"
 FACE_PACK = "models/longform_tiny"
 PROBE_CLIP = "longform-tiny-clip.safetensors"
 
@@ -32,96 +30,172 @@ def face_picture(size: int = 96, skin=(225, 180, 150), background=(60, 80, 160))
     return images.from_pil(picture)
 
 
-@pytest.fixture(scope="module")
-def scribble() -> torch.Tensor:
-    """A head-and-shoulders outline in white on black, 64x64."""
-    picture = Image.new("RGB", (64, 64), "black")
-    draw = ImageDraw.Draw(picture)
-    draw.ellipse((20, 8, 44, 36), outline="white", width=2)
-    draw.arc((8, 36, 56, 80), 180, 360, fill="white", width=2)
-    return images.from_pil(picture)
+def adapter(tiny_models_dir, name: str) -> ipadapter.AdapterFile:
+    return ipadapter.read_adapter(tiny_models_dir / "ipadapter" / name)
 
 
-@pytest.fixture(scope="module")
-def pipeline(tiny_models_dir):
-    return st.load_pipeline(CHECKPOINT, CONTROLNET, [], "euler")
+def naive_attention(q, k, v, heads):
+    """Multi-head attention written out: per batch item and head, softmax(q k^T / sqrt(d)) v."""
+    batch, _, width = q.shape
+    d = width // heads
+    out = torch.zeros_like(q)
+    for b in range(batch):
+        for h in range(heads):
+            cols = slice(h * d, (h + 1) * d)
+            scores = q[b, :, cols] @ k[b, :, cols].T / d**0.5
+            out[b, :, cols] = torch.softmax(scores, dim=-1) @ v[b, :, cols]
+    return out
 
 
-@pytest.fixture(scope="module")
-def references() -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(7)
-    return torch.rand(1, 48, 40, 3, generator=generator), torch.rand(1, 48, 40, 3, generator=generator)
+def test_ip_attention_against_a_written_out_computation(tiny_models_dir):
+    """Text attention + weight x attention over the reference's tokens; the unconditional chunk of the batch gets the
+    unconditional tokens and the conditional chunk the reference's (swapping them fails here)."""
+    file = adapter(tiny_models_dir, BASE)
+    model = ipadapter.IPAdapterModel(file)
+    generator = torch.Generator().manual_seed(0)
+    cond, uncond = torch.randn(2, 1024, generator=generator), torch.zeros(2, 1024)  # two references
+    lock = ipadapter.IdentityConditioning(model, cond, uncond, weight=0.7, sigma_start=10.0, sigma_end=1.0)
+    layer = ipadapter.IPAttention(lock, 3, ipadapter.scaled_attention)
+    heads, hidden = 8, 640
+    q = torch.randn(4, 16, hidden, generator=generator)  # [uncond x2, cond x2]
+    k, v = torch.randn(4, 77, hidden, generator=generator), torch.randn(4, 77, hidden, generator=generator)
+    options = {"n_heads": heads, "cond_or_uncond": [1, 0], "sigmas": torch.tensor([5.0] * 4)}
+    out = layer(q, k, v, options)
+
+    def tokens(features):  # the base projection written out: Linear, reshape to 4 tokens, LayerNorm; references side by side
+        state = file.image_proj
+        x = (features @ state["proj.weight"].T + state["proj.bias"]).reshape(-1, 4, 768)
+        x = torch.nn.functional.layer_norm(x, (768,), state["norm.weight"], state["norm.bias"])
+        return x.reshape(1, 8, 768)
+
+    expected = naive_attention(q, k, v, heads)
+    for rows, features in ((slice(0, 2), uncond), (slice(2, 4), cond)):
+        t = tokens(features).expand(2, -1, -1)
+        k_ip, v_ip = t @ file.ip_layers["3.to_k_ip.weight"].T, t @ file.ip_layers["3.to_v_ip.weight"].T
+        expected[rows] += 0.7 * naive_attention(q[rows], k_ip, v_ip, heads)
+    torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
+    # Outside the sigma window the layer is exactly its text attention.
+    outside = layer(q, k, v, {**options, "sigmas": torch.tensor([0.5] * 4)})
+    assert torch.equal(outside, ipadapter.scaled_attention(q, k, v, heads, {}))
 
 
-def render(pipeline, scribble, seed: int = 1) -> torch.Tensor:
-    return st.stylize(pipeline, scribble, "a character", "blurry", seed=seed, steps=2, width=64, height=64)
+def test_projections_equal_diffusers(tiny_models_dir):
+    """Our image projections against diffusers' own IP-Adapter projection classes loaded from the same files."""
+    from diffusers import UNet2DConditionModel
+
+    generator = torch.Generator().manual_seed(1)
+    inputs = {"base": torch.randn(2, 1024, generator=generator), "plus": torch.randn(2, 9, 1280, generator=generator),
+              "faceid": torch.randn(2, 512, generator=generator)}
+    for name in (BASE, PLUS, FACEID):
+        file = adapter(tiny_models_dir, name)
+        ours = ipadapter.build_projection(file.variant, file.image_proj)
+        theirs = UNet2DConditionModel._convert_ip_adapter_image_proj_to_diffusers(None, dict(file.image_proj),
+                                                                                  low_cpu_mem_usage=False)
+        features = inputs[file.variant]
+        with torch.no_grad():
+            torch.testing.assert_close(ours(features), theirs(features), atol=1e-5, rtol=1e-4)
 
 
-def lock(pipeline, adapter, reference, weight=1.0, **kwargs):
-    kwargs.setdefault("clip_vision_name", CLIP_VISION)
-    made = idn.prepare_identity(pipeline.pipe.unet, adapter, reference, weight, **kwargs)
-    return idn.lock_pipeline(pipeline, made)
-
-
-def test_weight_zero_is_the_bare_pipeline_and_nothing_leaks(pipeline, scribble, references):
-    bare = render(pipeline, scribble)
-    zero = lock(pipeline, BASE, references[0], weight=0.0)
-    assert zero is pipeline
-    assert torch.equal(render(zero, scribble), bare)
-    locked = render(lock(pipeline, BASE, references[0]), scribble)
-    assert not torch.allclose(locked, bare, atol=1e-4)
-    # The shared pipe is exactly as before: same image, no projection or IP processor left behind.
-    assert torch.equal(render(pipeline, scribble), bare)
-    assert pipeline.pipe.unet.encoder_hid_proj is None
-    assert not any("IPAdapter" in type(p).__name__ for p in pipeline.pipe.unet.attn_processors.values())
-
-
-def test_output_changes_with_reference_and_repeats_with_same_seed(pipeline, scribble, references):
-    first = render(lock(pipeline, BASE, references[0]), scribble)
-    again = render(lock(pipeline, BASE, references[0]), scribble)
-    other = render(lock(pipeline, BASE, references[1]), scribble)
-    assert torch.equal(first, again)
-    assert (first - other).abs().max() > 1e-3
-
-
-def test_plus_variant_detected_from_shapes_not_name(tiny_models_dir, pipeline, scribble, references):
+def test_variant_from_shapes_not_name_and_lora_keys(tiny_models_dir):
     renamed = tiny_models_dir / "ipadapter" / "ip-adapter_sd15_but_really_plus.safetensors"
     shutil.copy(tiny_models_dir / "ipadapter" / PLUS, renamed)
-    made = idn.prepare_identity(pipeline.pipe.unet, renamed.name, references[0], 1.0, clip_vision_name=CLIP_VISION)
-    assert made.variant == "plus"
-    assert made.positive.shape[1:] == made.negative.shape[1:]
-    assert idn.read_adapter(BASE).variant == "base"
-    plus = render(idn.lock_pipeline(pipeline, made), scribble)
-    assert not torch.allclose(plus, render(pipeline, scribble), atol=1e-4)
+    assert ipadapter.read_adapter(renamed).variant == "plus"
+    assert adapter(tiny_models_dir, BASE).variant == "base"
+    faceid = adapter(tiny_models_dir, FACEID)
+    assert faceid.variant == "faceid" and faceid.input_width == 512
+    assert faceid.layer_numbers == [k for k, _, _ in ipadapter.layout_from_config(tiny_identity.TINY_UNET_CONFIG)]
+    with pytest.raises(ValueError, match="not an IP-Adapter file"):
+        from safetensors.torch import save_file
+
+        save_file({"x": torch.zeros(1)}, str(tiny_models_dir / "ipadapter" / "not_an_adapter.safetensors"))
+        ipadapter.read_adapter(tiny_models_dir / "ipadapter" / "not_an_adapter.safetensors")
 
 
-def test_start_end_window(pipeline, scribble, references):
-    full = render(lock(pipeline, BASE, references[0]), scribble)
-    late = render(lock(pipeline, BASE, references[0], start=0.5, end=1.0), scribble)
-    bare = render(pipeline, scribble)
-    assert not torch.allclose(late, full, atol=1e-4)
-    assert not torch.allclose(late, bare, atol=1e-4)
-    # With 2 steps at fractions 0 and 1/2, a window from 0.9 covers none: the adapter never acts.
-    never = render(lock(pipeline, FACEID, face_picture(), start=0.9, end=1.0, insightface_pack=FACE_PACK), scribble)
-    assert torch.equal(never, bare)
-    timesteps = torch.tensor([999, 666, 333, 0])
-    assert [idn.step_fraction(timesteps, t) for t in timesteps] == [0.0, 0.25, 0.5, 0.75]
+def test_layout_from_config_is_diffusers_processor_order():
+    """Full-size SD 1.5: 16 cross-attentions numbered 1..31 as the published files (diffusers' attn_processors order,
+    built on the meta device from the bundled SD 1.5 config)."""
+    import json
+
+    from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
+
+    from longform_pack.core import encoders
+
+    config = json.loads((encoders.ASSETS / "sd15" / "unet" / "config.json").read_text())
+    with init_empty_weights():
+        unet = UNet2DConditionModel(**{k: v for k, v in config.items() if not k.startswith("_")})
+    diffusers_order = []
+    for index, name in enumerate(unet.attn_processors):
+        if name.endswith("attn2.processor"):
+            attention = unet.get_submodule(name.removesuffix(".processor"))
+            diffusers_order.append((index, attention.to_q.out_features, attention.to_k.in_features))
+    sd15 = {"model_channels": 320, "channel_mult": [1, 2, 4, 4], "num_res_blocks": 2, "context_dim": 768,
+            "attention_resolutions": [4, 2, 1]}
+    assert ipadapter.layout_from_config(sd15) == diffusers_order
+    assert [k for k, _, _ in diffusers_order] == list(range(1, 32, 2))
 
 
-def test_faceid_runs_through_onnxruntime(pipeline, scribble):
-    reference = face_picture()
+def test_adapter_fit_errors(tiny_models_dir):
+    file = adapter(tiny_models_dir, BASE)
+    layers = [ipadapter.Attn2Layer("input", 1, 0, "input_blocks.1.1.transformer_blocks.0", hidden, 2048, n)
+              for n, (_, hidden, _) in enumerate(ipadapter.layout_from_config(tiny_identity.TINY_UNET_CONFIG))]
+    with pytest.raises(ValueError, match="made for another base model"):
+        ipadapter.check_adapter_fits(file, layers)
+    sdxl = ipadapter.AdapterFile("ip-adapter_sdxl.safetensors", "base", {"norm.weight": torch.ones(2048),
+                                 "proj.weight": torch.zeros(4 * 2048, 1280)},
+                                 {"1.to_k_ip.weight": torch.zeros(640, 2048)}, {})
+    with pytest.raises(ValueError, match="SDXL"):
+        ipadapter.check_adapter_fits(sdxl, [ipadapter.Attn2Layer("input", 1, 0, "p", 320, 768, 0)])
+    with pytest.raises(ValueError, match="FaceID Plus"):
+        ipadapter.detect_variant({"perceiver_resampler.proj_in.weight": torch.zeros(1)}, "faceid-plus.bin")
+
+
+def test_multi_reference_score_is_normalised():
+    """Every reference counts the same whatever its norm, and a frame along the references' mean direction scores 1:
+    against an independent numpy computation."""
+    generator = torch.Generator().manual_seed(2)
+    references = torch.randn(3, 16, generator=generator) * torch.tensor([[1.0], [10.0], [0.1]])
+    frames = torch.randn(5, 16, generator=generator)
+    unit = references.numpy() / np.linalg.norm(references.numpy(), axis=1, keepdims=True)
+    direction = unit.mean(0) / np.linalg.norm(unit.mean(0))
+    expected = frames.numpy() @ direction / np.linalg.norm(frames.numpy(), axis=1)
+    assert cosine_to_reference(frames, references) == pytest.approx(expected.tolist(), abs=1e-6)
+    along = torch.from_numpy(direction)[None] * 3.0
+    assert cosine_to_reference(along, references)[0] == pytest.approx(1.0, abs=1e-6)
+    rescaled = references * torch.tensor([[5.0], [0.2], [7.0]])
+    assert cosine_to_reference(frames, rescaled) == pytest.approx(cosine_to_reference(frames, references), abs=1e-6)
+
+
+def test_identity_score_with_the_probe_encoder_and_faces(tiny_models_dir):
+    a, b = face_picture(), face_picture(skin=(200, 150, 120), background=(20, 120, 60))
+    frames = torch.cat([a, b, torch.rand(1, 96, 96, 3, generator=torch.Generator().manual_seed(3)), a])
+    embed = embedder(probe_encoder=PROBE_CLIP)
+    scores = identity_scores(frames, a, embed, insightface_pack=FACE_PACK)
+    assert scores.clip[0] == pytest.approx(1.0, abs=1e-5) and scores.clip[3] == pytest.approx(1.0, abs=1e-5)
+    assert max(scores.clip[1], scores.clip[2]) < 0.999
+    assert scores.face[0] == pytest.approx(1.0, abs=1e-5)
+    assert np.isnan(scores.face[2])  # the noise frame has no face: left out, counted
+    assert scores.faces_missing == 1 and "1 frames without a face" in scores.summary()
+    assert identity_scores(frames.flip(0), a, embed).clip == pytest.approx(scores.clip[::-1], abs=1e-6)
+    plot = plot_scores(scores)
+    assert plot.ndim == 4 and plot.shape[0] == 1 and plot.shape[-1] == 3
+    with pytest.raises(ValueError, match="No face found.*face pack to none"):
+        identity_scores(frames, torch.full((1, 64, 64, 3), 0.3), embed, insightface_pack=FACE_PACK)
+    with pytest.raises(ValueError, match="exactly one image encoder"):
+        embedder()
+    with pytest.raises(ValueError, match="must be a CLIP_VISION"):
+        embedder(clip_vision="CLIP-ViT-H-14.safetensors")
+
+
+def test_faces_run_on_onnxruntime_cpu_outside_comfyui(tiny_models_dir):
+    assert faces.providers() == ["CPUExecutionProvider"]  # no GPU device here
     analyzer = faces.load_analyzer(FACE_PACK)
     sessions = [model.session for model in analyzer.models.values()]
     assert {type(s).__mro__[1].__module__.split(".")[0] for s in sessions} == {"onnxruntime"}
-    assert all(s.get_providers()[0] == faces.providers()[0] for s in sessions)
-    found = faces.analyse(faces.to_uint8(reference, "reference")[0], FACE_PACK)
+    assert all(s.get_providers()[0] == "CPUExecutionProvider" for s in sessions)
+    found = faces.analyse(faces.to_uint8(face_picture(), "reference")[0], FACE_PACK)
     assert found is not None and found.embedding.shape == (512,)
     assert abs(float(np.linalg.norm(found.embedding)) - 1.0) < 1e-4
-    locked = lock(pipeline, FACEID, reference, insightface_pack=FACE_PACK)
-    assert locked.lock.variant == "faceid" and locked.lock.adapter.lora  # FaceID's LoRA is read too
-    face_image = render(locked, scribble)
-    assert not torch.allclose(face_image, render(pipeline, scribble), atol=1e-4)
-    assert torch.equal(render(locked, scribble), face_image)
 
 
 def test_largest_face_is_used():
@@ -134,91 +208,37 @@ def test_largest_face_is_used():
     assert faces.largest_face([]) is None
 
 
-def test_errors_are_clear(tiny_models_dir, pipeline, references):
-    unet = pipeline.pipe.unet
-    with pytest.raises(ValueError, match="No face found.*non-FaceID"):
-        idn.prepare_identity(unet, FACEID, torch.full((1, 64, 64, 3), 0.3), 1.0, insightface_pack=FACE_PACK)
-    with pytest.raises(ValueError, match="'reference' must be an IMAGE"):
-        idn.prepare_identity(unet, BASE, "face.png", 1.0, clip_vision_name=CLIP_VISION)
-    with pytest.raises(ValueError, match="'reference'"):
-        idn.prepare_identity(unet, BASE, torch.rand(64, 64, 3), 1.0, clip_vision_name=CLIP_VISION)
-    with pytest.raises(FileNotFoundError, match="clip_vision_h"):
-        idn.prepare_identity(unet, BASE, references[0], 1.0, clip_vision_name="CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors")
-    with pytest.raises(ValueError, match="start"):
-        idn.prepare_identity(unet, BASE, references[0], 1.0, start=0.8, end=0.2, clip_vision_name=CLIP_VISION)
-    # An SDXL IP-Adapter (2048-wide cross-attention, 1280-d ViT-bigG embeddings) is refused by its shapes.
-    from safetensors.torch import save_file
-
-    sdxl = {"image_proj.proj.weight": torch.zeros(4 * 2048, 1280), "image_proj.proj.bias": torch.zeros(4 * 2048),
-            "image_proj.norm.weight": torch.ones(2048), "image_proj.norm.bias": torch.zeros(2048),
-            "ip_adapter.1.to_k_ip.weight": torch.zeros(640, 2048), "ip_adapter.1.to_v_ip.weight": torch.zeros(640, 2048)}
-    save_file(sdxl, str(tiny_models_dir / "ipadapter" / "ip-adapter_sdxl.safetensors"))
-    with pytest.raises(ValueError, match="SDXL"):
-        idn.prepare_identity(unet, "ip-adapter_sdxl.safetensors", references[0], 1.0, clip_vision_name=CLIP_VISION)
-    with pytest.raises(ValueError, match="must be an LF_PIPELINE"):
-        idn.lock_identity(pipeline.pipe, BASE, references[0], clip_vision_name=CLIP_VISION)
-    with pytest.raises(ValueError, match="already has an identity lock"):
-        once = lock(pipeline, BASE, references[0])
-        idn.lock_pipeline(once, once.lock)
+def test_nodes_inputs(tiny_models_dir):
+    lock_inputs = nodes.LF_IdentityLock.INPUT_TYPES()
+    assert lock_inputs["required"]["model"][0] == "MODEL" and lock_inputs["optional"]["clip_vision"][0] == "CLIP_VISION"
+    assert BASE in lock_inputs["required"]["ipadapter"][0] and FACE_PACK in lock_inputs["optional"]["insightface"][0]
+    assert "ip-adapter_sd15.safetensors" in lock_inputs["required"]["ipadapter"][0]  # missing manifest file: listed
+    assert nodes.LF_IdentityLock.RETURN_TYPES == ("MODEL", "STRING")
+    score_inputs = nodes.LF_IdentityScore.INPUT_TYPES()
+    assert score_inputs["required"]["encoder"][0][0] == nodes.USE_CLIP_VISION
+    assert PROBE_CLIP in score_inputs["required"]["encoder"][0]
+    frames = torch.cat([face_picture(), face_picture(skin=(200, 150, 120))])
+    plot, summary, mean, low = nodes.LF_IdentityScore().score(frames, frames[:1], PROBE_CLIP, "none")
+    assert plot.shape[0] == 1 and "CLIP identity" in summary and low < mean < 1.0
 
 
-def test_identity_score_self_one_other_lower_order_kept(tiny_models_dir, references):
-    a, b = face_picture(), face_picture(skin=(200, 150, 120), background=(20, 120, 60))
-    frames = torch.cat([a, b, torch.rand(1, 96, 96, 3, generator=torch.Generator().manual_seed(3)), a])
-    scores = idn.identity_scores(frames, a, clip_vision_name=CLIP_VISION, insightface_pack=FACE_PACK)
-    assert scores.clip[0] == pytest.approx(1.0, abs=1e-5) and scores.clip[3] == pytest.approx(1.0, abs=1e-5)
-    assert max(scores.clip[1], scores.clip[2]) < 0.999
-    assert scores.face[0] == pytest.approx(1.0, abs=1e-5)
-    assert np.isnan(scores.face[2])  # the noise frame has no face: left out, counted
-    assert scores.faces_missing == 1 and "1 frames without a face" in scores.summary()
-    reversed_scores = idn.identity_scores(frames.flip(0), a, clip_vision_name=CLIP_VISION)
-    assert reversed_scores.clip == pytest.approx(scores.clip[::-1], abs=1e-6)
-    probe = idn.identity_scores(frames, a, probe_encoder=PROBE_CLIP)
-    assert probe.clip[0] == pytest.approx(1.0, abs=1e-5) and probe.clip[1] < 0.999
-    plot = idn.plot_scores(scores)
-    assert plot.ndim == 4 and plot.shape[0] == 1 and plot.shape[-1] == 3
-    with pytest.raises(ValueError, match="No face found.*face pack to none"):
-        idn.identity_scores(frames, torch.full((1, 64, 64, 3), 0.3), CLIP_VISION, insightface_pack=FACE_PACK)
-    with pytest.raises(ValueError, match="exactly one image encoder"):
-        idn.identity_scores(frames, a)
+def test_nodes_validate_inputs(tiny_models_dir):
+    validate = nodes.LF_IdentityLock.VALIDATE_INPUTS
+    assert validate(0.8, 0.0, 1.0, BASE, "none") is True
+    assert "'weight'" in validate(float("nan"), 0.0, 1.0, BASE, "none")
+    assert "'end_at'" in validate(0.8, 0.0, 1.5, BASE, "none")
+    assert "'ipadapter'" in validate(0.8, 0.0, 1.0, "../../secrets.safetensors", "none")
+    assert nodes.LF_IdentityScore.VALIDATE_INPUTS(nodes.USE_CLIP_VISION, "none") is True
+    assert "'face_pack'" in nodes.LF_IdentityScore.VALIDATE_INPUTS(nodes.USE_CLIP_VISION, "/etc")
+    from longform_pack.core.identity import lock_identity
+
+    with pytest.raises(ValueError, match="'weight'.*NaN"):
+        lock_identity(object(), BASE, face_picture(), float("nan"))
 
 
-def test_nodes(tiny_models_dir, pipeline, scribble, references):
-    for node in (nodes.LF_IdentityLock, nodes.LF_IdentityScore):
-        assert node.DESCRIPTION and node.CATEGORY == "LongForm/identity"
-        for spec in node.INPUT_TYPES()["required"].values():
-            assert spec[1]["tooltip"]
-    choices = nodes.LF_IdentityLock.INPUT_TYPES()["required"]
-    assert BASE in choices["ipadapter"][0] and FACE_PACK in choices["insightface"][0]
-    assert "ip-adapter_sd15.safetensors" in choices["ipadapter"][0]  # missing manifest file: listed, errors by name
-    locked, info = nodes.LF_IdentityLock().lock(pipeline, references[0], PLUS, 0.7, 0.0, 1.0, CLIP_VISION, FACE_PACK)
-    assert isinstance(locked, st.StylizePipeline) and "plus" in info
-    from longform_pack.nodes.stylize import LF_Stylize
-
-    def stylize_node(target):
-        return LF_Stylize().render(target, scribble, "a character", "", 1, 2, 7.5, 1.0, 0.0, 1.0, 64, 64, False)[0]
-
-    assert not torch.allclose(stylize_node(locked), stylize_node(pipeline), atol=1e-4)
-    frames = torch.cat([references[0], references[1]])
-    plot, summary, mean, low = nodes.LF_IdentityScore().score(frames, references[0], f"clip_vision/{CLIP_VISION}", "none")
-    assert plot.shape[0] == 1 and "CLIP identity" in summary
-    assert low < mean < 1.0
-
-
-def test_full_size_layouts_match_the_published_files():
-    """Meta-device checks of the real architectures: no weights needed."""
-    import json
-
-    from accelerate import init_empty_weights
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    config = json.loads((st.ASSETS_DIR / "sd15" / "unet" / "config.json").read_text())
-    layout = idn.attention_layout({k: v for k, v in config.items() if not k.startswith("_")})
-    cross = [index for index, _, width in layout if width is not None]
-    assert len(layout) == 32 and cross == list(range(1, 32, 2))  # ip_adapter.1 ... ip_adapter.31, as published
-    assert {width for _, _, width in layout if width is not None} == {768}
-    vit_h = {"hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32, "num_attention_heads": 16,
-             "image_size": 224, "patch_size": 14, "projection_dim": 1024, "hidden_act": "gelu"}
-    with init_empty_weights():
-        model = CLIPVisionModelWithProjection(CLIPVisionConfig(**vit_h))
-    assert idn.clip_vision_config(model.state_dict(), {}) == vit_h
+def test_truncated_adapter_file_is_refused_by_the_checked_reader(tiny_models_dir):
+    source = tiny_models_dir / "ipadapter" / BASE
+    broken = tiny_models_dir / "ipadapter" / "truncated.safetensors"
+    broken.write_bytes(source.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="'ipadapter'"):
+        ipadapter.read_adapter(broken)

@@ -215,40 +215,8 @@ def files_under(root):
     return {path for path in root.rglob("*") if path.is_file() or path.is_symlink()}
 
 
-# 1. No file is ever written to a place that a model file's metadata names.
-
-
-def test_checkpoint_metadata_never_names_a_place_to_write(tiny_models_dir, tmp_path, monkeypatch):
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    stylize = pytest.importorskip("longform_pack.core.stylize")
-    if not hasattr(stylize, "load_pipeline"):
-        pytest.skip("the diffusers checkpoint loader is gone; its successor reads no config from metadata")
-    from longform_pack.core.tiny.stylize import TINY_CONFIG_KEY
-
-    source = tiny_models_dir / "checkpoints" / "longform-tiny-sd15.safetensors"
-    with safe_open(str(source), framework="pt") as handle:
-        metadata = dict(handle.metadata())
-    configs = json.loads(metadata[TINY_CONFIG_KEY])
-    escape = "/".join([".."] * 6) + "/escaped"
-    hostile = {**configs, escape: configs["unet"], str(tmp_path / "absolute"): configs["unet"]}
-    checkpoints = tmp_path / "models" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    save_file(load_file(str(source)), str(checkpoints / "hostile.safetensors"),
-              metadata={**metadata, TINY_CONFIG_KEY: json.dumps(hostile)})
-    system_temp = tmp_path / "a" / "b" / "c" / "d" / "e" / "systemp"  # '../' x 6 from its configs folder: tmp_path
-    system_temp.mkdir(parents=True)
-    monkeypatch.setattr("tempfile.tempdir", str(system_temp))
-    previous = host.set_models_dir(tmp_path / "models")
-    before = files_under(tmp_path)
-    try:
-        with pytest.raises(ValueError, match=f"'checkpoint'.*hostile.safetensors.*{TINY_CONFIG_KEY}"):
-            stylize.load_pipeline("hostile.safetensors", None, [], "euler_a")
-    finally:
-        host.set_models_dir(previous)
-    assert files_under(tmp_path) == before
-    assert not (tmp_path / "escaped").exists() and not (tmp_path / "absolute").exists()
+# 1. No file is ever written to a place that a model file's metadata names (the diffusers checkpoint loader that read
+#    configs from metadata is gone: ComfyUI's loaders read none).
 
 
 def test_no_core_module_builds_a_path_from_file_contents():
@@ -489,10 +457,10 @@ def test_save_video_refuses_a_255_character_prefix_and_reports_only_written_file
 def test_core_entry_points_refuse_nan_from_linked_inputs():
     from longform_pack.core import animate, ddpm, schedule, video
 
-    with pytest.raises(ValueError, match="'guidance'"):
-        animate.AnimateSettings(guidance=float("nan")).check()
-    with pytest.raises(ValueError, match="'controlnet_scale'"):
-        animate.AnimateSettings(controlnet_scale=float("nan")).check()
+    with pytest.raises(ValueError, match="'cfg'"):
+        animate.AnimateSettings(cfg=float("nan")).check()
+    with pytest.raises(ValueError, match="'controlnet_strength'"):
+        animate.AnimateSettings(controlnet_strength=float("nan")).check()
     with pytest.raises(ValueError, match="'fps'"):
         schedule.frame_count_for(4.0, float("nan"))
     with pytest.raises(ValueError, match="'fps'"):
@@ -553,15 +521,18 @@ def test_ddpm_hostile_sidecar_is_a_clear_error(tiny_ddpm, folders, sidecar, prob
         ddpm.load_model(path)
 
 
+def _read_adapter(name):
+    from longform_pack.core import ipadapter
+
+    return ipadapter.read_adapter(host.model_path("ipadapter", name))
+
+
 @pytest.mark.parametrize("folder, name, load", [
     ("encoders", "longform-tiny-clip.safetensors", lambda n: __import__("longform_pack.core.encoders",
                                                                       fromlist=["x"]).load_encoder("clip", n)),
-    ("clip_vision", "longform-tiny-clip-vision.safetensors",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).load_clip_vision(n)),
-    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
-    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin",
-     lambda n: __import__("longform_pack.core.identity", fromlist=["x"]).read_adapter(n)),
+    # CLIP vision files are loaded by core Load CLIP Vision now: the pack reads no CLIP_VISION file itself.
+    ("ipadapter", "longform-tiny-ip-adapter_sd15.safetensors", lambda n: _read_adapter(n)),
+    ("ipadapter", "longform-tiny-ip-adapter-faceid_sd15.bin", lambda n: _read_adapter(n)),
 ])
 @pytest.mark.parametrize("how", ["empty", "truncated", "wrong format"])
 def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path, folder, name, load, how):
@@ -582,8 +553,6 @@ def test_model_loaders_errors_name_input_file_and_fix(tiny_models_dir, tmp_path,
 
 
 def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_path):
-    from longform_pack.core import identity
-
     class Payload:
         def __reduce__(self):
             return (os.getcwd, ())
@@ -595,7 +564,7 @@ def test_a_malicious_pickle_is_refused_in_the_packs_words(tiny_models_dir, tmp_p
     previous = host.set_models_dir(models)
     try:
         with pytest.raises(ValueError, match="'ipadapter'.*evil.bin.*only plain weights") as caught:
-            identity.read_adapter("evil.bin")
+            _read_adapter("evil.bin")
     finally:
         host.set_models_dir(previous)
     assert "weights_only" not in str(caught.value)

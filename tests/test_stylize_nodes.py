@@ -1,12 +1,10 @@
 """Sketch preparation and the stylize node classes, called directly on the tiny models."""
 
-import numpy as np
 import pytest
 import torch
 
 from longform_pack.core import sketch
 from longform_pack.core.sketch import ScribbleSettings
-from longform_pack.core.tiny import stylize as tiny_stylize
 from longform_pack.nodes import stylize as nodes
 
 
@@ -67,36 +65,15 @@ def test_blank_sketch_and_bad_fields_are_errors():
         sketch.prepare_scribble(torch.ones(64, 64, 3))
 
 
-def test_every_node_input_has_a_tooltip_and_the_dropdowns_list_the_tiny_files(tiny_models_dir):
+def test_every_node_input_has_a_tooltip():
     for node in nodes.NODE_CLASS_MAPPINGS.values():
         assert node.DESCRIPTION and node.CATEGORY == "LongForm/stylize"
-        for name, spec in node.INPUT_TYPES()["required"].items():
-            assert spec[1].get("tooltip"), f"{node.__name__}.{name} has no tooltip"
-    inputs = nodes.LF_StylizePipelineLoader.INPUT_TYPES()["required"]
-    assert "longform-tiny-sd15.safetensors" in inputs["checkpoint"][0]
-    assert "longform-tiny-controlnet-scribble.safetensors" in inputs["controlnet"][0]
-    assert {"None", "longform-tiny-lora-diffusers.safetensors", tiny_stylize.KOHYA_LORA_FILENAME} <= set(
-        inputs["lora"][0]
-    )
+        for section in ("required", "optional"):
+            for name, spec in node.INPUT_TYPES().get(section, {}).items():
+                assert spec[1].get("tooltip"), f"{node.__name__}.{name} has no tooltip"
 
 
-def test_nodes_sketch_to_stylized_image(tiny_models_dir):
-    (pipeline,) = nodes.LF_StylizePipelineLoader().load(
-        "longform-tiny-sd15.safetensors",
-        "longform-tiny-controlnet-scribble.safetensors",
-        "longform-tiny-lora-kohya.safetensors",
-        0.8,
-        "None",
-        1.0,
-        "euler_a",
-    )
-    assert [spec.strength for spec in pipeline.loras] == [0.8]
+def test_sketch_node_gives_scribble_and_preview():
     scribble, preview = nodes.LF_SketchToScribble().prepare(drawing(70, 70), 0.5, "auto", 3, False, 64, 64)
     assert scribble.shape == (1, 64, 64, 3) and preview.shape == (1, 64, 128, 3)
-    stylize_node = nodes.LF_Stylize()
-    args = (pipeline, scribble, "a pokemon", "blurry", 7, 2, 6.0, 1.0, 0.0, 1.0, 64, 64)
-    (image,) = stylize_node.render(*args, True)
-    (again,) = stylize_node.render(*args, False)
-    assert image.shape == (1, 64, 64, 3) and 0.0 <= image.min() and image.max() <= 1.0
-    assert torch.equal(image, again)  # previews change nothing in the result
-    assert np.isfinite(image.numpy()).all()
+    assert set(torch.unique(scribble).tolist()) == {0.0, 1.0}

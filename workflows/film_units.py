@@ -1,14 +1,16 @@
 """The film's unit workflows: the one place where a storyboard's units become ComfyUI graphs (API format).
 
 Three kinds of unit are rendered by ComfyUI (the stitch and the crossfades are plain frame arithmetic, core/film):
-- keyframe: a scene's sketch -> scribble -> stylized picture, identity-locked when the scene has a character;
-- animate: the scene animated from its keyframe with its schedule, streamed to disk (frames, video chunks) with resume;
+- keyframe: a scene's sketch -> scribble -> stylized picture (core KSampler) on the identity-locked MODEL;
+- animate: the scene animated from its keyframe with its schedule's per-frame conditioning (LF Animate), streamed to
+  disk (frames, video chunks) with resume;
 - morph: an img2img chain from the last frame of one scene towards the next one's prompt, sketch and character.
 
-Built on the same helpers as the shipped workflows (workflows/source.py), with the storyboard's values set on the
-nodes they create. A unit reads earlier units' files from ComfyUI's output folder ("<name> [output]") and the
-storyboard's pictures from its input folder. When the shipped workflows move to ComfyUI's native nodes, this module
-follows them; nothing else in the film code knows which nodes a unit uses.
+Built on ComfyUI's native types with the same helpers as the shipped workflows (workflows/source.py: checkpoint +
+LF Load LoRA + ControlNet, LF Identity Lock on the MODEL, the scribble, the core stylize chain), with the storyboard's
+values set on the nodes they create. A unit reads earlier units' files from ComfyUI's output folder
+("<name> [output]") and the storyboard's pictures from its input folder. Nothing else in the film code knows which
+nodes a unit uses: when the shipped workflows change, this module follows them.
 """
 
 from __future__ import annotations
@@ -27,29 +29,32 @@ def _origin(value: Output) -> Node:
     return value.node
 
 
-def _scene_pipeline(graph: Graph, board, scene, models: dict[str, str], weight_scale: float = 1.0):
-    """The scene's scribble map and its pipeline: the stylize models, identity-locked to its character if it has one."""
+def _scene_models(graph: Graph, board, scene, models: dict[str, str]):
+    """The checkpoint, the style LoRA on its MODEL and CLIP, the ControlNet, the MODEL identity-locked to the scene's
+    character when it has one, and the scene's scribble map."""
+    checkpoint, lora, control_net = source._models(graph)
+    _set(checkpoint, ckpt_name=models["checkpoint"])
+    _set(lora, lora_name=models["lora"], strength_model=board.render["lora_strength"],
+         strength_clip=board.render["lora_strength"])
+    _set(control_net, control_net_name=models["controlnet"])
+    model = lora.out(0)
     if scene.character is not None:
-        reference, scribble, pipeline = source._identity_locked_pipeline(graph, weight=scene.character.weight)
+        reference, clip_vision, locked = source._identity(graph, model, weight=scene.character.weight)
         _set(reference, image=_input_name(board, scene.character.reference))
-        _set(pipeline, weight=scene.character.weight * weight_scale, ipadapter=models["ipadapter"],
-             clip_vision=models["clip_vision"])
-        loader = _origin(pipeline.values["pipeline"])
-    else:
-        scribble, pipeline = source._stylized_pipeline(graph)
-        loader = pipeline
-    _set(loader, checkpoint=models["checkpoint"], controlnet=models["controlnet"], lora=models["lora"],
-         lora_strength=board.render["lora_strength"])
+        _set(clip_vision, clip_name=models["clip_vision"])
+        _set(locked, ipadapter=models["ipadapter"])
+        model = locked.out(0)
+    scribble = source._scribble(graph)
     if scene.sketch is not None:
         _set(scribble, width=board.width, height=board.height)
         _set(_origin(scribble.values["image"]), image=_input_name(board, scene.sketch))
     else:
         _blank_scribble(graph, scribble, board)
-    return scribble, pipeline
+    return checkpoint, lora, control_net, model, scribble
 
 
 def _blank_scribble(graph: Graph, scribble: Node, board) -> None:
-    """No sketch: the scribble map becomes a blank picture (the ControlNet is switched off below), and the sketch
+    """No sketch: the scribble map becomes a blank picture (the ControlNet's strength is 0 below), and the sketch
     loader and the map's preview leave the graph."""
     readers = [node for node in graph.nodes
                if any(isinstance(value, Output) and value.node is scribble for value in node.values.values())]
@@ -70,33 +75,38 @@ def _input_name(board, path) -> str:
 
 
 def keyframe(board, scene, models: dict[str, str], filename_prefix: str) -> Graph:
-    """A scene's first picture: its sketch stylized with its first prompt, identity-locked, saved as one PNG."""
+    """A scene's first picture: its sketch stylized with its first prompt on the identity-locked MODEL, one PNG."""
     graph = Graph(f"keyframe-{scene.name}")
-    scribble, pipeline = _scene_pipeline(graph, board, scene, models)
+    checkpoint, lora, control_net, model, scribble = _scene_models(graph, board, scene, models)
+    image = source._stylize(graph, model, lora.out(1), checkpoint.out(2), control_net, scribble)
+    sampler = _origin(image.values["samples"])
+    controlled = _origin(sampler.values["positive"])
     first = scene.schedule.keyframes[0]
-    image = source._stylize(graph, pipeline, scribble)
-    _set(image, prompt=first.prompt, negative_prompt=first.negative, seed=scene.seed, steps=board.render["steps"],
-         guidance=board.render["guidance"], controlnet_strength=_control_strength(board, scene), width=board.width,
-         height=board.height, previews=False)
+    _set(_origin(controlled.values["positive"]), text=first.prompt)
+    _set(_origin(controlled.values["negative"]), text=first.negative)
+    _set(controlled, strength=_control_strength(board, scene))
+    _set(_origin(sampler.values["latent_image"]), width=board.width, height=board.height)
+    _set(sampler, seed=scene.seed, steps=board.render["steps"], cfg=board.render["guidance"])
     graph.node("SaveImage", title="Keyframe", images=image.out(0), filename_prefix=filename_prefix)
     return graph
 
 
-def _animation(graph: Graph, board, scene, models: dict[str, str], pipeline, scribble, first_frame: str,
-               schedule_text: str, seconds: float, strength: float, run_name: str) -> Graph:
+def _animation(graph: Graph, board, scene, parts, first_frame: str, schedule_text: str, seconds: float,
+               strength: float, run_name: str) -> Graph:
+    checkpoint, lora, control_net, model, scribble = parts
     start = graph.node("LoadImage", title="First Frame", image=first_frame)
-    # LF_PromptSchedule encodes with a ComfyUI CLIP; the diffusers pipeline has none, so the checkpoint gives it.
-    checkpoint = graph.node("CheckpointLoaderSimple", title="Schedule Text Encoder", ckpt_name=models["checkpoint"])
-    schedule = graph.node("LF_PromptSchedule", clip=checkpoint.out(1), text=schedule_text, seconds=seconds,
-                          fps=board.fps, interpolation=board.interpolation, negative=board.negative)
+    schedule = graph.node("LF_PromptSchedule", clip=lora.out(1), text=schedule_text, seconds=seconds, fps=board.fps,
+                          interpolation=board.interpolation, negative=board.negative)
     render = board.render
     frames = graph.node(
-        "LF_Animate", pipeline=pipeline.out(0), first_frame=start.out(0), scribble=scribble.out(0),
-        schedule=schedule.out(2), steps=render["steps"], guidance=render["guidance"], strength=str(strength),
-        controlnet_strength=_control_strength(board, scene), seed=scene.seed, seed_mode=render["seed_mode"],
+        "LF_Animate", model=model, vae=checkpoint.out(2), positive=schedule.out(0), negative=schedule.out(1),
+        first_frame=start.out(0), control_net=control_net.out(0), scribble=scribble.out(0),
+        sampler_name="euler_ancestral", scheduler="normal", steps=render["steps"], cfg=render["guidance"],
+        strength=str(strength), seed=scene.seed, seed_mode=render["seed_mode"],
         cross_frame_attention=render["cross_frame_attention"], color_match=render["color_match"],
-        shared_noise=render["shared_noise"], mode="stream to disk", run_name=run_name, video_format="mp4",
-        resume=True, preview_frames=4,
+        shared_noise=render["shared_noise"], fps=board.fps, mode="stream to disk",
+        controlnet_strength=_control_strength(board, scene), run_name=run_name, video_format="mp4", resume=True,
+        preview_frames=4,
     )
     graph.node("PreviewAny", title="Clip", source=frames.out(1))
     return graph
@@ -106,8 +116,8 @@ def animate(board, scene, models: dict[str, str], keyframe_image: str, run_name:
     """A scene animated from its keyframe (`keyframe_image`, an annotated name) with its schedule, streamed to
     `run_name` in the output folder."""
     graph = Graph(f"animate-{scene.name}")
-    scribble, pipeline = _scene_pipeline(graph, board, scene, models)
-    return _animation(graph, board, scene, models, pipeline, scribble, keyframe_image, scene.schedule_text, scene.duration,
+    parts = _scene_models(graph, board, scene, models)
+    return _animation(graph, board, scene, parts, keyframe_image, scene.schedule_text, scene.duration,
                       board.render["strength"], run_name)
 
 
@@ -115,14 +125,14 @@ def morph(board, scene, next_scene, models: dict[str, str], last_frame_image: st
     """The transition's frames: an img2img chain from `scene`'s last frame, its prompt blending into `next_scene`'s
     first prompt, under the next scene's sketch and character."""
     graph = Graph(f"morph-{scene.name}-{next_scene.name}")
-    scribble, pipeline = _scene_pipeline(graph, board, next_scene, models)
+    parts = _scene_models(graph, board, next_scene, models)
     frames = scene.transition.frames
     leaving = scene.schedule.keyframes[scene.schedule.segment(scene.frame_count - 1)[0]]
     arriving = next_scene.schedule.keyframes[0]
     text = f"0: {_keyframe_text(arriving)}"
     if frames > 1:
         text = f"0: {_keyframe_text(leaving)}\n{frames - 1}: {_keyframe_text(arriving)}"
-    return _animation(graph, board, next_scene, models, pipeline, scribble, last_frame_image, text, frames / board.fps,
+    return _animation(graph, board, next_scene, parts, last_frame_image, text, frames / board.fps,
                       board.render["morph_strength"], run_name)
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .. import host
 from ..paths import dataset_folder
 
 logger = logging.getLogger("LongForm")
@@ -24,6 +25,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 # The digits are split once, with a fixed seed, into a training part and a held-out part used to judge samples.
 DIGITS_SPLIT_SEED = 0
 DIGITS_HELD_OUT = 0.2
+MAX_IMAGES = 100_000  # a folder dataset is held in memory whole
 
 
 @dataclass
@@ -104,19 +106,37 @@ def load_folder_dataset(folder: str, image_size: int) -> LabelledImages:
                 f"({', '.join(IMAGE_SUFFIXES)}). Add images to it or remove it."
             )
         files.extend((path, index) for path in found)
-    pictures = [Image.open(path) for path, _ in files]
+        if len(files) > MAX_IMAGES:
+            raise ValueError(f"dataset folder '{folder}' holds more than {MAX_IMAGES} images; train on a smaller set.")
+    pictures = [_open_picture(path, folder) for path, _ in files]
     grayscale = all(picture.mode in ("1", "L", "LA", "I", "I;16") for picture in pictures)
     mode = "L" if grayscale else "RGB"
-    arrays = [
-        np.asarray(picture.convert(mode).resize((image_size, image_size), Image.BICUBIC), dtype=np.float32)
-        for picture in pictures
-    ]
+    arrays = [_pixels(picture, path, folder, mode, image_size) for picture, (path, _) in zip(pictures, files)]
     stacked = np.stack(arrays)
     stacked = stacked[:, None] if grayscale else stacked.transpose(0, 3, 1, 2)
     images = torch.from_numpy(stacked / 255.0 * 2 - 1).float().clamp(-1, 1)
     labels = torch.tensor([index for _, index in files], dtype=torch.long)
     logger.info("Loaded %d images in %d labels from %s.", len(labels), len(class_dirs), root)
     return LabelledImages(images, labels, [p.name for p in class_dirs])
+
+
+def _open_picture(path: Path, folder: str) -> Image.Image:
+    """A dataset picture, or ValueError naming it (a file with a picture's suffix that is not one)."""
+    host.check_interrupt()
+    try:
+        return Image.open(path)
+    except (OSError, Image.DecompressionBombError) as error:  # UnidentifiedImageError is an OSError
+        raise ValueError(f"dataset folder '{folder}': '{path.parent.name}/{path.name}' is not a picture Pillow can "
+                         f"read ({error}). Remove or replace it.") from None
+
+
+def _pixels(picture: Image.Image, path: Path, folder: str, mode: str, size: int) -> np.ndarray:
+    """A picture decoded, converted and resized to size x size; ValueError naming it when it cannot be decoded."""
+    try:
+        return np.asarray(picture.convert(mode).resize((size, size), Image.BICUBIC), dtype=np.float32)
+    except OSError as error:  # truncated or corrupt data shows only when the pixels are read
+        raise ValueError(f"dataset folder '{folder}': '{path.parent.name}/{path.name}' could not be decoded "
+                         f"({error}). Remove or replace it.") from None
 
 
 def load_dataset(dataset: str, image_size: int) -> LabelledImages:

@@ -24,9 +24,8 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..manifest import load_manifest
 from ..video import FRAME_PATTERN, fingerprint
 from .storyboard import Scene, Storyboard
 
@@ -35,7 +34,6 @@ logger = logging.getLogger("LongForm")
 UNIT_FILE = "unit.json"
 WORKFLOW_FILE = "workflow.json"
 CLIP_FOLDER = "clip"  # the animator's run folder inside a unit's folder
-TINY_SIZE = 64  # the tiny models' native picture size: larger ones take minutes a frame on a CPU
 
 
 @dataclass(frozen=True)
@@ -52,33 +50,21 @@ class Unit:
     key: str
 
 
-def tiny_model_names(value: Any) -> Any:
-    """Every manifest filename in a workflow (alone or as "<folder>/<filename>") swapped for its tiny stand-in's."""
-    names = {entry.filename: entry.tiny_filename for entry in load_manifest()}
-    if isinstance(value, dict):
-        return {key: tiny_model_names(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [tiny_model_names(item) for item in value]
-    if isinstance(value, str):
-        for real, tiny in names.items():
-            if value == real or value.endswith("/" + real):
-                return value[: len(value) - len(real)] + tiny
-    return value
-
-
 class FilmPlan:
     """The units of one storyboard rendered into `output_root` (ComfyUI's output folder, shared by every server)."""
 
-    def __init__(self, board: Storyboard, output_root: Path, node_classes: dict[str, type], tiny: bool = False):
-        """`tiny`: render on the tiny stand-in models, by their filenames and at their native TINY_SIZE."""
+    def __init__(self, board: Storyboard, output_root: Path, node_classes: dict[str, type],
+                 rename: Callable[[dict], dict] | None = None, size: int | None = None):
+        """`rename` rewrites every unit workflow (e.g. scripts/tiny_profile.py's `with_tiny_models`: the tiny
+        stand-ins' filenames); `size` replaces the storyboard's width and height (the tiny models' 64)."""
         from .graphs import unit_graphs
 
-        if tiny:
-            board = dataclasses.replace(board, width=TINY_SIZE, height=TINY_SIZE)
+        if size is not None:
+            board = dataclasses.replace(board, width=size, height=size)
         self.board = board
         self.output_root = Path(output_root).resolve()
         self.film_dir = self.output_root / "film" / board.title
-        self.tiny = tiny
+        self._rename = rename
         self._graphs = unit_graphs().UNIT_GRAPHS
         self._node_classes = node_classes
         self.units: dict[str, Unit] = {}
@@ -117,8 +103,8 @@ class FilmPlan:
 
     def _add(self, unit_id: str, kind: str, scene: int, deps: tuple[str, ...], frames: int, graph, pictures) -> None:
         workflow = graph.to_api(self._node_classes) if graph is not None else None
-        if workflow is not None and self.tiny:
-            workflow = tiny_model_names(workflow)
+        if workflow is not None and self._rename is not None:
+            workflow = self._rename(workflow)
         key = fingerprint(kind, workflow, [self.units[dep].key for dep in deps],
                           [_file_digest(path) for path in pictures if path is not None])
         self.units[unit_id] = Unit(unit_id, kind, scene, deps, frames, workflow, key)

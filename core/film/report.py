@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..clip_report import ENCODER_KIND
-from ..identity import _cosine_to_reference
+from ..identity_score import cosine_to_reference
 from ..images import from_pil
 from .plan import FilmPlan
 from .stitch import segment_frames
@@ -209,7 +209,7 @@ def measure(plan: FilmPlan, encoder_name: str) -> FilmMeasures:
                 correct[k] = float(int(similarities.argmax()) in scene_prompts[scene])
                 character = board.scenes[scene].character
                 if character is not None:
-                    identity[k] = _cosine_to_reference(vector[None], references[character.name])[0]
+                    identity[k] = cosine_to_reference(vector[None], references[character.name])[0]
             if previous_frame is not None:
                 consistency[k] = float(vector @ previous_vector)
                 warp[k] = warp_error(previous_frame, frame)

@@ -1,29 +1,30 @@
 """Tiny stand-ins for the identity lock: IP-Adapters (base, plus, FaceID) and an insightface pack.
 
 The IP-Adapter files use the published key layout (`image_proj.*`, `ip_adapter.{k}.*` with k counting every attention
-processor of the UNet from 0, so cross-attention layers get odd numbers), sized for the tiny SD 1.5 UNet of
-`core/tiny/stylize.py`. The insightface pack is two ONNX graphs built with the `onnx` package: an SCRFD-shaped detector
-(9 outputs: scores, boxes and 5 keypoints at strides 8/16/32, 2 anchors) that fires on skin-coloured cells, and an
-ArcFace-shaped recognition model (1x3x112x112 -> 512).
+processor of the UNet from 0, so cross-attention layers get odd numbers), sized for the tiny SD 1.5 UNet that ComfyUI's
+loaders accept (`TINY_UNET_CONFIG`: 7 cross-attention layers, k = 1, 3, ..., 13, context 768) and for the CLIP ViT-H
+that core `CLIPVisionLoader` loads (base reads its 1024-d `image_embeds`, plus its 1280-wide penultimate hidden
+states). The insightface pack is two ONNX graphs built with the `onnx` package: an SCRFD-shaped detector (9 outputs:
+scores, boxes and 5 keypoints at strides 8/16/32, 2 anchors) that fires on skin-coloured cells, and an ArcFace-shaped
+recognition model (1x3x112x112 -> 512).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import tiny
-from .clip_vision import VIT_H_CONFIG
+from ..ipadapter import layout_from_config
+from ..tiny_marker import TINY_METADATA
+from .clip_vision import CLIP_VISION_PROJECTION, CLIP_VISION_WIDTH
+from .stylize import TINY_UNET_CONFIG
 
-# The CLIP vision stand-in (ViT-H, core/tiny/clip_vision.py): image_embeds feed the base IP-Adapter, hidden states Plus.
-TINY_CLIP_VISION = VIT_H_CONFIG
 IP_TOKENS = 4  # image tokens of the base IP-Adapter and of FaceID, as published
 PLUS_QUERIES = 4  # the published Plus resampler has 16 queries; 4 keep the tiny one small
 PLUS_DEPTH = 4
-PLUS_DIM = 64  # diffusers derives the resampler's heads as to_q rows // 64, so one 64-wide head
+PLUS_DIM = 64  # the resampler's heads are to_q rows // 64, so one 64-wide head
 FACE_EMBED_DIM = 512  # ArcFace embedding size, the FaceID projection's input
 FACEID_LORA_RANK = 4
 DETECTOR_SIZE = 64  # static input of the tiny detector (the real SCRFD takes any size)
@@ -33,16 +34,15 @@ CELL_KEYPOINTS = ((0.3, 0.35), (0.7, 0.35), (0.5, 0.55), (0.35, 0.75), (0.65, 0.
 
 
 def _unet_layout() -> list[tuple[int, int, int | None]]:
-    """(processor index, hidden size, cross-attention dim or None) for every attention processor of the tiny UNet."""
-    from ..identity import attention_layout
-    from .stylize import TINY_UNET_DIFFUSERS_CONFIG
-
-    return attention_layout(TINY_UNET_DIFFUSERS_CONFIG)
+    """(processor index, hidden size, cross-attention dim or None) for every attention processor of the tiny UNet:
+    self-attention 2n, cross-attention 2n + 1."""
+    layout = []
+    for k, hidden, cross in layout_from_config(TINY_UNET_CONFIG):
+        layout += [(k - 1, hidden, None), (k, hidden, cross)]
+    return layout
 
 
 def _cross_attention_dim() -> int:
-    from .stylize import TINY_UNET_CONFIG
-
     return int(TINY_UNET_CONFIG["context_dim"])
 
 
@@ -55,8 +55,8 @@ def _ip_layers(generator: torch.Generator, lora: bool) -> dict[str, torch.Tensor
     state: dict[str, torch.Tensor] = {}
     for index, hidden, cross in _unet_layout():
         if cross is not None:
-            state[f"ip_adapter.{index}.to_k_ip.weight"] = _randn(generator, hidden, cross)
-            state[f"ip_adapter.{index}.to_v_ip.weight"] = _randn(generator, hidden, cross)
+            state[f"ip_adapter.{index}.to_k_ip.weight"] = _randn(generator, hidden, cross, scale=cross**-0.5)
+            state[f"ip_adapter.{index}.to_v_ip.weight"] = _randn(generator, hidden, cross, scale=cross**-0.5)
         if lora:
             for name, width in (("to_q", hidden), ("to_k", cross or hidden), ("to_v", cross or hidden), ("to_out", hidden)):
                 state[f"ip_adapter.{index}.{name}_lora.down.weight"] = _randn(generator, FACEID_LORA_RANK, width)
@@ -68,10 +68,10 @@ def _layer_norm(prefix: str, width: int) -> dict[str, torch.Tensor]:
     return {f"{prefix}.weight": torch.ones(width), f"{prefix}.bias": torch.zeros(width)}
 
 
-def _save_safetensors(state: dict[str, torch.Tensor], path: Path, extra: dict[str, str] | None = None) -> None:
+def _save_safetensors(state: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={**tiny.TINY_METADATA, **(extra or {})})
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata=dict(TINY_METADATA))
 
 
 def build_ipadapter_sd15(path: Path) -> None:
@@ -79,7 +79,7 @@ def build_ipadapter_sd15(path: Path) -> None:
     generator = torch.Generator().manual_seed(601)
     cross = _cross_attention_dim()
     state = {
-        "image_proj.proj.weight": _randn(generator, IP_TOKENS * cross, TINY_CLIP_VISION["projection_dim"]),
+        "image_proj.proj.weight": _randn(generator, IP_TOKENS * cross, CLIP_VISION_PROJECTION, scale=0.05),
         "image_proj.proj.bias": torch.zeros(IP_TOKENS * cross),
         **_layer_norm("image_proj.norm", cross),
         **_ip_layers(generator, lora=False),
@@ -90,10 +90,10 @@ def build_ipadapter_sd15(path: Path) -> None:
 def build_ipadapter_plus_sd15(path: Path) -> None:
     """IP-Adapter Plus: a perceiver resampler over CLIP's penultimate hidden states, published key names."""
     generator = torch.Generator().manual_seed(602)
-    cross, width = _cross_attention_dim(), TINY_CLIP_VISION["hidden_size"]
+    cross, width = _cross_attention_dim(), CLIP_VISION_WIDTH
     state = {
         "image_proj.latents": _randn(generator, 1, PLUS_QUERIES, PLUS_DIM, scale=PLUS_DIM**-0.5),
-        "image_proj.proj_in.weight": _randn(generator, PLUS_DIM, width),
+        "image_proj.proj_in.weight": _randn(generator, PLUS_DIM, width, scale=0.05),
         "image_proj.proj_in.bias": torch.zeros(PLUS_DIM),
         "image_proj.proj_out.weight": _randn(generator, cross, PLUS_DIM),
         "image_proj.proj_out.bias": torch.zeros(cross),
@@ -130,7 +130,10 @@ def build_ipadapter_faceid_sd15(path: Path) -> None:
     }
     layers = {k.removeprefix("ip_adapter."): v for k, v in _ip_layers(generator, lora=True).items()}
     # A .bin cannot hold file metadata; the marker travels as a string entry that loaders read like metadata.
-    torch.save({"image_proj": image_proj, "ip_adapter": layers, "metadata": dict(tiny.TINY_METADATA)}, path)
+    torch.save({"image_proj": image_proj, "ip_adapter": layers, "metadata": dict(TINY_METADATA)}, path)
+
+
+# ------------------------------------------------------------------------------------------------------- insightface
 
 
 def _detector_graph():
@@ -231,7 +234,7 @@ def build_insightface_pack(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for name, model in (("det_tiny.onnx", _detector_graph()), ("w600k_tiny.onnx", _recognition_graph(606))):
         onnx.checker.check_model(model)
-        for key, value in tiny.TINY_METADATA.items():
+        for key, value in TINY_METADATA.items():
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, str(path / name))
 
