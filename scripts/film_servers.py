@@ -127,6 +127,9 @@ class ServerWorker:
         """Queue `workflow`, wait for it, return its outputs; ServerDied when the server goes away meanwhile."""
         client = ComfyClient(self.url)
         try:
+            # A clean cache per unit: a cached patched MODEL that sampled in an earlier unit can carry state (and a
+            # different resume key) into this one; the frames must not depend on which server ran what before.
+            client.free()
             prompt_id = client.queue(workflow)
             entry = client.wait(prompt_id, timeout=self.timeout, show_progress=False)
         except WorkflowError:

@@ -328,7 +328,7 @@ def test_the_in_process_executor_orders_nodes_caches_loaders_and_collects_output
     assert run_workflow(prompt, classes, cache) == {"3": {"text": [14]}}
     prompt["2"]["inputs"]["b"] = 20
     assert run_workflow(prompt, classes, cache) == {"3": {"text": [24]}}
-    assert loads == ["four"]  # the loader ran once for both workflows
+    assert loads == ["four"]  # the loader (no linked inputs) ran once for both workflows
     with pytest.raises(ValueError, match="does not have"):
         run_workflow({"1": {"class_type": "Missing", "inputs": {}}}, classes)
     with pytest.raises(ValueError, match="cycle"):

@@ -2,8 +2,9 @@
 
 ComfyUI runs one prompt at a time, so a node cannot queue more work on its own server; instead it evaluates each
 unit's workflow here with the node classes ComfyUI registered (core and custom). No validation beyond the nodes'
-own: the unit workflows are generated. A `cache` shared by the units of one film keeps what ComfyUI's own cache
-would: the outputs of a node whose type, values and inputs' origins are the same (the loaders run once a film).
+own: the unit workflows are generated. A `cache` shared by the units of one film keeps the loaders' outputs (nodes
+without linked inputs, by type and values), so each model file loads once a film; every other node runs afresh in
+every unit, as on a server that starts each unit from a clean cache.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def run_workflow(prompt: dict[str, Any], node_classes: dict[str, type] | None = 
                  cache: dict[str, tuple] | None = None) -> dict[str, Any]:
     """Evaluate every node of `prompt`; return the outputs' "ui" records by node id (as ComfyUI's history has them).
 
-    `cache` (signature -> outputs) is read and filled for nodes that are not output nodes."""
+    `cache` (signature -> outputs) is read and filled for loaders: nodes without linked inputs, not output nodes."""
     classes = node_classes if node_classes is not None else host.node_classes()
     cache = {} if cache is None else cache
     results: dict[str, tuple] = {}
@@ -56,7 +57,8 @@ def run_workflow(prompt: dict[str, Any], node_classes: dict[str, type] | None = 
         signatures[node_id] = json.dumps([node["class_type"], {
             name: ["link", signatures[value[0]], value[1]] if _is_link(value) else value
             for name, value in sorted(node["inputs"].items())}], default=str)
-        reusable = not getattr(cls, "OUTPUT_NODE", False)
+        # Only loaders (no linked inputs) are kept: a patched MODEL that sampled once may carry state into the next unit.
+        reusable = not getattr(cls, "OUTPUT_NODE", False) and not any(map(_is_link, node["inputs"].values()))
         if reusable and signatures[node_id] in cache:
             results[node_id] = cache[signatures[node_id]]
             continue
