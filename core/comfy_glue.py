@@ -115,10 +115,32 @@ def _checksum(module: torch.nn.Module | None) -> list[float]:
     return [float(weights[index].detach().float().sum()) for index in (0, -1)] if weights else []
 
 
+def _describe(value: Any, depth: int = 6) -> Any:
+    """A JSON-able summary of a patch object for fingerprints: numbers and strings as they are, tensors and modules by
+    shape and checksum, other objects by their attributes (a few levels deep), functions by name."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, torch.Tensor):
+        return [list(value.shape), float(value.detach().float().sum())]
+    if isinstance(value, torch.nn.Module):
+        return [type(value).__name__, _checksum(value)]
+    if depth == 0:
+        return type(value).__name__
+    if isinstance(value, dict):
+        return {str(key): _describe(item, depth - 1) for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_describe(item, depth - 1) for item in value]
+    if hasattr(value, "__dict__"):
+        return [type(value).__name__, {name: _describe(item, depth - 1) for name, item in sorted(vars(value).items())}]
+    return getattr(value, "__qualname__", type(value).__name__)
+
+
 def fingerprint(model, vae, control_net=None) -> tuple:
-    """What identifies the models of a streamed run for resuming it: the MODEL's class, weight checksums and weight
-    patches (LoRA keys and strengths), the VAE's and the ControlNet's checksums."""
+    """What identifies the models of a streamed run for resuming it: the MODEL's class, weight checksums, weight
+    patches (LoRA keys and strengths) and attention patches (an identity lock's weight, window and reference
+    embeddings), the VAE's and the ControlNet's checksums."""
     patches = sorted((key, [float(entry[0]) for entry in entries]) for key, entries in model.patches.items())
+    attention = _describe(model.model_options.get("transformer_options", {}))
     control = getattr(control_net, "control_model", None)
-    return (type(model.model).__name__, _checksum(model.model.diffusion_model), patches,
+    return (type(model.model).__name__, _checksum(model.model.diffusion_model), patches, attention,
             _checksum(vae.first_stage_model), _checksum(control))

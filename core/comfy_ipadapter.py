@@ -52,9 +52,12 @@ def lock_model(model, adapter: ipadapter.AdapterFile, cond: torch.Tensor, uncond
     )
     existing = patched.model_options["transformer_options"].get("patches_replace", {}).get("attn2", {})
     for layer in layers:
-        key = (layer.block, layer.index) if layer.transformer_index == 0 else (layer.block, layer.index, layer.transformer_index)
-        patch = ipadapter.IPAttention(lock, layer.ip_key, comfy_attention, previous=existing.get(key))
-        patched.set_model_attn2_replace(patch, *key)
+        # ComfyUI looks a replacement up by (block, index, transformer) first, then by (block, index): chain whichever
+        # is there now, and take the pair key (as IPAdapter_plus does) unless a triple-keyed patch would shadow it.
+        triple = (layer.block, layer.index, layer.transformer_index)
+        key = triple if layer.transformer_index or triple in existing else triple[:2]
+        previous = existing.get(triple, existing.get(triple[:2]))
+        patched.set_model_attn2_replace(ipadapter.IPAttention(lock, layer.ip_key, comfy_attention, previous), *key)
     if adapter.lora:
         patched.add_patches({key: (delta,) for key, delta in ipadapter.lora_deltas(adapter, layers).items()}, 1.0)
     return patched

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from . import host
 from . import images as image_utils
 from .model_files import load_safetensors, parse_json, read_json
+from .text import shorten
 from .tiny_marker import is_tiny, warn_if_tiny
 
 logger = logging.getLogger("LongForm")
@@ -121,16 +122,17 @@ def token_view(tokenizer_name: str, text: str, max_tokens: int | None = None) ->
 
 
 class Encoder:
-    """A loaded encoder on the host's device. Subclasses implement the modalities their model has."""
+    """A loaded encoder, its memory managed by the host (ComfyUI's model management inside ComfyUI). Subclasses
+    implement the modalities their model has; each encode call first asks the host to put the model on its device."""
 
     kind: str = ""
 
-    def __init__(self, model: torch.nn.Module, config, path: Path, device: torch.device, tiny: bool):
+    def __init__(self, model: torch.nn.Module, config, path: Path, tiny: bool):
         self.model = model
+        self.managed = host.ManagedModel(model, host.ENCODER)
         self.config = config
         self.path = path
         self.name = path.name
-        self.device = device
         self.tiny = tiny
         self.logit_scale: float | None = None
         self.max_tokens: int | None = None
@@ -186,7 +188,7 @@ class Encoder:
         counts = [len(row) for row in ids]
         too_long = [(i, n) for i, n in enumerate(counts) if n > limit]
         if too_long and not truncate:
-            listed = "; ".join(f"line {i + 1} ({n} tokens): '{_shorten(texts[i])}'" for i, n in too_long[:5])
+            listed = "; ".join(f"line {i + 1} ({n} tokens): '{shorten(texts[i])}'" for i, n in too_long[:5])
             raise ValueError(
                 f"'texts': {len(too_long)} text(s) are longer than the {self.kind} encoder's {limit} tokens: {listed}. "
                 "Shorten them, or switch 'truncate' on to cut them (the table then marks each cut text)."
@@ -202,6 +204,7 @@ class Encoder:
         pad_id = int(load_tokenizer(tokenizer_name).pad_token_id)
         batch_size = _check_batch_size(batch_size)
         out = []
+        device = self.managed.load()
         with host.progress((len(ids) + batch_size - 1) // batch_size, f"encoding texts ({self.kind})") as bar:
             for start in range(0, len(ids), batch_size):
                 rows = ids[start : start + batch_size]
@@ -211,7 +214,7 @@ class Encoder:
                 for i, row in enumerate(rows):
                     input_ids[i, : len(row)] = torch.tensor(row)
                     attention_mask[i, : len(row)] = 1
-                out.append(forward(input_ids.to(self.device), attention_mask.to(self.device)).cpu())
+                out.append(forward(input_ids.to(device), attention_mask.to(device)).cpu())
                 bar.update()
         return self._embeddings(out, "text", list(texts), token_counts=counts, truncated=cut, max_tokens=self.max_tokens)
 
@@ -249,9 +252,9 @@ class ClipEncoder(Encoder):
 
     @torch.inference_mode()
     def encode_images(self, images: torch.Tensor, batch_size: int = 16) -> Embeddings:
-        out = []
+        out, device = [], self.managed.load()
         for batch in self._image_batches(images, batch_size):
-            pixels = self.pixel_values(batch).to(self.device)
+            pixels = self.pixel_values(batch).to(device=device, dtype=self.managed.dtype)
             pooled = self.model.vision_model(pixel_values=pixels).pooler_output
             out.append(self.model.visual_projection(pooled).cpu())
         return self._embeddings(out, "image", [f"image {i}" for i in range(sum(len(v) for v in out))])
@@ -285,9 +288,9 @@ class ResNetEncoder(Encoder):
 
     @torch.inference_mode()
     def encode_images(self, images: torch.Tensor, batch_size: int = 16) -> Embeddings:
-        out = []
+        out, device = [], self.managed.load()
         for batch in self._image_batches(images, batch_size):
-            pooled = self.model(pixel_values=self.pixel_values(batch).to(self.device)).pooler_output
+            pooled = self.model(pixel_values=self.pixel_values(batch).to(device=device, dtype=self.managed.dtype)).pooler_output
             out.append(pooled.flatten(1).cpu())
         return self._embeddings(out, "image", [f"image {i}" for i in range(sum(len(v) for v in out))])
 
@@ -392,10 +395,6 @@ def _check_batch_size(batch_size: int) -> int:
     return int(batch_size)
 
 
-def _shorten(text: str, width: int = 40) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
 # ----------------------------------------------------------------------------------------------------- loading
 
 _CACHE: dict[tuple, Encoder] = {}
@@ -404,15 +403,15 @@ _CACHE: dict[tuple, Encoder] = {}
 def load_encoder(kind: str, filename: str) -> Encoder:
     """Load (or reuse) the `kind` encoder ("clip", "resnet50", "bert") from models/encoders/`filename`.
 
-    Cached per resolved path, file modification time and device, so a replaced file is reloaded.
+    Cached per resolved path and file modification time, so a replaced file is reloaded. The cache keeps the
+    encoder, not its place: inside ComfyUI its model management may move the weights off the device at any time.
     """
     if kind not in KINDS:
         raise ValueError(f"'kind' must be one of {', '.join(KINDS)}; got '{kind}'.")
     path = host.model_path(ENCODER_FOLDER, filename)
-    device = host.torch_device()
-    key = (kind, str(path), path.stat().st_mtime_ns, str(device))
+    key = (kind, str(path), path.stat().st_mtime_ns)
     if key not in _CACHE:
-        _CACHE[key] = _load(kind, path, device)
+        _CACHE[key] = _load(kind, path)
     return _CACHE[key]
 
 
@@ -432,7 +431,7 @@ def detect_architecture(keys: list[str]) -> str | None:
     return None
 
 
-def _load(kind: str, path: Path, device: torch.device) -> Encoder:
+def _load(kind: str, path: Path) -> Encoder:
     if path.is_dir() or path.suffix != ".safetensors":
         raise ValueError(f"'{path.name}' is not a .safetensors file: the probe loads single .safetensors files.")
     state, metadata = load_safetensors(path, "encoder")
@@ -447,9 +446,8 @@ def _load(kind: str, path: Path, device: torch.device) -> Encoder:
     config_dict, source = _find_config(kind, path, metadata)
     model, config = _build_model(kind, config_dict, source)
     _load_weights(model, state, path, source)
-    model.eval().to(device)
-    encoder = _ENCODER_CLASSES[kind](model, config, path, device, is_tiny(metadata))
-    logger.info("Loaded %s encoder %s (config: %s) on %s.", kind, path.name, source, device)
+    encoder = _ENCODER_CLASSES[kind](model.eval(), config, path, is_tiny(metadata))
+    logger.info("Loaded %s encoder %s (config: %s) for %s.", kind, path.name, source, encoder.managed.device)
     return encoder
 
 

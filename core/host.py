@@ -192,6 +192,67 @@ def check_interrupt() -> None:
         raise Interrupted("Interrupted at the user's request.")
 
 
+# --------------------------------------------------------------------------------------------------------------- memory
+
+ENCODER = "encoder"  # image/text encoders: ComfyUI's text-encoder devices and dtype
+DIFFUSION = "diffusion"  # a diffusion network that samples: ComfyUI's UNet devices and dtype
+
+
+class ManagedModel:
+    """A model the pack loads itself, under ComfyUI's memory management when inside ComfyUI.
+
+    Inside ComfyUI the module is wrapped in a `comfy.model_patcher.ModelPatcher` and `load()` goes through
+    `comfy.model_management.load_models_gpu`, so ComfyUI makes room before loading it and may evict it (Unload Models,
+    POST /free, other models' needs) back to the offload device; `dtype` follows ComfyUI's policy for the `role`
+    (fp32 on the CPU, where ComfyUI itself computes in fp32). Outside ComfyUI the module sits on `torch_device()` in
+    fp32. Call `load()` before every use: the model may have been moved since.
+    """
+
+    def __init__(self, module: torch.nn.Module, role: str):
+        if role not in (ENCODER, DIFFUSION):
+            raise ValueError(f"role must be '{ENCODER}' or '{DIFFUSION}'; got '{role}'.")
+        self.patcher = None
+        if not in_comfyui():
+            self.dtype, self.device = torch.float32, torch_device()
+            module.to(device=self.device, dtype=self.dtype)
+            return
+        import comfy.model_management as mm
+        import comfy.model_patcher
+
+        if role == ENCODER:
+            load_device, offload_device = mm.text_encoder_device(), mm.text_encoder_offload_device()
+            dtype = mm.text_encoder_dtype(load_device)
+        else:
+            load_device, offload_device = mm.get_torch_device(), mm.unet_offload_device()
+            dtype = mm.unet_dtype(load_device, sum(p.numel() for p in module.parameters()))
+        # The pack's modules have no per-layer casting (ComfyUI's manual_cast ops): they compute in their own dtype.
+        self.dtype = torch.float32 if mm.is_device_cpu(load_device) or dtype not in (torch.float16, torch.bfloat16) else dtype
+        self.device = load_device
+        module.to(device=offload_device, dtype=self.dtype)
+        # The patcher writes its bookkeeping (`device`, ...) onto the module it holds, which transformers' models
+        # refuse (their `device` is a read-only property): it holds a plain container instead.
+        holder = torch.nn.Module()
+        holder.wrapped = module
+        self.patcher = comfy.model_patcher.ModelPatcher(holder, load_device=load_device, offload_device=offload_device)
+
+    def load(self) -> torch.device:
+        """Put the model on its compute device (inside ComfyUI: through its model management); return that device."""
+        if self.patcher is not None:
+            import comfy.model_management
+
+            comfy.model_management.load_models_gpu([self.patcher])
+        return self.device
+
+
+def make_room(bytes_needed: int, device: torch.device) -> None:
+    """Inside ComfyUI, have its model management free `bytes_needed` on `device` (evicting other models) before the
+    pack puts working memory there itself, as training does; nothing outside ComfyUI."""
+    if in_comfyui():
+        import comfy.model_management
+
+        comfy.model_management.free_memory(bytes_needed, device)
+
+
 # --------------------------------------------------------------------------------------------------------------- progress
 
 

@@ -88,6 +88,14 @@ def reference_features(adapter: ipadapter.AdapterFile, reference: torch.Tensor, 
     return cond, uncond
 
 
+def read_adapter(name: str) -> ipadapter.AdapterFile:
+    """The IP-Adapter file `name` in models/ipadapter, read through the checked readers (a warning for tiny files)."""
+    path = host.model_path(IPADAPTER_FOLDER, name)
+    adapter = ipadapter.read_adapter(path)
+    tiny_marker.warn_if_tiny(adapter.metadata, path)
+    return adapter
+
+
 def lock_identity(model, ipadapter_name: str, reference, weight: float = 0.8, start_at: float = 0.0,
                   end_at: float = 1.0, clip_vision=None, insightface_pack: str = "") -> LockedModel:
     """A clone of the ComfyUI `model` conditioned on `reference` through the IP-Adapter file `ipadapter_name`
@@ -101,9 +109,7 @@ def lock_identity(model, ipadapter_name: str, reference, weight: float = 0.8, st
     reference, weight, start_at, end_at = _check_inputs(reference, weight, start_at, end_at)
     if weight == 0:
         return LockedModel(model, "none", int(reference.shape[0]), 0.0, start_at, end_at)
-    path = host.model_path(IPADAPTER_FOLDER, ipadapter_name)
-    adapter = ipadapter.read_adapter(path)
-    tiny_marker.warn_if_tiny(adapter.metadata, path)
+    adapter = read_adapter(ipadapter_name)
     cond, uncond = reference_features(adapter, reference, clip_vision, insightface_pack)
     patched = comfy_ipadapter.lock_model(model, adapter, cond, uncond, weight, start_at, end_at)
     return LockedModel(patched, adapter.variant, int(reference.shape[0]), float(weight), start_at, end_at)

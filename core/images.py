@@ -23,10 +23,17 @@ def check_image_batch(images: torch.Tensor, field: str) -> torch.Tensor:
     return images[..., :3]
 
 
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """An IMAGE batch [B, H, W, C] in 0..1 as uint8 RGB frames [B, H, W, 3] (grey repeated, alpha dropped)."""
+    array = images.detach().float().clamp(0, 1).cpu().numpy()[..., :3]
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return (array * 255.0).round().astype(np.uint8)
+
+
 def to_pil(images: torch.Tensor) -> list[Image.Image]:
     """An IMAGE batch as a list of RGB PIL images."""
-    array = (images.detach().float().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
-    return [Image.fromarray(frame[..., :3] if frame.shape[-1] >= 3 else frame[..., 0]).convert("RGB") for frame in array]
+    return [Image.fromarray(frame) for frame in to_uint8(images)]
 
 
 def from_pil(pictures: list[Image.Image] | Image.Image) -> torch.Tensor:

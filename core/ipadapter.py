@@ -325,7 +325,6 @@ class IPAdapterModel(nn.Module):
 
     def __init__(self, adapter: AdapterFile):
         super().__init__()
-        self.variant = adapter.variant
         self.image_proj = build_projection(adapter.variant, adapter.image_proj)
         layers = {}
         for key, weight in adapter.ip_layers.items():

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import torch
 
+from .model_files import load_safetensors
+from .tiny_marker import warn_if_tiny
+
 # (suffix of the up matrix, suffix of the down matrix) in each format, kohya's first.
 _PAIRS = (
     (".lora_up.weight", ".lora_down.weight"),
@@ -45,15 +48,16 @@ class KohyaLora:
     unrecognised: list[str] = field(default_factory=list)
 
 
-def load(path) -> KohyaLora:
-    """A LoRA .safetensors file under kohya names; ValueError when it holds no low-rank pair at all."""
-    from .model_files import load_safetensors
-
-    converted = to_kohya(load_safetensors(path, "lora_name")[0])
+def load(path: Path, field: str = "lora_name") -> KohyaLora:
+    """A LoRA .safetensors file under kohya names; ValueError (naming `field`) for a broken file or one that holds no
+    low-rank pair at all."""
+    state, metadata = load_safetensors(path, field)
+    warn_if_tiny(metadata, path)
+    converted = to_kohya(state)
     if not converted.sources:
         raise ValueError(
-            f"lora '{Path(path).name}' holds no LoRA weights (no lora_up/lora_down or lora_A/lora_B pairs): choose a "
-            "LoRA file in models/loras."
+            f"{field}: '{Path(path).name}' holds no LoRA weights (no lora_up/lora_down or lora_A/lora_B pairs): "
+            "choose a LoRA file in models/loras."
         )
     return converted
 

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from . import images as image_utils
+from .text import shorten
 from .encoders import (  # noqa: F401  (re-exported: the probe's public API)
     BERT_POOLINGS,
     ENCODER_FOLDER,
@@ -86,7 +87,7 @@ class SimilarityResult:
                 lines.append(f"{self.a.labels[i]}: (no other item)")
                 continue
             extra = f", p={self.probabilities[i, j]:.3f}" if self.probabilities is not None else ""
-            lines.append(f"{_shorten(self.a.labels[i], _LEGEND_WIDTH)}: {_shorten(self.b.labels[j], _LEGEND_WIDTH)} (cos={self.matrix[i, j]:.4f}{extra})")
+            lines.append(f"{shorten(self.a.labels[i], _LEGEND_WIDTH)}: {shorten(self.b.labels[j], _LEGEND_WIDTH)} (cos={self.matrix[i, j]:.4f}{extra})")
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -119,10 +120,10 @@ class SimilarityResult:
         lines.append("Columns:")
         for j, label in enumerate(self.b.labels):
             cut = f"  (TRUNCATED to {self.b.max_tokens} tokens from {self.b.token_counts[j]})" if self._cut(self.b, j) else ""
-            lines.append(f"  {columns[j]} {_shorten(label, _LEGEND_WIDTH)}{cut}")
+            lines.append(f"  {columns[j]} {shorten(label, _LEGEND_WIDTH)}{cut}")
         width = max(len(c) for c in columns)
         cell = max(width, 15 if self.probabilities is not None else 7)
-        row_names = [_shorten(label) + (" (TRUNCATED)" if self._cut(self.a, i) else "") for i, label in enumerate(self.a.labels)]
+        row_names = [shorten(label, _LABEL_WIDTH) + (" (TRUNCATED)" if self._cut(self.a, i) else "") for i, label in enumerate(self.a.labels)]
         name_width = max(len(name) for name in row_names)
         lines.append(" " * name_width + " | " + " ".join(c.rjust(cell) for c in columns) + " | best")
         for i, name in enumerate(row_names):
@@ -144,8 +145,8 @@ class SimilarityResult:
         shown = self.matrix.numpy()
         picture = axes.imshow(shown, cmap="viridis", aspect="auto")
         figure.colorbar(picture, ax=axes, label="cosine similarity")
-        axes.set_xticks(range(cols), [_shorten(label) for label in self.b.labels], rotation=35, ha="right")
-        axes.set_yticks(range(rows), [_shorten(label) for label in self.a.labels])
+        axes.set_xticks(range(cols), [shorten(label, _LABEL_WIDTH) for label in self.b.labels], rotation=35, ha="right")
+        axes.set_yticks(range(rows), [shorten(label, _LABEL_WIDTH) for label in self.a.labels])
         low, high = float(shown.min()), float(shown.max())
         middle = (low + high) / 2
         for i in range(rows):
@@ -222,7 +223,3 @@ def format_token_view(view: TokenView) -> str:
         cut = "  <- cut" if position >= view.max_tokens else ""
         lines.append(f"{position:4d}  {token_id:6d}  {token}{cut}")
     return "\n".join(lines)
-
-
-def _shorten(text: str, width: int = _LABEL_WIDTH) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."

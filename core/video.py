@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .images import to_uint8  # noqa: F401  (re-exported: the writers take its frames)
+
 logger = logging.getLogger("LongForm")
 
 VIDEO_FORMATS = ("mp4", "webm", "webp", "gif")
@@ -42,14 +44,6 @@ _FFMPEG_SETTINGS = {
 _JOINABLE = {"mp4": ["-bf", "0"], "webm": []}
 # yuv420p needs even sides: an odd side gets one black row or column rather than a resize.
 _EVEN_PAD = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """An IMAGE batch [B, H, W, C] in 0..1 as uint8 RGB frames [B, H, W, 3]."""
-    array = images.detach().float().clamp(0, 1).cpu().numpy()[..., :3]
-    if array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    return (array * 255.0).round().astype(np.uint8)
 
 
 def check_format(video_format: str, allowed: tuple[str, ...] = VIDEO_FORMATS, field_name: str = "format") -> str:

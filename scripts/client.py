@@ -6,6 +6,10 @@
 `--set NODE.INPUT=VALUE` overrides an input; NODE is a node id or its title; VALUE is parsed as JSON when it can be
 (numbers, true/false), else taken as a string. Progress comes from ComfyUI's websocket. Exit codes: 0 done, 1 the
 workflow failed in ComfyUI (its node errors are printed), 2 bad arguments or an unreachable server.
+
+ComfyUI accepts a workflow of which only some outputs are valid (e.g. a LoadImage naming a file missing from its input
+folder): it answers 200, lists the rest in `node_errors`, and runs the valid part. The client counts that as a failure:
+it cancels the prompt and exits 1, listing every node ComfyUI dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 import urllib.error
@@ -49,7 +54,10 @@ class ComfyClient:
         return self._request("/object_info")
 
     def queue(self, prompt: dict[str, Any]) -> str:
-        """Queue an API-format prompt; raise WorkflowError with ComfyUI's node errors made readable."""
+        """Queue an API-format prompt; raise WorkflowError with ComfyUI's node errors made readable.
+
+        A prompt that ComfyUI accepted only in part (200 with `node_errors`) is cancelled, and that is an error too.
+        """
         try:
             answer = self._request("/prompt", {"prompt": prompt, "client_id": self.client_id})
         except urllib.error.HTTPError as error:
@@ -58,7 +66,17 @@ class ComfyClient:
                 raise WorkflowError(format_prompt_error(json.loads(detail), prompt)) from None
             except json.JSONDecodeError:
                 raise WorkflowError(f"ComfyUI answered {error.code}: {detail}") from None
+        if answer.get("node_errors"):
+            self.cancel(answer["prompt_id"])
+            raise WorkflowError(format_prompt_error(answer, prompt))
         return answer["prompt_id"]
+
+    def cancel(self, prompt_id: str) -> None:
+        """Drop a prompt from the queue, or interrupt it if it is already running."""
+        self._request("/queue", {"delete": [prompt_id]})
+        running = self._request("/queue").get("queue_running", [])
+        if any(item[1] == prompt_id for item in running):
+            self._request("/interrupt", {"prompt_id": prompt_id})
 
     def free(self) -> None:
         """Unload models and drop ComfyUI's output cache, so an identical prompt runs again."""
@@ -118,10 +136,16 @@ class ComfyClient:
                 print(file=sys.stderr)
             connection.close()
 
-    def download_outputs(self, entry: dict[str, Any], out_dir: Path) -> list[Path]:
-        """Download every file a finished prompt lists in its outputs into `out_dir`."""
+    def save_outputs(self, entry: dict[str, Any], prompt: dict[str, Any], out_dir: Path) -> list[Path]:
+        """Download every file a finished prompt lists in its outputs into `out_dir`, and write its text outputs
+        (PreviewAny and the like) there as `<node id>_<title>.txt`."""
         out_dir.mkdir(parents=True, exist_ok=True)
         written = []
+        for node_id, texts in output_texts(entry).items():
+            title = prompt.get(node_id, {}).get("_meta", {}).get("title", "text")
+            target = out_dir / f"{node_id}_{re.sub(r'[^A-Za-z0-9]+', '_', title).strip('_')}.txt"
+            target.write_text("\n".join(texts) + "\n", encoding="utf-8")
+            written.append(target)
         for files in output_files(entry):
             query = urllib.parse.urlencode(
                 {"filename": files["filename"], "subfolder": files.get("subfolder", ""), "type": files.get("type", "output")}
@@ -146,15 +170,36 @@ def output_files(entry: dict[str, Any]) -> list[dict[str, str]]:
     return found
 
 
+def output_texts(entry: dict[str, Any]) -> dict[str, list[str]]:
+    """The text outputs in a history entry's outputs (PreviewAny's `text`), by node id."""
+    return {
+        node_id: [str(text) for text in node_output["text"]]
+        for node_id, node_output in entry.get("outputs", {}).items()
+        if isinstance(node_output.get("text"), list)
+    }
+
+
 def format_prompt_error(answer: dict[str, Any], prompt: dict[str, Any]) -> str:
-    """A 400 answer from POST /prompt as lines a person can act on."""
-    lines = [answer.get("error", {}).get("message", "ComfyUI refused the workflow.")]
+    """An answer from POST /prompt with node errors (400: refused; 200: accepted in part) as lines to act on."""
+    if "error" in answer:
+        lines = [answer["error"].get("message", "ComfyUI refused the workflow.")]
+    else:
+        lines = [f"ComfyUI dropped {len(answer['node_errors'])} node(s) of the workflow and would have run only the "
+                 "rest; the prompt was cancelled."]
     for node_id, node_error in answer.get("node_errors", {}).items():
         title = prompt.get(node_id, {}).get("_meta", {}).get("title", node_error.get("class_type", ""))
+        dropped = ", ".join(_node_name(output, prompt) for output in node_error.get("dependent_outputs", []))
         for error in node_error.get("errors", []):
             field = error.get("extra_info", {}).get("input_name", "")
-            lines.append(f"  node {node_id} ({title}){' input ' + field if field else ''}: {error.get('details') or error.get('message')}")
+            lines.append(f"  node {node_id} ({title}){' input ' + field if field else ''}: "
+                         f"{error.get('details') or error.get('message')}"
+                         f"{f' (so these outputs do not run: {dropped})' if dropped else ''}")
     return "\n".join(lines)
+
+
+def _node_name(node_id: str, prompt: dict[str, Any]) -> str:
+    node = prompt.get(node_id, {})
+    return f"{node_id} ({node.get('_meta', {}).get('title', node.get('class_type', '?'))})"
 
 
 def format_execution_error(entry: dict[str, Any]) -> str:
@@ -208,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         prompt_id = client.queue(prompt)
         print(f"queued {args.workflow.name} as {prompt_id}", file=sys.stderr)
         entry = client.wait(prompt_id, timeout=args.timeout)
-        for path in client.download_outputs(entry, args.out):
+        for path in client.save_outputs(entry, prompt, args.out):
             print(path)
     except WorkflowError as error:
         print(f"error: {error}", file=sys.stderr)

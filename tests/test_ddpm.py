@@ -222,3 +222,17 @@ def test_a_checkpoint_from_another_config_is_refused(trained, tmp_path):
     save_file({"x": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(ValueError, match="not a LongForm DDPM checkpoint"):
         load_model(tmp_path / "foreign.safetensors")
+
+
+def test_a_half_precision_network_samples_close_to_fp32(trained):
+    """Inside ComfyUI on a GPU the host may give the network fp16/bf16 (its dtype policy); the sampler's maths stays
+    fp32. bf16 runs on the CPU, so the same path is checked here against the fp32 network."""
+    import copy
+
+    labels = ["3", "7"]
+    reference = sample(trained.model, labels, steps=4, seed=2, device="cpu").images
+    half = copy.copy(trained.model)
+    half.network = copy.deepcopy(trained.model.network).to(torch.bfloat16)
+    images = sample(half, labels, steps=4, seed=2, device="cpu").images
+    assert images.dtype == torch.float32 and torch.isfinite(images).all()
+    assert (images - reference).abs().mean() < 0.05

@@ -93,9 +93,6 @@ def test_every_manifest_entry_has_a_tiny_builder():
     assert set(tiny.builders()) == {item.id for item in manifest.load_manifest()}
 
 
-# Product modules still on the diffusers path import the marker through core/tiny; their native rewrites drop them.
-TINY_BUILDER_IMPORTS_PENDING = {"core/stylize.py", "core/identity.py"}
-
 
 def test_product_code_imports_the_tiny_marker_not_the_builders():
     builders = re.compile(r"^\s*from\s+\.+tiny(\.\w+)?\s+import|^\s*from\s+\.+\s+import\s+.*\btiny\b(?!_)", re.MULTILINE)
@@ -105,7 +102,7 @@ def test_product_code_imports_the_tiny_marker_not_the_builders():
         for path in (REPO_ROOT / folder).rglob("*.py")
         if "tiny" not in path.relative_to(REPO_ROOT).parts[1:-1] and builders.search(path.read_text(encoding="utf-8"))
     }
-    assert offenders <= TINY_BUILDER_IMPORTS_PENDING, sorted(offenders - TINY_BUILDER_IMPORTS_PENDING)
+    assert offenders == set(), sorted(offenders)
 
 
 def test_tiny_models_are_built_once_and_linked_from_the_cache(tmp_path):
@@ -130,3 +127,10 @@ def test_readme_node_reference_matches_the_nodes(pack):
 
     expected = render(info_from_classes(pack.NODE_CLASS_MAPPINGS, pack.NODE_DISPLAY_NAME_MAPPINGS))
     assert readme_section((REPO_ROOT / "README.md").read_text(encoding="utf-8")) == expected
+
+
+def test_a_tiny_cache_key_covers_the_modules_its_builder_imports():
+    import inspect
+
+    sources = {p.name for p in tiny._sources(Path(inspect.getfile(tiny.builders()["ipadapter_sd15"])).resolve(), set())}
+    assert {"identity.py", "stylize.py", "clip_vision.py", "weights.py", "tiny_marker.py"} <= sources

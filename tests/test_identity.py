@@ -119,9 +119,9 @@ def test_layout_from_config_is_diffusers_processor_order():
     from accelerate import init_empty_weights
     from diffusers import UNet2DConditionModel
 
-    from longform_pack.core import stylize
+    from longform_pack.core import encoders
 
-    config = json.loads((stylize.ASSETS_DIR / "sd15" / "unet" / "config.json").read_text())
+    config = json.loads((encoders.ASSETS / "sd15" / "unet" / "config.json").read_text())
     with init_empty_weights():
         unet = UNet2DConditionModel(**{k: v for k, v in config.items() if not k.startswith("_")})
     diffusers_order = []

@@ -440,6 +440,7 @@ def test_tiny_writes_each_registered_stand_in_under_its_tiny_filename(tmp_path, 
         path.write_bytes(b"tiny resnet")
 
     monkeypatch.setattr(tiny, "builders", lambda: {"resnet50": build})
+    monkeypatch.setenv(tiny.CACHE_ENV, str(tmp_path / "cache"))  # the fake builder stays out of the shared cache
     models = tmp_path / "tiny-models"
     assert install.main(["--tiny", "--models-dir", str(models)]) == 0
     entry = manifest.entry("resnet50")

@@ -58,7 +58,7 @@ def test_a_file_without_lora_weights_is_refused(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"model.diffusion_model.out.2.weight": torch.ones(1)}, str(tmp_path / "not-a-lora.safetensors"))
-    with pytest.raises(ValueError, match="not-a-lora.safetensors' holds no LoRA weights"):
+    with pytest.raises(ValueError, match="lora_name: 'not-a-lora.safetensors' holds no LoRA weights"):
         lora.load(tmp_path / "not-a-lora.safetensors")
 
 

@@ -169,7 +169,7 @@ def test_text_tower_without_text_model_prefix_loads(tiny_models_dir, clip):
 
 def test_encoders_are_cached_on_the_host_device(clip, caplog):
     assert probe.load_encoder("clip", CLIP) is clip
-    assert clip.device == host.torch_device()
+    assert clip.managed.device == host.torch_device() and clip.managed.dtype == torch.float32
     assert next(clip.model.parameters()).device.type == host.torch_device().type
     assert clip.tiny
     probe.clear_cache()

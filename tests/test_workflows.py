@@ -12,7 +12,8 @@ from longform_pack.core.manifest import load_manifest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_WORKFLOWS = sorted((REPO_ROOT / "workflows" / "api").glob("*.json"))
 MODEL_SUFFIXES = (".safetensors", ".bin", ".onnx", ".ckpt", ".pt", ".pth")
-EXPECTED = {"clip_probe", "sketch_to_image", "identity_lock", "sketch_to_video", "ddpm_train_and_sample"}
+EXPECTED = {"clip_probe", "sketch_to_image", "identity_lock", "sketch_to_video", "schedule_to_ksampler",
+            "ddpm_train_and_sample"}
 
 
 def model_values(prompt: dict) -> list[tuple[str, str, str]]:
@@ -51,3 +52,77 @@ def test_loaded_images_ship_with_the_pack_and_nodes_are_core_or_ours(path, pack)
         assert node["class_type"] in CORE_NODES or node["class_type"] in pack.NODE_CLASS_MAPPINGS, node_id
         if node["class_type"] == "LoadImage":
             assert (REPO_ROOT / "example_inputs" / node["inputs"]["image"]).is_file(), node["inputs"]["image"]
+
+
+# ------------------------------------------------------------------------------------------- the UI files, for a person
+
+UI_WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.json"))
+
+
+def _screen_box(node: dict, ds: dict) -> tuple[float, float, float, float]:
+    """Where LiteGraph draws a node (title bar included) at the saved view: screen = (canvas + offset) * scale."""
+    from workflow_graph import TITLE_HEIGHT
+
+    (dx, dy), scale = ds["offset"], ds["scale"]
+    left, top = node["pos"][0], node["pos"][1] - TITLE_HEIGHT
+    right, bottom = node["pos"][0] + node["size"][0], node["pos"][1] + node["size"][1]
+    return ((left + dx) * scale, (top + dy) * scale, (right + dx) * scale, (bottom + dy) * scale)
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda p: p.stem)
+def test_every_output_opens_in_view_at_a_zoom_where_text_is_drawn(path, pack):
+    from workflow_graph import MINIMAP_BOX, VIEW_SIZE, is_output_node
+
+    workflow = json.loads(path.read_text())
+    ds = workflow["extra"]["ds"]
+    # Frontend 1.27 draws text while zoom >= MinFontSizeForLOD (8) / NODE_TEXT_SIZE (14) on a 1x display.
+    assert ds["scale"] >= 8 / 14 + 0.02, f"{path.name}: saved zoom {ds['scale']} hides every node's text"
+    outputs = [n for n in workflow["nodes"] if is_output_node(n["type"], pack.NODE_CLASS_MAPPINGS)]
+    assert outputs, f"{path.name} has no output node"
+    for node in outputs:
+        left, top, right, bottom = _screen_box(node, ds)
+        assert left >= 0 and top >= 0 and right <= VIEW_SIZE[0] and bottom <= VIEW_SIZE[1], (
+            f"{path.name}: output node {node['id']} ({node['type']}) is drawn at {[left, top, right, bottom]}, "
+            f"outside the saved view 0..{VIEW_SIZE}")
+        hidden = left < MINIMAP_BOX[2] and MINIMAP_BOX[0] < right and top < MINIMAP_BOX[3] and MINIMAP_BOX[1] < bottom
+        assert not hidden, f"{path.name}: output node {node['id']} ({node['type']}) lies under the minimap"
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda p: p.stem)
+def test_nodes_do_not_overlap(path):
+    from workflow_graph import node_box
+
+    nodes = json.loads(path.read_text())["nodes"]
+    boxes = [(n["id"], n["type"], node_box(n["pos"], n["size"])) for n in nodes]
+    for index, (id_a, type_a, a) in enumerate(boxes):
+        for id_b, type_b, b in boxes[index + 1:]:
+            apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+            assert apart, f"{path.name}: node {id_a} ({type_a}) overlaps node {id_b} ({type_b})"
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda p: p.stem)
+def test_model_loading_nodes_name_their_download(path):
+    """Every node whose widgets name a manifest file carries that file's name, url and directory in
+    properties.models (what the frontend's Missing Models dialog reads). Files install.py must unpack or convert
+    (the insightface archive, the probe's PyTorch pickle) are left out: their download is not the file named."""
+    manifest = {entry.filename: entry for entry in load_manifest()}
+    for node in json.loads(path.read_text())["nodes"]:
+        listed = {model["name"]: model for model in node["properties"].get("models", [])}
+        for name, model in listed.items():
+            entry = manifest.get(name)
+            assert entry is not None, f"{path.name}: node {node['id']} lists {name}, not a manifest file"
+            assert (model["url"], model["directory"]) == (entry.url, entry.folder), name
+        for value in node["widgets_values"]:
+            if isinstance(value, str) and value in manifest and manifest[value].unpack is None:
+                assert value in listed, f"{path.name}: node {node['id']} ({node['type']}) loads {value} " \
+                                        "without properties.models"
+
+
+@pytest.mark.parametrize("path", UI_WORKFLOWS, ids=lambda p: p.stem)
+def test_every_template_has_a_thumbnail(path):
+    from PIL import Image
+
+    thumbnail = path.with_suffix(".jpg")
+    assert thumbnail.is_file(), f"{thumbnail.name} missing: run `make workflows`"
+    with Image.open(thumbnail) as picture:
+        assert picture.format == "JPEG" and picture.width >= 256 and picture.height >= 160

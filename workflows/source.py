@@ -11,7 +11,6 @@ SCRIBBLE_CONTROLNET = "control_v11p_sd15_scribble_fp16.safetensors"
 POKEMON_LORA = "pokemon_lora_sd15.safetensors"
 IPADAPTER_PLUS = "ip-adapter-plus_sd15.safetensors"
 CLIP_VISION = "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors"
-INSIGHTFACE_PACK = "models/buffalo_l"
 PROBE_CLIP = "clip-vit-base-patch32.safetensors"
 
 SKETCH = "longform_sketch.png"
@@ -49,11 +48,14 @@ def clip_probe() -> Graph:
     return graph
 
 
-def _models(graph: Graph):
+def _models(graph: Graph, control: bool = True):
     """The checkpoint (MODEL, CLIP, VAE) with the pokemon LoRA on MODEL and CLIP, and the scribble ControlNet."""
     checkpoint = graph.node("CheckpointLoaderSimple", title="Load Checkpoint", ckpt_name=SD15)
-    lora = graph.node("LoraLoader", title="Pokemon Style LoRA", model=checkpoint.out(0), clip=checkpoint.out(1),
+    lora = graph.node("LF_LoraLoader", title="Pokemon Style LoRA", model=checkpoint.out(0), clip=checkpoint.out(1),
                       lora_name=POKEMON_LORA, strength_model=0.8, strength_clip=0.8)
+    graph.node("PreviewAny", title="LoRA Report", source=lora.out(2))
+    if not control:
+        return checkpoint, lora, None
     control_net = graph.node("ControlNetLoader", title="Scribble ControlNet", control_net_name=SCRIBBLE_CONTROLNET)
     return checkpoint, lora, control_net
 
@@ -96,21 +98,34 @@ def sketch_to_image() -> Graph:
     return graph
 
 
+def _identity(graph: Graph, model, weight: float):
+    """The character reference and core Load CLIP Vision's ViT-H, and the MODEL with IP-Adapter plus holding the
+    character (LF Identity Lock: a patched clone, any sampler can use it)."""
+    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
+    clip_vision = graph.node("CLIPVisionLoader", title="Load CLIP Vision", clip_name=CLIP_VISION)
+    locked = graph.node("LF_IdentityLock", model=model, reference=reference.out(0), ipadapter=IPADAPTER_PLUS,
+                        weight=weight, start_at=0.0, end_at=1.0, clip_vision=clip_vision.out(0))
+    graph.node("PreviewAny", title="Identity Lock Info", source=locked.out(1))
+    return reference, clip_vision, locked
+
+
 def identity_lock() -> Graph:
-    """The character reference beside the stylized sketch, scored for identity."""
+    """The character reference held by IP-Adapter on the MODEL while the sketch and prompt are stylized, then scored."""
     graph = Graph("identity_lock")
     graph.note(
-        "Identity lock.\n\nChange: the character reference.\n\nOut: the stylized image and an identity score: CLIP "
-        "image cosine of the result against the reference, as a plot and text. Models: python install.py --models "
-        "stylize identity."
+        "Identity lock.\n\nChange: the character reference, the IP-Adapter file (base, plus, or FaceID for a "
+        "photo with a face, with an insightface pack), its weight (0 = off) and the fraction of sampling it acts on "
+        "(start/end). The lock patches a copy of the MODEL: put it before any KSampler, after any LoRA.\n\nOut: "
+        "the stylized image with the reference's identity, and an identity score: the cosine of the result and the "
+        "reference in the same ViT-H the lock uses, as a plot and text. Models: python install.py --models stylize "
+        "identity."
     )
-    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
     checkpoint, lora, control_net = _models(graph)
-    image = _stylize(graph, lora.out(0), lora.out(1), checkpoint.out(2), control_net, _scribble(graph))
+    reference, clip_vision, locked = _identity(graph, lora.out(0), weight=0.8)
+    image = _stylize(graph, locked.out(0), lora.out(1), checkpoint.out(2), control_net, _scribble(graph))
     graph.node("SaveImage", images=image.out(0), filename_prefix="longform/identity_lock")
-    score = graph.node(
-        "LF_IdentityScore", frames=image.out(0), reference=reference.out(0), encoder=f"clip_vision/{CLIP_VISION}"
-    )
+    score = graph.node("LF_IdentityScore", frames=image.out(0), reference=reference.out(0),
+                       encoder="clip_vision input", clip_vision=clip_vision.out(0))
     graph.node("SaveImage", images=score.out(0), filename_prefix="longform/identity_score")
     graph.node("PreviewAny", title="Identity Score", source=score.out(1))
     return graph
@@ -124,39 +139,76 @@ SCHEDULE = (
 
 
 def sketch_to_video() -> Graph:
-    """The whole chain: sketch -> stylize -> animate with a prompt schedule -> video + report."""
+    """The whole chain: sketch -> stylize -> identity lock -> animate with a prompt schedule -> video + report."""
     graph = Graph("sketch_to_video")
     graph.note(
         "Sketch to video.\n\nChange: the schedule (one `frame: prompt` per line; frames as numbers or seconds "
         "like 2.5s; the scene blends between keyframes), seconds and fps, the denoising strength (lower keeps more "
         "of the previous frame), the consistency switches (cross-frame attention, colour matching, shared noise), "
-        "and mode 'stream to disk' for long clips (frames go to output/ as they are made; re-queue to resume).\n\n"
+        "and mode 'stream to disk' for long clips (frames go to output/ as they are made; re-queue to resume). "
+        "Core nodes load and sample the first frame; LF Animate takes the same MODEL (LoRA and identity lock "
+        "applied), VAE and ControlNet, and the schedule's per-frame conditioning.\n\n"
         "Out: an mp4 and a gif in output/longform/, the schedule's timeline, and a clip report: prompt adherence "
         "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score."
     )
-    reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
     checkpoint, lora, control_net = _models(graph)
-    model, clip, vae = lora.out(0), lora.out(1), checkpoint.out(2)
+    clip, vae = lora.out(1), checkpoint.out(2)
+    reference, clip_vision, locked = _identity(graph, lora.out(0), weight=0.7)
     scribble = _scribble(graph)
-    first_frame = _stylize(graph, model, clip, vae, control_net, scribble)
-    schedule = graph.node("LF_PromptSchedule", text=SCHEDULE, seconds=4.0, fps=8.0, interpolation="eased")
-    graph.node("SaveImage", images=schedule.out(1), filename_prefix="longform/sketch_to_video_timeline")
-    positive = graph.node("CLIPTextEncode", title="Clip Prompt", text=STYLE_PROMPT, clip=clip)
-    negative = graph.node("CLIPTextEncode", title="Clip Negative Prompt", text=NEGATIVE_PROMPT, clip=clip)
+    first_frame = _stylize(graph, locked.out(0), clip, vae, control_net, scribble)
+    schedule = graph.node("LF_PromptSchedule", clip=clip, text=SCHEDULE, seconds=4.0, fps=8.0,
+                          interpolation="eased", negative=NEGATIVE_PROMPT)
+    graph.node("SaveImage", images=schedule.out(3), filename_prefix="longform/sketch_to_video_timeline")
     frames = graph.node(
-        "LF_Animate", model=model, vae=vae, positive=positive.out(0), negative=negative.out(0),
+        "LF_Animate", model=locked.out(0), vae=vae, positive=schedule.out(0), negative=schedule.out(1),
         first_frame=first_frame.out(0), control_net=control_net.out(0), scribble=scribble.out(0),
-        frames=schedule.out(2), sampler_name="euler_ancestral", scheduler="normal", steps=10, cfg=7.0,
-        strength="0.45", seed=7, seed_mode="per frame", fps=8.0,
+        sampler_name="euler_ancestral", scheduler="normal", steps=10, cfg=7.0, strength="0.45", seed=7,
+        seed_mode="per frame", fps=8.0,
     )
     graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="mp4", fps=8.0)
     graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="gif", fps=8.0)
     report = graph.node(
-        "LF_ClipReport", frames=frames.out(0), schedule=schedule.out(0), encoder=PROBE_CLIP, reference=reference.out(0),
+        "LF_ClipReport", frames=frames.out(0), schedule=schedule.out(2), encoder=PROBE_CLIP, reference=reference.out(0),
         video_path=frames.out(1),  # in 'stream to disk' mode the report reads every frame of the run from disk
+        clip_vision=clip_vision.out(0),
     )
     graph.node("SaveImage", images=report.out(0), filename_prefix="longform/sketch_to_video_report")
     graph.node("PreviewAny", title="Clip Report", source=report.out(1))
+    return graph
+
+
+BATCH_SECONDS, BATCH_FPS = 2.0, 8.0
+BATCH_SCHEDULE = (
+    "0: a cute yellow pokemon creature in a sunny forest, bright daylight, green leaves\n"
+    "0.5s: a cute yellow pokemon creature in a sunny forest, bright daylight, green leaves\n"
+    "1.5s: a cute yellow pokemon creature in a stormy night, dark clouds, rain, lightning"
+)
+
+
+def schedule_to_ksampler() -> Graph:
+    """The prompt schedule's per-frame conditioning driving a core KSampler over a latent batch, one latent a frame."""
+    graph = Graph("schedule_to_ksampler")
+    frame_count = round(BATCH_SECONDS * BATCH_FPS)
+    graph.note(
+        "Prompt schedule into core KSampler.\n\nLF Prompt Schedule encodes its keyframes with the checkpoint's "
+        "CLIP and gives one conditioning row per frame (cond and pooled output blended), as FizzNodes' Batch Prompt "
+        "Schedule does: any sampler that takes a latent batch uses it. Here core KSampler denoises an Empty Latent "
+        f"Image of batch {frame_count} (= seconds x fps: change both together), every frame from its own noise, "
+        "and LF Save Video writes the batch as a clip. Swap KSampler for AnimateDiff's sampler to make the frames "
+        "move together.\n\nOut: the clip (mp4) and the schedule's timeline in output/longform/. Models: python "
+        "install.py --models stylize."
+    )
+    checkpoint, lora, _ = _models(graph, control=False)
+    schedule = graph.node("LF_PromptSchedule", clip=lora.out(1), text=BATCH_SCHEDULE, seconds=BATCH_SECONDS,
+                          fps=BATCH_FPS, interpolation="linear", negative=NEGATIVE_PROMPT)
+    graph.node("SaveImage", images=schedule.out(3), filename_prefix="longform/schedule_to_ksampler_timeline")
+    latent = graph.node("EmptyLatentImage", width=512, height=512, batch_size=frame_count)
+    samples = graph.node("KSampler", model=lora.out(0), seed=3, steps=20, cfg=7.0, sampler_name="euler_ancestral",
+                         scheduler="normal", positive=schedule.out(0), negative=schedule.out(1),
+                         latent_image=latent.out(0), denoise=1.0)
+    frames = graph.node("VAEDecode", samples=samples.out(0), vae=checkpoint.out(2))
+    graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/schedule_to_ksampler", format="mp4",
+               fps=BATCH_FPS)
     return graph
 
 
@@ -195,5 +247,6 @@ WORKFLOWS = {
     "sketch_to_image": sketch_to_image,
     "identity_lock": identity_lock,
     "sketch_to_video": sketch_to_video,
+    "schedule_to_ksampler": schedule_to_ksampler,
     "ddpm_train_and_sample": ddpm_train_and_sample,
 }

@@ -163,7 +163,7 @@ class TextCondition(nn.Module):
         self.null = nn.Parameter(torch.zeros(emb_dim))
 
     def forward(self, text: torch.Tensor, uncond_mask: torch.Tensor) -> torch.Tensor:
-        return torch.where(uncond_mask[:, None], self.null.expand(len(text), -1), self.project(text.float()))
+        return torch.where(uncond_mask[:, None], self.null.expand(len(text), -1), self.project(text.to(self.null.dtype)))
 
 
 class UNet(nn.Module):
@@ -221,7 +221,8 @@ class UNet(nn.Module):
         nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, uncond_mask: torch.Tensor) -> torch.Tensor:
-        emb = self.time_mlp(timestep_embedding(t, self.config.base_channels)) + self.condition(cond, uncond_mask)
+        # The embedding is computed in fp32 and then given the network's dtype (fp16/bf16 when the host chooses it).
+        emb = self.time_mlp(timestep_embedding(t, self.config.base_channels).to(x.dtype)) + self.condition(cond, uncond_mask)
         h = self.stem(x)
         skips = [h]
         for blocks, downsample in zip(self.down, self.downsample):

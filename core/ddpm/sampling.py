@@ -56,9 +56,13 @@ def parse_conditions(text: str) -> list[str]:
 
 def guided_denoiser(model: DDPMModel, cond: torch.Tensor, guidance: float):
     """The network with classifier-free guidance w folded in: (x_t, t) -> guided output."""
-    network = model.network
+    dtype = next(model.network.parameters()).dtype  # the host's choice; the sampler's maths stays in fp32
+    cond = cond.to(dtype) if cond.is_floating_point() else cond
     count = len(cond)
     keep = torch.zeros(count, dtype=torch.bool, device=cond.device)
+
+    def network(x: torch.Tensor, t: torch.Tensor, c: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        return model.network(x.to(dtype), t, c, drop).to(x.dtype)
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if guidance == 1:
@@ -84,8 +88,7 @@ def sample(model: DDPMModel, conditions: list[str], guidance: float = 3.0, sampl
     guidance, eta = check_finite(guidance, "guidance"), check_finite(eta, "eta")
     if guidance < 0:
         raise ValueError(f"guidance must be 0 or more; got {guidance}.")
-    device = torch.device(device) if device is not None else host.torch_device()
-    model.to(device)
+    device = model.load(device)
     cond = model.embed(conditions).to(device)
     config = model.config
     steps_list = model.diffusion.sampling_timesteps(steps)

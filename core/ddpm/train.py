@@ -89,11 +89,16 @@ class TrainConfig:
 
 
 class DDPMModel:
-    """A trained model ready to sample: the network (EMA weights), its diffusion process and its configs."""
+    """A trained model ready to sample: the network (EMA weights), its diffusion process and its configs.
+
+    Once it samples, the network's memory is managed by the host (inside ComfyUI: its model management, which may
+    evict it, and whose dtype policy then applies); until then it stays as trained or loaded, in fp32.
+    """
 
     def __init__(self, network: UNet, diffusion: Diffusion, train_config: dict, path: Path | None = None,
                  text_embedder: TextEmbedder | None = None):
         self.network = network.eval()
+        self.managed: host.ManagedModel | None = None
         self.diffusion = diffusion
         self.train_config = train_config
         self.path = path
@@ -103,10 +108,16 @@ class DDPMModel:
     def config(self) -> ModelConfig:
         return self.network.config
 
-    def to(self, device: torch.device | str) -> "DDPMModel":
-        self.network.to(device)
+    def load(self, device: torch.device | str | None = None) -> torch.device:
+        """Put the network and its schedule on `device`, or where the host's memory management places it; return it."""
+        if device is None:
+            self.managed = self.managed or host.ManagedModel(self.network, host.DIFFUSION)
+            device = self.managed.load()
+        else:
+            device = torch.device(device)
+            self.network.to(device)
         self.diffusion.to(device)
-        return self
+        return device
 
     def embed(self, conditions: list[str]) -> torch.Tensor:
         """The network's condition input for condition strings: label indices, or text embeddings."""
@@ -240,6 +251,8 @@ def train(config: TrainConfig, name: str = "", text_embedder: TextEmbedder | Non
             torch.manual_seed(config.seed)
             network = UNet(model_config)
         ema = EMA(network, config.ema_decay)
+        # Weights, gradients, two AdamW moments and the EMA copy; ComfyUI evicts other models to make room.
+        host.make_room(5 * sum(p.numel() * p.element_size() for p in network.parameters()), device)
         network.to(device).train()
         ema.model.to(device)
         diffusion = Diffusion(config.schedule, config.timesteps, config.prediction).to(device)

@@ -18,6 +18,7 @@ import inspect
 import logging
 import os
 import pkgutil
+import re
 import shutil
 import time
 from pathlib import Path
@@ -51,11 +52,32 @@ def default_cache_dir() -> Path:
     return Path(configured) if configured else _PACKAGE_DIR.parents[1] / "build" / "tiny-models" / ".cache"
 
 
+_RELATIVE_IMPORT = re.compile(r"^\s*from\s+(\.+)([\w.]*)\s+import\s+(\([^)]*\)|[^\n]+)", re.MULTILINE)
+
+
+def _sources(path: Path, seen: set[Path]) -> set[Path]:
+    """`path` and every pack module it imports relatively, at any depth (what can change a builder's output)."""
+    if path in seen or not path.is_file():
+        return seen
+    seen.add(path)
+    for dots, module, names in _RELATIVE_IMPORT.findall(path.read_text(encoding="utf-8")):
+        base = path.parent
+        for _ in range(len(dots) - 1):
+            base = base.parent
+        target = base.joinpath(*module.split(".")) if module else base
+        candidates = [target.with_suffix(".py"), target / "__init__.py"]
+        for name in names.strip("()").split(","):
+            if name.split():
+                candidates.append(target / f"{name.split()[0]}.py")
+        for candidate in candidates:
+            _sources(candidate, seen)
+    return seen
+
+
 def _builder_key(item: ModelEntry, builder: Builder) -> str:
-    """A hash of what decides the entry's bytes: its builder module, the shared weight drawing, its file name."""
-    module = inspect.getmodule(builder)
+    """A hash of what decides the entry's bytes: its file name and the source of its builder and all it imports."""
     digest = hashlib.sha256(f"{item.id}:{item.folder}/{item.tiny_filename}".encode())
-    for source in (Path(inspect.getfile(module)), _PACKAGE_DIR / "weights.py", _PACKAGE_DIR.parent / "tiny_marker.py"):
+    for source in sorted(_sources(Path(inspect.getfile(builder)).resolve(), set())):
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -8,44 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from longform_pack.core.manifest import load_manifest
+import client
 from node_reference import readme_section, render
+from tiny_profile import tiny_profile, with_tiny_models
 from workflow_graph import SEED_NAMES, UI_ONLY_NODES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_WORKFLOWS = sorted((REPO_ROOT / "workflows" / "api").glob("*.json"))
 UI_WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.json"))
-TINY_NAMES = {entry.filename: entry.tiny_filename for entry in load_manifest()}
 WIDGET_KINDS = {"INT", "FLOAT", "STRING", "BOOLEAN"}
-# The tiny models are built for 64x64 pictures: at 512x512 their full-resolution attention makes a run take minutes.
-TINY_SIZE = 64
-# A DDPM workflow trains its model: a few steps show the graph runs; the full recipe is the benchmark's job.
-TINY_TRAIN_STEPS = 40
-
-
-def with_tiny_models(value):
-    """Swap every manifest filename in a workflow (alone or as "<folder>/<filename>") for its tiny stand-in's."""
-    if isinstance(value, dict):
-        return {key: with_tiny_models(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [with_tiny_models(item) for item in value]
-    if isinstance(value, str):
-        for real, tiny in TINY_NAMES.items():
-            if value == real or value.endswith("/" + real):
-                return value[: len(value) - len(real)] + tiny
-    return value
-
-
-def tiny_profile(prompt):
-    """An API workflow made to run on the tiny models: their filenames, their native picture size, short training."""
-    prompt = with_tiny_models(prompt)
-    for node in prompt.values():
-        if node["class_type"] == "LF_DDPMTrain":
-            node["inputs"]["steps"] = min(node["inputs"]["steps"], TINY_TRAIN_STEPS)
-        for name in ("width", "height"):
-            if isinstance(node["inputs"].get(name), int) and node["inputs"][name] > TINY_SIZE:
-                node["inputs"][name] = TINY_SIZE
-    return prompt
 
 
 def test_every_pack_node_is_listed(object_info, pack):
@@ -64,16 +35,36 @@ def test_pack_imports_cleanly_and_fast(comfyui, object_info):
 
 
 @pytest.mark.parametrize("path", API_WORKFLOWS, ids=lambda p: p.stem)
-def test_api_workflow_runs(comfyui, path):
+def test_api_workflow_runs(comfyui, object_info, path):
     prompt = tiny_profile(json.loads(path.read_text()))
     before = set((comfyui.base / "output").rglob("*"))
     comfyui.client.free()
-    prompt_id = comfyui.client.queue(prompt)
+    prompt_id = comfyui.client.queue(prompt)  # raises, naming the nodes, when ComfyUI drops any (node_errors)
     entry = comfyui.client.wait(prompt_id, timeout=900, show_progress=False)
+    assert entry["status"]["status_str"] == "success"
+    output_nodes = {node_id for node_id, node in prompt.items() if object_info[node["class_type"]]["output_node"]}
+    assert output_nodes, f"{path.name} has no output node"
+    missing = {node_id: prompt[node_id]["class_type"] for node_id in output_nodes - set(entry["outputs"])}
+    assert not missing, f"{path.name}: output nodes absent from /history: {missing}"
     written = [p for p in set((comfyui.base / "output").rglob("*")) - before if p.is_file()]
     assert written, f"{path.name} finished but wrote no output file"
     assert all(p.stat().st_size > 0 for p in written)
-    assert entry["status"]["status_str"] == "success"
+
+
+def test_a_missing_input_picture_fails_the_client_and_names_the_node(comfyui, tmp_path, capsys):
+    example = sorted((comfyui.base / "input").glob("*.png"))[0].name
+    workflow = tmp_path / "missing_input.json"
+    workflow.write_text(json.dumps({
+        "1": {"class_type": "LoadImage", "inputs": {"image": example}, "_meta": {"title": "Present"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "present"}},
+        "3": {"class_type": "LoadImage", "inputs": {"image": "no_such_sketch.png"}, "_meta": {"title": "Sketch"}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "absent"}},
+    }))
+    assert client.main([str(workflow), "--url", comfyui.url, "--out", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err
+    assert "node 3 (Sketch) input image: image - Invalid image file: no_such_sketch.png" in error
+    assert "4 (SaveImage)" in error and "the prompt was cancelled" in error
+    assert not (tmp_path / "out").exists(), "the client downloaded the outputs of a half-run workflow"
 
 
 def _input_specs(node_info):
@@ -103,13 +94,12 @@ def test_ui_workflow_validates(object_info, path):
             continue
         assert node["type"] in object_info, f"{path.name}: unknown node type {node['type']}"
         info = object_info[node["type"]]
-        linked = {slot["name"] for slot in node["inputs"] if slot.get("link") is not None}
         values = copy.copy(node["widgets_values"])
         for name, spec in _input_specs(info):
             kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
             is_widget = isinstance(kind, list) or kind in WIDGET_KINDS or kind == "COMBO"
-            if not is_widget or name in linked:
-                continue
+            if not is_widget:
+                continue  # a linked widget keeps its value in widgets_values, as the frontend saves it
             assert values, f"{path.name}: node {node['id']} ({node['type']}) has too few widget values"
             _check_widget(f"{path.name}: node {node['id']} {node['type']}.{name}", kind, options, values.pop(0))
             if name in SEED_NAMES or options.get("control_after_generate"):

@@ -9,18 +9,12 @@ import pytest
 import torch
 
 import tiny_comfy
+from tiny_comfy import inference_mode  # noqa: F401 (an autouse fixture: nodes run as the server runs them)
 
 SIZE = 64
 FRAMES = 4
 SETTINGS = dict(steps=3, cfg=5.0, sampler_name="euler", scheduler="normal", strength="0.6", seed=3,
                 seed_mode="per frame", cross_frame_attention=True, color_match=True, shared_noise=0.5, fps=8.0)
-
-
-@pytest.fixture(autouse=True)
-def inference_mode():
-    """As ComfyUI's server runs every node."""
-    with torch.inference_mode():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +204,20 @@ def test_a_changed_setting_or_model_is_another_run(pack, models, inputs):
     assert animate.run_key(make(pack, models, inputs, cfg=6.0), models["model"], models["vae"]) != key
     other = dict(models, model=tiny_comfy.model(seed=9))
     assert animate.run_key(make(pack, other, inputs), other["model"], models["vae"]) != key
+
+    class Lock:  # an attention patch with a setting, as the identity lock's are
+        def __init__(self, weight):
+            self.weight = weight
+
+        def __call__(self, q, k, v, extra_options):
+            return q
+
+    keys = []
+    for weight in (0.5, 0.5, 0.7):
+        locked = models["model"].clone()
+        locked.set_model_attn2_replace(Lock(weight), "input", 1)
+        keys.append(animate.run_key(make(pack, dict(models, model=locked), inputs), locked, models["vae"]))
+    assert keys[0] == keys[1] != keys[2] and key not in keys
 
 
 def test_animate_node_in_memory_and_streaming(comfy, pack, models, inputs, reference):

@@ -5,15 +5,9 @@ import pytest
 import torch
 
 import tiny_comfy
+from tiny_comfy import inference_mode  # noqa: F401 (an autouse fixture: nodes run as the server runs them)
 
 SIZE = 64
-
-
-@pytest.fixture(autouse=True)
-def inference_mode():
-    """As ComfyUI's server runs every node."""
-    with torch.inference_mode():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ They run ComfyUI's real sampling, patching and ControlNet code in well under a s
 thread. Weights are random from a seed (ComfyUI's layers start uninitialised: every parameter is filled here).
 """
 
+import pytest
 import torch
 
 UNET_CONFIG = {
@@ -16,6 +17,13 @@ UNET_CONFIG = {
 VAE_DDCONFIG = {"double_z": True, "z_channels": 4, "resolution": 64, "in_channels": 3, "out_ch": 3, "ch": 32,
                 "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0}
 CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def inference_mode():
+    """As ComfyUI's server runs every node: import this fixture into a test module to use it."""
+    with torch.inference_mode():
+        yield
 
 
 def randomise(module: torch.nn.Module, seed: int) -> torch.nn.Module:

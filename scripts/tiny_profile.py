@@ -1,0 +1,63 @@
+"""Shipped workflows made to run on the tiny stand-ins: used by `make demo` without real weights and by the host tests.
+
+The workflows name the real model files of models_manifest.json; the tiny stand-ins (`install.py --tiny`) have other
+names, are built for 64x64 pictures (at 512x512 their full-resolution attention makes a run take minutes), and a DDPM
+workflow only needs a few training steps to show that its graph runs (the full recipe is the benchmark's job).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from _pack import load_pack
+
+load_pack()
+from longform_pack.core.manifest import load_manifest  # noqa: E402
+
+TINY_NAMES = {entry.filename: entry.tiny_filename for entry in load_manifest()}
+TINY_SIZE = 64
+TINY_TRAIN_STEPS = 40
+
+
+def _manifest_name(value: str) -> str | None:
+    """The manifest filename that `value` names, alone or as "<folder>/<filename>", or None."""
+    return next((real for real in TINY_NAMES if value == real or value.endswith("/" + real)), None)
+
+
+def _strings(value: Any):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def models_named(prompt: dict[str, Any]) -> set[str]:
+    """The manifest filenames a workflow names anywhere in its inputs."""
+    return {name for name in map(_manifest_name, _strings(prompt)) if name is not None}
+
+
+def with_tiny_models(value: Any) -> Any:
+    """Swap every manifest filename in a workflow (alone or as "<folder>/<filename>") for its tiny stand-in's."""
+    if isinstance(value, dict):
+        return {key: with_tiny_models(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_tiny_models(item) for item in value]
+    if isinstance(value, str) and (real := _manifest_name(value)) is not None:
+        return value[: len(value) - len(real)] + TINY_NAMES[real]
+    return value
+
+
+def tiny_profile(prompt: dict[str, Any]) -> dict[str, Any]:
+    """An API workflow made to run on the tiny models: their filenames, their native picture size, short training."""
+    prompt = with_tiny_models(prompt)
+    for node in prompt.values():
+        if node["class_type"] == "LF_DDPMTrain":
+            node["inputs"]["steps"] = min(node["inputs"]["steps"], TINY_TRAIN_STEPS)
+        for name in ("width", "height"):
+            if isinstance(node["inputs"].get(name), int) and node["inputs"][name] > TINY_SIZE:
+                node["inputs"][name] = TINY_SIZE
+    return prompt
