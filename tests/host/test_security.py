@@ -151,11 +151,11 @@ def _schedule_graph(object_info: dict, text: str, seconds: float, fps: float) ->
 
 
 def test_huge_schedules_answer_within_seconds(comfyui, object_info, no_escape):
-    alternating = "\n".join(f"{i}s: {'a forest' if i % 2 else 'a city'}" for i in range(100))
-    cases = [  # (graph, the status it must end with: None = a result or an error, both within seconds)
+    # (graph, the status it must end with: None = a result or an error, both within seconds). A 100-keyframe, 100 s
+    # schedule is timed in tests/test_security.py without the text encoder, whose CPU time is ComfyUI's.
+    cases = [
         (_schedule_graph(object_info, "0: a forest\n300s: a city", 600.0, 60.0), None),  # 36,000 frames
         (_schedule_graph(object_info, "\n".join(f"{i}: p{i}" for i in range(5_000)), 600.0, 60.0), "error"),
-        (_schedule_graph(object_info, alternating, 100.0, 12.0), "success"),  # 100 keyframes over 100 s
     ]
     for graph, expected in cases:
         started = time.monotonic()
