@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from _comfy import import_comfyui, tiny_models  # noqa: E402
+from _comfy import import_comfyui, tiny_models, work_dir  # noqa: E402
 from _timing import overhead_rows  # noqa: E402
 
 REPEATS = 3
@@ -48,7 +47,7 @@ def main() -> dict:
     torch.set_num_threads(THREADS)
     from longform_pack.core import animate, tiny
 
-    base = Path(tempfile.mkdtemp(prefix="bench_animate_"))
+    base = work_dir("bench_animate_")
     tiny.build_all(base / "models")
     comfy = import_comfyui(base)
     models = tiny_models(comfy)

@@ -13,7 +13,6 @@ Run: `COMFYUI_DIR=... python bench/bench_stylize.py` (or through bench/run_all.p
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from _comfy import import_comfyui, tiny_models  # noqa: E402
+from _comfy import import_comfyui, tiny_models, work_dir  # noqa: E402
 from _timing import overhead_rows  # noqa: E402
 
 REPEATS = 3
@@ -43,7 +42,7 @@ def main() -> dict:
     torch.set_num_threads(THREADS)
     from longform_pack.core import tiny
 
-    base = Path(tempfile.mkdtemp(prefix="bench_stylize_"))
+    base = work_dir("bench_stylize_")
     tiny.build_all(base / "models")
     comfy = import_comfyui(base)
     models = tiny_models(comfy)
