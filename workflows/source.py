@@ -48,26 +48,23 @@ def clip_probe() -> Graph:
     return graph
 
 
-def _models(graph: Graph, control: bool = True, report: bool = True):
-    """The checkpoint (MODEL, CLIP, VAE) with the pokemon LoRA on MODEL and CLIP (its report shown), and the scribble
-    ControlNet."""
+def _models(graph: Graph, control: bool = True):
+    """The checkpoint (MODEL, CLIP, VAE) with the pokemon LoRA on MODEL and CLIP, and the scribble ControlNet."""
     checkpoint = graph.node("CheckpointLoaderSimple", title="Load Checkpoint", ckpt_name=SD15)
     lora = graph.node("LF_LoraLoader", title="Pokemon Style LoRA", model=checkpoint.out(0), clip=checkpoint.out(1),
                       lora_name=POKEMON_LORA, strength_model=0.8, strength_clip=0.8)
-    if report:
-        graph.node("PreviewAny", title="LoRA Report", source=lora.out(2))
+    graph.node("PreviewAny", title="LoRA Report", source=lora.out(2))
     if not control:
         return checkpoint, lora, None
     control_net = graph.node("ControlNetLoader", title="Scribble ControlNet", control_net_name=SCRIBBLE_CONTROLNET)
     return checkpoint, lora, control_net
 
 
-def _scribble(graph: Graph, preview: bool = True):
+def _scribble(graph: Graph):
     """The user's sketch as a clean 512x512 scribble map, with its preview."""
     sketch = graph.node("LoadImage", title="Sketch", image=SKETCH)
     scribble = graph.node("LF_SketchToScribble", image=sketch.out(0), width=512, height=512)
-    if preview:
-        graph.node("PreviewImage", images=scribble.out(1))
+    graph.node("PreviewImage", images=scribble.out(1))
     return scribble
 
 
@@ -101,15 +98,14 @@ def sketch_to_image() -> Graph:
     return graph
 
 
-def _identity(graph: Graph, model, weight: float, info: bool = True):
+def _identity(graph: Graph, model, weight: float):
     """The character reference and core Load CLIP Vision's ViT-H, and the MODEL with IP-Adapter plus holding the
     character (LF Identity Lock: a patched clone, any sampler can use it)."""
     reference = graph.node("LoadImage", title="Character Reference", image=CHARACTER)
     clip_vision = graph.node("CLIPVisionLoader", title="Load CLIP Vision", clip_name=CLIP_VISION)
     locked = graph.node("LF_IdentityLock", model=model, reference=reference.out(0), ipadapter=IPADAPTER_PLUS,
                         weight=weight, start_at=0.0, end_at=1.0, clip_vision=clip_vision.out(0))
-    if info:
-        graph.node("PreviewAny", title="Identity Lock Info", source=locked.out(1))
+    graph.node("PreviewAny", title="Identity Lock Info", source=locked.out(1))
     return reference, clip_vision, locked
 
 
@@ -155,11 +151,10 @@ def sketch_to_video() -> Graph:
         "Out: an mp4 and a gif in output/longform/, the schedule's timeline, and a clip report: prompt adherence "
         "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score."
     )
-    # The LoRA and lock reports and the scribble preview are in the other workflows: this one has enough to show.
-    checkpoint, lora, control_net = _models(graph, report=False)
+    checkpoint, lora, control_net = _models(graph)
     clip, vae = lora.out(1), checkpoint.out(2)
-    reference, clip_vision, locked = _identity(graph, lora.out(0), weight=0.7, info=False)
-    scribble = _scribble(graph, preview=False)
+    reference, clip_vision, locked = _identity(graph, lora.out(0), weight=0.7)
+    scribble = _scribble(graph)
     first_frame = _stylize(graph, locked.out(0), clip, vae, control_net, scribble)
     schedule = graph.node("LF_PromptSchedule", clip=clip, text=SCHEDULE, seconds=4.0, fps=8.0,
                           interpolation="eased", negative=NEGATIVE_PROMPT)
@@ -170,15 +165,15 @@ def sketch_to_video() -> Graph:
         sampler_name="euler_ancestral", scheduler="normal", steps=10, cfg=7.0, strength="0.45", seed=7,
         seed_mode="per frame", fps=8.0,
     )
+    graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="mp4", fps=8.0)
+    graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="gif", fps=8.0)
     report = graph.node(
         "LF_ClipReport", frames=frames.out(0), schedule=schedule.out(2), encoder=PROBE_CLIP, reference=reference.out(0),
         video_path=frames.out(1),  # in 'stream to disk' mode the report reads every frame of the run from disk
         clip_vision=clip_vision.out(0),
     )
-    graph.node("PreviewAny", title="Clip Report", source=report.out(1))
     graph.node("SaveImage", images=report.out(0), filename_prefix="longform/sketch_to_video_report")
-    graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="mp4", fps=8.0)
-    graph.node("LF_SaveVideo", images=frames.out(0), filename_prefix="longform/sketch_to_video", format="gif", fps=8.0)
+    graph.node("PreviewAny", title="Clip Report", source=report.out(1))
     return graph
 
 
