@@ -64,7 +64,7 @@ class FilmRun:
             logger.info("%s -> %s", unit.id, worker.name)
             try:
                 self.plan.begin(unit.id)
-                self.plan.finish(unit.id, self._run_unit(worker, unit))
+                self.plan.finish(unit.id, worker.run(unit.workflow))
             except ServerDied as error:
                 with self._condition:
                     del self.running[unit.id]
@@ -86,21 +86,6 @@ class FilmRun:
                 self.done.add(unit.id)
                 self.rendered.append(unit.id)
                 self._condition.notify_all()
-
-    def _run_unit(self, worker, unit) -> dict:
-        """Run a unit; when the animator refuses to resume a stopped run that another server keyed differently
-        (LF Animate's resume key depends on the server process: see the report), start that unit's clip over."""
-        from client import WorkflowError
-
-        try:
-            return worker.run(unit.workflow)
-        except WorkflowError as error:
-            if "holds a run with other settings" not in str(error):
-                raise
-            logger.warning("%s: the animator keyed the stopped run differently on %s; rendering the unit again.",
-                           unit.id, worker.name)
-            self.plan.restart(unit.id)
-            return worker.run(unit.workflow)
 
     def progress_line(self) -> str:
         """The whole film's frames on disk, and each running unit's."""

@@ -178,10 +178,6 @@ class FilmPlan:
         _write_json(folder / UNIT_FILE, {"id": unit.id, "kind": unit.kind, "key": unit.key, "deps": list(unit.deps),
                                          "status": "running"})
 
-    def restart(self, unit_id: str) -> None:
-        """Drop a unit's stopped clip so that it renders from its first frame."""
-        shutil.rmtree(self.clip_dir(unit_id), ignore_errors=True)
-
     def finish(self, unit_id: str, outputs: dict[str, Any]) -> None:
         """Record a unit as done, after putting its result where the plan expects it (a keyframe's PNG)."""
         unit = self.units[unit_id]
