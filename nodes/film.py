@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..core import host
+from ..core import host, video
 from ..core.checks import validate_inputs
 from ..core.film import execute, plan, render
 from ..core.film.storyboard import load_storyboard
@@ -67,9 +67,7 @@ class LF_Film:
         summary = json.loads(result.report_json.read_text(encoding="utf-8")) if result.report_json else {}
         summary["rendered_units"] = result.rendered
         plot = from_pil(_open(result.report_plot)) if result.report_plot else from_pil(_blank())
-        entry = {"filename": result.video.name, "type": "output",
-                 "subfolder": result.video.parent.relative_to(host.output_dir()).as_posix()}
-        return {"ui": {"images": [entry], "animated": (True,)},
+        return {"ui": video.ui_preview(result.video, host.output_dir()),
                 "result": (str(result.video), plot, json.dumps(summary, indent=1))}
 
 
