@@ -30,6 +30,7 @@ import torch
 
 from . import comfy_glue, host
 from .checks import check_finite
+from .images import to_uint8
 from .schedule import parse_values
 from .video import StreamingClip
 
@@ -187,10 +188,6 @@ def lab_stats(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.ravel(), std.ravel()
 
 
-def _to_uint8(frame: np.ndarray) -> np.ndarray:
-    return (np.clip(frame, 0.0, 1.0) * 255.0).round().astype(np.uint8)
-
-
 def _as_image(frame: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] as a one-image IMAGE batch [1, H, W, 3] in 0..1."""
     return torch.from_numpy(np.array(frame)).float()[None] / 255.0  # a copy: frames may be read-only (PNG reloads)
@@ -251,7 +248,7 @@ class Animator:
         output = comfy_glue.vae_decode(self.vae, samples)[0].float().cpu().numpy()
         if self.reference_stats is not None:
             output = color_match(output, self.reference_stats)
-        return _to_uint8(output)
+        return to_uint8(torch.from_numpy(output)[None])[0]
 
     def run(self, sink: Callable[[int, np.ndarray], None], start: int = 0, previous: np.ndarray | None = None) -> None:
         """Make frames `start`.. and hand each to `sink(index, frame)`; `previous` is frame start-1 when resuming."""

@@ -109,8 +109,7 @@ def analyse(picture: np.ndarray, pack: str) -> FaceResult | None:
 
 def to_uint8(batch: torch.Tensor, field: str) -> list[np.ndarray]:
     """An IMAGE batch as RGB uint8 arrays; the error names `field`."""
-    batch = images.check_image_batch(batch, field)
-    return list((batch.clamp(0, 1).numpy() * 255).round().astype(np.uint8))
+    return list(images.to_uint8(images.check_image_batch(batch, field)))
 
 
 FACEID_HINT = (

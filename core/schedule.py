@@ -42,6 +42,7 @@ from PIL import Image
 
 from .checks import check_finite
 from .host import progress
+from .text import shorten
 
 INTERPOLATIONS = ("linear", "eased", "slerp", "step")
 # Bounds on work (SECURITY.md): any text an API client sends answers within seconds, as a schedule or an error.
@@ -682,12 +683,7 @@ def _label(schedule: PromptSchedule, prompt: str, limit: int = 6) -> str:
     """A legend entry: the keyframes that hold `prompt` (the first few) and the prompt, shortened."""
     frames = [str(keyframe.frame) for keyframe in schedule.keyframes if keyframe.prompt == prompt]
     listed = ", ".join(frames[:limit]) + (", ..." if len(frames) > limit else "")
-    return f"{listed}: {_shorten(prompt)}"
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    """`text` cut to `limit` characters with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"{listed}: {shorten(prompt)}"
 
 
 def frame_count_for(seconds: float, fps: float) -> int:
