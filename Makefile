@@ -23,7 +23,7 @@ COMFYUI_REQS_STAMP := build/.comfyui-requirements$(subst /,-,$(COMFYUI))
 # `make test` runs the native and host tests when a ComfyUI is at hand: given, built, or buildable from the archive.
 TEST_COMFYUI := $(if $(or $(COMFYUI_DIR),$(wildcard $(COMFYUI_BUILD)/main.py),$(COMFYUI_ARCHIVE)),$(COMFYUI))
 
-.PHONY: venv comfyui tiny test demo bench workflows clean
+.PHONY: venv comfyui tiny test demo film bench workflows clean
 
 venv: $(STAMP)
 
@@ -67,6 +67,12 @@ test: $(STAMP) $(if $(TEST_COMFYUI),$(COMFYUI_REQS_STAMP))
 ## demo: every shipped workflow through a real headless ComfyUI; writes outputs/<workflow>/ and lists the files
 demo: $(STAMP) $(COMFYUI_REQS_STAMP)
 	COMFYUI_DIR="$(COMFYUI)" $(BIN)/python scripts/demo.py --out outputs
+
+## film: the example storyboard on two local ComfyUI servers through Ray, on the tiny models; writes outputs/film/
+film: $(STAMP) $(COMFYUI_REQS_STAMP)
+	$(BIN)/python install.py --tiny --models-dir $(TINY_DIR)
+	$(BIN)/python scripts/film.py render example_inputs/storyboard.yaml --comfyui "$(COMFYUI)" \
+		--models-dir $(TINY_DIR) --tiny --servers 2 --ray --out outputs
 
 ## bench: every benchmark script; writes bench/results.json
 bench: $(STAMP)

@@ -6,14 +6,24 @@ and the pack's nodes, on the same MODEL, CLIP, VAE and CONTROL_NET objects.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
 CHECKPOINT = "longform-tiny-sd15.safetensors"
 CONTROLNET = "longform-tiny-controlnet-scribble.safetensors"
 LORA = "longform-tiny-lora-kohya.safetensors"
+
+
+def work_dir(prefix: str) -> Path:
+    """A temporary folder for a benchmark's models and outputs, removed when the process ends."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def import_comfyui(base: Path) -> SimpleNamespace:

@@ -19,7 +19,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -50,9 +49,9 @@ def run_native(models: Path) -> None:
 
     sys.path.insert(0, str(REPO_ROOT / "bench"))
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    from _comfy import import_comfyui
+    from _comfy import import_comfyui, work_dir
 
-    base = Path(tempfile.mkdtemp(prefix="bench_memory_"))
+    base = work_dir("bench_memory_")
     (base / "models").symlink_to(models, target_is_directory=True)
     comfy = import_comfyui(base)
     from _pack import load_pack
@@ -114,7 +113,10 @@ def main() -> dict:
     load_pack()
     from longform_pack.core import tiny
 
-    work = Path(tempfile.mkdtemp(prefix="bench_memory_"))
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    from _comfy import work_dir
+
+    work = work_dir("bench_memory_")
     tiny.build_all(work / "models")
     source = work / "diffusers_source"
     source.mkdir()

@@ -109,10 +109,22 @@ def with_attn1_patch(model, patch: Callable[..., Any]):
     return patched
 
 
-def _checksum(module: torch.nn.Module | None) -> list[float]:
-    """Sums of a module's first and last weights: cheap, and different for other files or seeds."""
-    weights = list(module.parameters()) if module is not None else []
-    return [float(weights[index].detach().float().sum()) for index in (0, -1)] if weights else []
+def _checksum(module: torch.nn.Module | None, backup: dict | None = None, prefix: str = "") -> list[str]:
+    """Sums of a module's first and last weights: cheap, and different for other files or seeds.
+
+    The same in every process: a weight that ComfyUI has patched in place (a LoRA, once the model sampled) is read
+    from the patcher's `backup` (the patches are fingerprinted apart), and the sum, taken in float64, is rounded to 8
+    significant digits so that a reduction order that varies with thread counts cannot change it.
+    """
+    weights = list(module.named_parameters()) if module is not None else []
+    if not weights:
+        return []
+    sums = []
+    for name, weight in (weights[0], weights[-1]):
+        original = (backup or {}).get(prefix + name)
+        tensor = original.weight if original is not None else weight
+        sums.append(f"{float(tensor.detach().double().sum()):.8g}")
+    return sums
 
 
 def _describe(value: Any, depth: int = 6) -> Any:
@@ -121,7 +133,7 @@ def _describe(value: Any, depth: int = 6) -> Any:
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     if isinstance(value, torch.Tensor):
-        return [list(value.shape), float(value.detach().float().sum())]
+        return [list(value.shape), f"{float(value.detach().double().sum()):.8g}"]
     if isinstance(value, torch.nn.Module):
         return [type(value).__name__, _checksum(value)]
     if depth == 0:
@@ -142,5 +154,6 @@ def fingerprint(model, vae, control_net=None) -> tuple:
     patches = sorted((key, [float(entry[0]) for entry in entries]) for key, entries in model.patches.items())
     attention = _describe(model.model_options.get("transformer_options", {}))
     control = getattr(control_net, "control_model", None)
-    return (type(model.model).__name__, _checksum(model.model.diffusion_model), patches, attention,
+    return (type(model.model).__name__, _checksum(model.model.diffusion_model, model.backup, "diffusion_model."),
+            patches, attention,
             _checksum(vae.first_stage_model), _checksum(control))

@@ -158,6 +158,15 @@ def temp_dir() -> Path:
     return Path(tempfile.gettempdir()).resolve() / "longform"
 
 
+def node_classes() -> dict[str, type]:
+    """Every node class ComfyUI registered (core, extras, custom packs); outside ComfyUI, ValueError."""
+    if not in_comfyui():
+        raise ValueError("Running a workflow in this process needs ComfyUI: use a ComfyUI server (--servers) instead.")
+    import nodes
+
+    return dict(nodes.NODE_CLASS_MAPPINGS)
+
+
 # ------------------------------------------------------------------------------------------------------ device, interrupt
 
 

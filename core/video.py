@@ -510,3 +510,12 @@ def ui_entry(path: Path, root: Path) -> dict:
     """ComfyUI's description of a file in the output folder `root`, for a node's {"ui": {"images": [...]}} preview."""
     subfolder = Path(path).resolve().parent.relative_to(Path(root).resolve()).as_posix()
     return {"filename": Path(path).name, "subfolder": "" if subfolder == "." else subfolder, "type": "output"}
+
+
+def ui_preview(path: Path, root: Path) -> dict:
+    """A node's {"ui": ...} preview of a video or animation file in the output folder `root`.
+
+    ComfyUI's frontend plays every "animated" file but webp and png in a <video> element, which cannot play a gif: a
+    gif is shown as an image (which animates by itself), everything else as animated.
+    """
+    return {"images": [ui_entry(path, root)], "animated": (Path(path).suffix.lower() != ".gif",)}

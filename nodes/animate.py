@@ -110,7 +110,7 @@ class LF_SaveVideo:
         root = host.output_dir()
         path = video.next_output_path(filename_prefix, video.check_format(format), root)
         video.write_video(video.to_uint8(batch), path, fps=fps, loop=loop)
-        return {"ui": {"images": [video.ui_entry(path, root)], "animated": (True,)}, "result": (str(path),)}
+        return {"ui": video.ui_preview(path, root), "result": (str(path),)}
 
 
 class LF_Animate:
@@ -223,7 +223,7 @@ class LF_Animate:
                                       video_format, preview_frames)
         result = animate.animate(animator, clip=clip, resume=resume)
         preview = torch.from_numpy(result.frames).float() / 255.0
-        return {"ui": {"images": [video.ui_entry(clip.video_path, root)], "animated": (True,)},
+        return {"ui": video.ui_preview(clip.video_path, root),
                 "result": (preview, str(clip.video_path))}
 
 

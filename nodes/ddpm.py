@@ -186,7 +186,7 @@ class LF_DDPMSample:
         images = to_image_batch(samples.images)
         strip = ddpm.strip_image(samples, columns=strip_columns)
         return {
-            "ui": {"images": [video.ui_entry(path, root)], "animated": (True,)},
+            "ui": video.ui_preview(path, root),
             "result": (images, from_pil(ddpm.grid_image(samples)), from_pil(strip), str(path)),
         }
 

@@ -30,6 +30,11 @@ CORE_NODES: dict[str, dict[str, Any]] = {
     },
     "PreviewImage": {"inputs": [("images", "IMAGE", {})], "outputs": []},
     "PreviewAny": {"inputs": [("source", "*", {})], "outputs": []},
+    "EmptyImage": {
+        "inputs": [("width", "INT", {"default": 512}), ("height", "INT", {"default": 512}),
+                   ("batch_size", "INT", {"default": 1}), ("color", "INT", {"default": 0})],
+        "outputs": [("IMAGE", "IMAGE")],
+    },
     "ImageBatch": {"inputs": [("image1", "IMAGE", {}), ("image2", "IMAGE", {})], "outputs": [("IMAGE", "IMAGE")]},
     "SaveAnimatedWEBP": {
         "inputs": [
@@ -121,9 +126,9 @@ WIDGET_HEIGHT = 24  # one widget row, spacing included
 TEXT_LINE_HEIGHT = 13  # a line in a multi-line text box (10 px monospace font, 1.2 line height, and some air)
 TEXT_CHAR_WIDTH = 6.3  # one character of that font
 TEXT_PADDING = 28  # a text box's inner padding and margin
-TEXT_PREVIEW_LINES = 18  # room left for a text result whose length is known only after a run
-NODE_WIDTH, WIDE_NODE_WIDTH = 300, 340  # plain nodes; nodes that show text, images or video
-COLUMN_GAP, ROW_GAP = 50, 30
+TEXT_PREVIEW_LINES = 14  # room left for a text result whose length is known only after a run
+NODE_WIDTH, WIDE_NODE_WIDTH = 300, 320  # plain nodes; nodes that show text, images or video
+COLUMN_GAP, ROW_GAP = 40, 26
 # The saved view is planned for the canvas of a maximised browser on a 1920x1080 screen (1856x882 CSS pixels at a
 # 1920x960 page, measured in frontend 1.27), less a margin for the zoom controls: VIEW_SIZE at its top left.
 VIEW_SIZE = (1800, 820)
@@ -358,7 +363,8 @@ class Graph:
                 positions = _wrap(columns, width_limit)
                 view = saved_view(positions, sizes)
                 clear = not any(_overlap(screen_box(positions[i], sizes[i], view), MINIMAP_BOX) for i in positions)
-                score = (view["scale"] >= READABLE_SCALE, clear, view["scale"])
+                readable = view["scale"] >= READABLE_SCALE
+                score = (readable, clear and readable, view["scale"])  # unreadable anyway: the largest zoom wins
                 if score > best_score or not best:
                     best_score, best = score, positions
         return best

@@ -38,7 +38,8 @@ def test_save_video_node_writes_into_output_with_ui_preview(output_dir, video_fo
     second = node.save(frames, "clips/test", video_format, 8.0, True)
     entry = first["ui"]["images"][0]
     assert entry == {"filename": f"test_00001_.{video_format}", "subfolder": "clips", "type": "output"}
-    assert first["ui"]["animated"] == (True,)
+    # the frontend plays "animated" files (but webp) in a <video>, which cannot play a gif: a gif shows as an image
+    assert first["ui"]["animated"] == (video_format != "gif",)
     assert second["ui"]["images"][0]["filename"] == f"test_00002_.{video_format}"
     path = output_dir / "clips" / entry["filename"]
     assert path.exists() and first["result"] == (str(path.resolve()),)

@@ -126,3 +126,14 @@ def test_every_template_has_a_thumbnail(path):
     assert thumbnail.is_file(), f"{thumbnail.name} missing: run `make workflows`"
     with Image.open(thumbnail) as picture:
         assert picture.format == "JPEG" and picture.width >= 256 and picture.height >= 160
+
+
+def test_tiny_profile_caps_sampler_steps_and_leaves_other_steps():
+    from tiny_profile import TINY_SAMPLER_STEPS, tiny_profile
+
+    prompt = tiny_profile(json.loads((REPO_ROOT / "workflows" / "api" / "sketch_to_video.json").read_text()))
+    steps = {node["class_type"]: node["inputs"]["steps"] for node in prompt.values() if "steps" in node["inputs"]}
+    assert steps["KSampler"] == steps["LF_Animate"] == TINY_SAMPLER_STEPS
+    ddpm = tiny_profile(json.loads((REPO_ROOT / "workflows" / "api" / "ddpm_train_and_sample.json").read_text()))
+    sampler = next(node for node in ddpm.values() if node["class_type"] == "LF_DDPMSample")
+    assert sampler["inputs"]["steps"] == 50  # the DDPM's own sampler is cheap and shows its denoising steps

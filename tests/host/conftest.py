@@ -4,6 +4,7 @@ Runs only when COMFYUI_DIR points at a ComfyUI work tree (v0.3.64 or later; `mak
 otherwise every host test is skipped. The server start and stop live in scripts/comfy_server.py, shared with the demo.
 """
 
+import compileall
 import os
 from pathlib import Path
 
@@ -24,6 +25,13 @@ def comfyui(tmp_path_factory):
 
     base = prepare_base(tmp_path_factory.mktemp("comfyui"))
     tiny.build_all(base / "models")
+    # The pack's bytecode, as a user's ComfyUI has it from its second start on: the import time the tests check is the
+    # steady one, also where PYTHONDONTWRITEBYTECODE keeps the server from writing any.
+    pack_root = Path(tiny.__file__).resolve().parents[2]
+    for part in ("__init__.py", "core", "nodes"):
+        path = pack_root / part
+        compiled = compileall.compile_dir(path, quiet=1) if path.is_dir() else compileall.compile_file(path, quiet=1)
+        assert compiled, f"the pack's {part} does not compile"
     try:
         with running_comfyui(find_comfyui(COMFYUI_DIR), base) as server:
             yield server

@@ -220,6 +220,24 @@ def test_a_changed_setting_or_model_is_another_run(pack, models, inputs):
     assert keys[0] == keys[1] != keys[2] and key not in keys
 
 
+def test_the_run_key_is_the_same_once_comfyui_patched_the_weights_in_place(comfy, pack, models, inputs):
+    """A LoRA-patched MODEL that sampled has its weights patched in place: the key must not change with that (the
+    film renderer resumes a half-made clip on another server, whose copy of the model has not sampled yet)."""
+    animate = pack.core.animate
+    patched = models["model"].clone()
+    first_key = next(iter(patched.model_state_dict()))
+    patched.add_patches({first_key: (torch.full_like(patched.model_state_dict()[first_key], 0.1),)}, 1.0)
+    before = animate.run_key(make(pack, dict(models, model=patched), inputs), patched, models["vae"])
+    comfy.model_management.load_models_gpu([patched])  # applies the patch into the weights
+    try:
+        assert patched.backup, "the patch was not applied in place"
+        after = animate.run_key(make(pack, dict(models, model=patched), inputs), patched, models["vae"])
+    finally:
+        patched.unpatch_model()
+    assert after == before
+    assert before != animate.run_key(make(pack, models, inputs), models["model"], models["vae"])
+
+
 def test_animate_node_in_memory_and_streaming(comfy, pack, models, inputs, reference):
     first, scribble = (torch.from_numpy(array).float() / 255.0 for array in inputs)
     node = pack.nodes.animate.LF_Animate()

@@ -1,0 +1,344 @@
+"""The film's plan, unit workflows, state on disk, stitch and report, without ComfyUI (stand-in renders)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from longform_pack.core.film import plan as film_plan
+from longform_pack.core.film import render as film_render
+from longform_pack.core.film import report as film_report
+from longform_pack.core.film.stitch import crossfade, film_frames, stitch
+from longform_pack.core.film.storyboard import baseline_of, parse_storyboard
+from longform_pack.core.manifest import load_manifest
+from longform_pack.core.video import StreamingClip
+from test_film_storyboard import EXAMPLES, GOOD
+from tiny_profile import TINY_SIZE, with_tiny_models
+from workflow_graph import CORE_NODES
+
+GOOD_NEGATIVE = parse_storyboard(GOOD, EXAMPLES).negative
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    folder = tmp_path / "input"
+    folder.mkdir()
+    for name in ("longform_sketch.png", "longform_character.png"):
+        shutil.copy(EXAMPLES / name, folder / name)
+    return folder
+
+
+def make_plan(pack, inputs, text=GOOD, tiny=False):
+    board = parse_storyboard(text, inputs)
+    profile = {"rename": with_tiny_models, "size": TINY_SIZE} if tiny else {}
+    return film_plan.FilmPlan(board, inputs.parent / "output", pack.NODE_CLASS_MAPPINGS, **profile)
+
+
+def nodes_of(workflow, class_type):
+    return [node["inputs"] for node in workflow.values() if node["class_type"] == class_type]
+
+
+def test_units_and_their_dependencies(pack, inputs):
+    plan = make_plan(pack, inputs)
+    assert [(u.id, u.kind, u.deps, u.frames) for u in plan.units.values()] == [
+        ("keyframe-one", "keyframe", (), 1),
+        ("keyframe-two", "keyframe", (), 1),
+        ("keyframe-three", "keyframe", (), 1),
+        ("animate-one", "animate", ("keyframe-one",), 8),
+        ("animate-two", "animate", ("keyframe-two",), 6),
+        ("animate-three", "animate", ("keyframe-three",), 4),
+        ("morph-two-three", "morph", ("animate-two",), 2),
+        ("stitch", "stitch", ("animate-one", "animate-two", "animate-three", "morph-two-three"), 0),
+    ]
+    assert plan.units["stitch"].workflow is None
+    ids = list(plan.units)
+    assert all(ids.index(dep) < ids.index(unit.id) for unit in plan.units.values() for dep in unit.deps)
+    assert {u.id for u in plan.ready(set(), set())} == {"keyframe-one", "keyframe-two", "keyframe-three"}
+    assert {u.id for u in plan.ready({"keyframe-two"}, {"keyframe-one"})} == {"keyframe-three", "animate-two"}
+
+
+def test_unit_workflows_carry_the_storyboard(pack, inputs):
+    plan = make_plan(pack, inputs)
+    known = set(pack.NODE_CLASS_MAPPINGS) | set(CORE_NODES)
+    for unit in plan.units.values():
+        if unit.workflow is not None:
+            assert {node["class_type"] for node in unit.workflow.values()} <= known
+    keyframe = plan.units["keyframe-one"].workflow
+    (sampler,) = nodes_of(keyframe, "KSampler")
+    (latent,) = nodes_of(keyframe, "EmptyLatentImage")
+    (control,) = nodes_of(keyframe, "ControlNetApplyAdvanced")
+    assert (sampler["seed"], sampler["steps"], latent["width"], control["strength"]) == (0, 20, 64, 1.0)
+    assert {n["text"] for n in nodes_of(keyframe, "CLIPTextEncode")} == {"a forest", GOOD_NEGATIVE}
+    (lock,) = nodes_of(keyframe, "LF_IdentityLock")
+    assert lock["weight"] == 0.5 and lock["ipadapter"] == "ip-adapter-plus_sd15.safetensors"
+    assert {n["image"] for n in nodes_of(keyframe, "LoadImage")} == {"longform_sketch.png", "longform_character.png"}
+    assert nodes_of(keyframe, "SaveImage")[0]["filename_prefix"] == "film/tiny/keyframe-one/render"
+
+    two = plan.units["keyframe-two"].workflow  # no sketch, no character
+    assert nodes_of(two, "EmptyImage") and not nodes_of(two, "LF_IdentityLock") and not nodes_of(two, "LoadImage")
+    assert nodes_of(two, "ControlNetApplyAdvanced")[0]["strength"] == 0.0
+    assert sorted(map(int, two)) == list(range(1, len(two) + 1))
+
+    animate = plan.units["animate-one"].workflow
+    (start,) = [n["image"] for n in nodes_of(animate, "LoadImage") if n["image"].endswith("[output]")]
+    assert start == "film/tiny/keyframe-one/keyframe.png [output]"
+    (frames,) = nodes_of(animate, "LF_Animate")
+    assert (frames["mode"], frames["run_name"], frames["resume"]) == ("stream to disk", "film/tiny/animate-one/clip", True)
+    (schedule,) = nodes_of(animate, "LF_PromptSchedule")
+    assert (schedule["seconds"], schedule["fps"]) == (2.0, 4.0) and "1s: a forest at dusk" in schedule["text"]
+
+    morph = plan.units["morph-two-three"].workflow
+    (start,) = [n["image"] for n in nodes_of(morph, "LoadImage") if n["image"].endswith("[output]")]
+    assert start == "film/tiny/animate-two/clip/frames/frame_000005.png [output]"  # scene two's last frame
+    text = nodes_of(morph, "LF_PromptSchedule")[0]["text"]
+    assert text.startswith("0: a storm") and "\n1: a town" in text
+    assert nodes_of(morph, "LF_Animate")[0]["strength"] == "0.6"
+
+
+def test_tiny_profile_swaps_every_model_name(pack, inputs):
+    real = json.dumps(make_plan(pack, inputs).units["keyframe-one"].workflow)
+    tiny = json.dumps(make_plan(pack, inputs, tiny=True).units["keyframe-one"].workflow)
+    assert "v1-5-pruned-emaonly.safetensors" in real and "longform-tiny-sd15.safetensors" in tiny
+    values = {value for node in json.loads(tiny).values() for value in node["inputs"].values() if isinstance(value, str)}
+    real_names = {entry.filename for entry in load_manifest()}
+    assert not values & real_names and len(values & {entry.tiny_filename for entry in load_manifest()}) == 5
+
+
+def test_keys_follow_inputs_and_dependencies(pack, inputs):
+    base = {u.id: u.key for u in make_plan(pack, inputs).units.values()}
+    changed = {u.id: u.key for u in make_plan(pack, inputs, GOOD.replace("0: a storm", "0: a blizzard")).units.values()}
+    assert {i for i in base if base[i] != changed[i]} == {"keyframe-two", "animate-two", "morph-two-three", "stitch"}
+    picture = Image.open(inputs / "longform_sketch.png").convert("RGB")
+    picture.putpixel((0, 0), (1, 2, 3))
+    picture.save(inputs / "longform_sketch.png")  # same name, other bytes: only scene one reads it
+    redrawn = {u.id: u.key for u in make_plan(pack, inputs).units.values()}
+    assert {i for i in base if base[i] != redrawn[i]} == {"keyframe-one", "animate-one", "stitch"}
+
+
+# ---------------------------------------------------------------------------------------------- stand-in rendering
+
+
+def frame_picture(unit_index: int, frame: int, size: int = 64) -> np.ndarray:
+    """A textured frame, shifted one pixel per frame, its colour set by the unit."""
+    rng = np.random.default_rng(unit_index)
+    texture = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+    return np.roll(texture, frame, axis=1)
+
+
+class StandInServer:
+    """Runs a unit's workflow as ComfyUI would leave it on disk: a keyframe PNG, or the animator's streamed clip."""
+
+    def __init__(self, plan, stop_after: dict | None = None):
+        self.plan, self.ran, self.stop_after = plan, [], stop_after or {}
+
+    def __call__(self, workflow):
+        unit = next(u for u in self.plan.units.values() if u.workflow is workflow)
+        self.ran.append(unit.id)
+        index = list(self.plan.units).index(unit.id)
+        if unit.kind == "keyframe":
+            prefix = nodes_of(workflow, "SaveImage")[0]["filename_prefix"]
+            target = self.plan.output_root / f"{prefix}_00001_.png"
+            Image.fromarray(frame_picture(index, 0)).save(target)
+            return {"9": {"images": [{"filename": target.name, "subfolder": Path(prefix).parent.as_posix(),
+                                      "type": "output"}]}}
+        clip = StreamingClip(self.plan.clip_dir(unit.id), unit.frames, self.plan.board.fps, chunk_frames=3,
+                             key=unit.key)
+        start = clip.open(resume=True)
+        try:
+            for frame in range(start, unit.frames):
+                if self.stop_after.get(unit.id) == frame:
+                    raise KeyboardInterrupt(f"{unit.id} stopped at frame {frame}")
+                clip.append(frame_picture(index, frame))
+        finally:
+            clip.close()
+        return {}
+
+
+def test_render_resumes_a_stopped_unit_and_skips_finished_ones(pack, inputs):
+    plan = make_plan(pack, inputs)
+    first = StandInServer(plan, stop_after={"animate-two": 3})
+    with pytest.raises(KeyboardInterrupt):
+        film_render.render_sequential(plan, first)
+    assert first.ran == ["keyframe-one", "keyframe-two", "keyframe-three", "animate-one", "animate-two"]
+    assert plan.is_done("animate-one") and not plan.is_done("animate-two") and plan.frames_on_disk("animate-two") == 3
+    second = StandInServer(plan)
+    result = film_render.render_sequential(plan, second)
+    assert second.ran == ["animate-two", "animate-three", "morph-two-three"]
+    assert result.rendered == second.ran + ["stitch"] and result.video == plan.video_path
+    third = StandInServer(plan)
+    assert film_render.render_sequential(plan, third).rendered == [] and third.ran == []
+    # a changed scene re-renders that scene's units only
+    changed = make_plan(pack, inputs, GOOD.replace("0: a storm", "0: a blizzard"))
+    fourth = StandInServer(changed)
+    film_render.render_sequential(changed, fourth)
+    assert fourth.ran == ["keyframe-two", "animate-two", "morph-two-three"]
+
+
+def test_stitch_keeps_every_frame_and_the_timing_without_re_encoding(pack, inputs):
+    plan = make_plan(pack, inputs)
+    film_render.render_sequential(plan, StandInServer(plan))
+    board = plan.board
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(plan.video_path))
+    assert frames == board.frame_count == 23 and seconds == pytest.approx(board.frame_count / board.fps, abs=1e-6)
+    assert len(film_frames(plan)) == 23 and all(path.exists() for path in film_frames(plan))
+
+    def decoded(path):
+        reader = imageio_ffmpeg.read_frames(str(path))
+        meta = next(reader)
+        return [np.frombuffer(raw, np.uint8).reshape(meta["size"][1], meta["size"][0], 3) for raw in reader]
+
+    film = decoded(plan.video_path)
+    parts = [plan.clip_video("animate-one"), plan.film_dir / "crossfade-one-two" / "crossfade.mp4",
+             plan.clip_video("animate-two"), plan.clip_video("morph-two-three"), plan.clip_video("animate-three")]
+    joined = [frame for part in parts for frame in decoded(part)]
+    assert len(film) == len(joined) == 23
+    assert all(np.array_equal(a, b) for a, b in zip(film, joined))  # stream copy: the same decoded pixels
+
+
+def test_crossfade_dissolves_between_its_neighbours():
+    last, first = np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 200, np.uint8)
+    faded = crossfade(last, first, 3)
+    assert [int(frame[0, 0, 0]) for frame in faded] == [50, 100, 150]
+
+
+# ------------------------------------------------------------------------------------------------------- the report
+
+
+def test_warp_error_follows_motion():
+    texture = frame_picture(3, 0)
+    shifted = np.roll(texture, 2, axis=1)
+    assert film_report.warp_error(texture, texture) == 0.0
+    plain = float(np.mean(((shifted.astype(np.float32) - texture) / 255.0) ** 2))
+    assert film_report.warp_error(texture, shifted) < 0.25 * plain  # the flow explains most of the motion
+
+
+class FakeEncoder:
+    """Texts: one axis each, by prompt. Images: the axis named by the frame's top-left red value (an index)."""
+
+    def __init__(self, prompts):
+        self.prompts = prompts
+
+    def encode_texts(self, texts, truncate=False):
+        vectors = torch.zeros(len(texts), 8)
+        for row, text in enumerate(texts):
+            vectors[row, self.prompts.index(text)] = 1.0
+        return type("E", (), {"vectors": vectors})
+
+    def encode_images(self, batch):
+        vectors = torch.zeros(batch.shape[0], 8)
+        for row, picture in enumerate(batch):
+            vectors[row, int(round(float(picture[0, 0, 0]) * 255)) % 8] = 1.0
+            vectors[row, 7] = 0.1 * float(picture[1, 1, 1])  # a little per-picture variation
+        return type("E", (), {"vectors": vectors})
+
+
+def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatch):
+    plan = make_plan(pack, inputs)
+    prompts = ["a forest", "a forest at dusk", "a storm", "a town"]
+
+    class SceneFrames(StandInServer):
+        """Every frame of a scene identical and 'showing' one prompt; scene two shows the wrong one."""
+
+        def __call__(self, workflow):
+            unit = next(u for u in self.plan.units.values() if u.workflow is workflow)
+            shown = {"one": 0, "two": 3, "three": 3}[self.plan.board.scenes[unit.scene].name]
+            if unit.kind == "morph":
+                shown = 3
+            picture = np.zeros((64, 64, 3), np.uint8)
+            picture[..., 0] = shown
+            if unit.kind == "keyframe":
+                return super().__call__(workflow)
+            clip = StreamingClip(self.plan.clip_dir(unit.id), unit.frames, self.plan.board.fps, key=unit.key)
+            clip.open(resume=False)
+            for _ in range(unit.frames):
+                clip.append(picture)
+            clip.close()
+            return {}
+
+    film_render.render_sequential(plan, SceneFrames(plan))
+    monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
+    measures = film_report.measure(plan, "fake")
+    summary = film_report.FilmReport(measures).summary()
+    segments = {s["label"]: s for s in summary["segments"]}
+    assert segments["one"]["consistency"] == pytest.approx(1.0) and segments["one"]["warp_error"] == 0.0
+    # scene one's frames show "a forest": right for frames scheduled "a forest", wrong after the eased switch
+    scheduled_forest = [k for k in range(8) if plan.board.scenes[0].schedule.weights()[k].argmax() == 0]
+    assert segments["one"]["adherence"] == pytest.approx(len(scheduled_forest) / 8, abs=0.02)
+    assert segments["one"]["accuracy"] == 1.0  # its best prompt is one of its own scene's
+    assert segments["two"]["accuracy"] == 0.0 and segments["three"]["accuracy"] == 1.0
+    assert summary["film"]["accuracy"] == pytest.approx((8 + 0 + 4) / 18)
+    seams = {seam["frame"]: seam for seam in summary["seams"]}
+    assert set(seams) == {8, 11, 17, 19}
+    assert seams[11]["warp_error"] > 0 and seams[11]["consistency"] < 1.0  # crossfade into another picture
+    assert measures.identity[:8].min() == pytest.approx(measures.identity[:8].max())
+    assert np.isnan(measures.identity[8:]).all()  # only scene one has a character
+    picture = film_report.FilmReport(measures, baseline=measures).plot()
+    assert picture.size[0] > 500
+
+
+def test_the_baseline_is_the_same_film_without_the_consistency_switches(pack, inputs):
+    plan = make_plan(pack, inputs)
+    baseline = film_plan.FilmPlan(baseline_of(plan.board), plan.output_root, pack.NODE_CLASS_MAPPINGS)
+    assert baseline.film_dir.name == "tiny-baseline" and list(baseline.units) == list(plan.units)
+    for unit_id in ("animate-one", "morph-two-three"):
+        ours, theirs = (nodes_of(p.units[unit_id].workflow, "LF_Animate")[0] for p in (plan, baseline))
+        assert (ours["cross_frame_attention"], ours["color_match"], ours["shared_noise"]) == (True, True, 0.5)
+        assert (theirs["cross_frame_attention"], theirs["color_match"], theirs["shared_noise"]) == (False, False, 0.0)
+        left_out = {"cross_frame_attention", "color_match", "shared_noise", "run_name"}
+        assert {k: v for k, v in ours.items() if k not in left_out and not isinstance(v, list)} == \
+               {k: v for k, v in theirs.items() if k not in left_out and not isinstance(v, list)}
+    assert plan.units["keyframe-one"].workflow != baseline.units["keyframe-one"].workflow  # its own folder
+
+
+def test_the_in_process_executor_orders_nodes_caches_loaders_and_collects_outputs():
+    from longform_pack.core.film.execute import run_workflow
+
+    loads = []
+
+    class Loader:
+        FUNCTION = "load"
+
+        def load(self, name):
+            loads.append(name)
+            return (len(name),)
+
+    class Add:
+        FUNCTION = "add"
+
+        def add(self, a, b):
+            return (a + b,)
+
+    class Show:
+        FUNCTION = "show"
+        OUTPUT_NODE = True
+
+        def show(self, value):
+            return {"ui": {"text": [value]}, "result": ()}
+
+    classes = {"Loader": Loader, "Add": Add, "Show": Show}
+    prompt = {"3": {"class_type": "Show", "inputs": {"value": ["2", 0]}},  # listed before what it reads
+              "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": 10}},
+              "1": {"class_type": "Loader", "inputs": {"name": "four"}}}
+    cache = {}
+    assert run_workflow(prompt, classes, cache) == {"3": {"text": [14]}}
+    prompt["2"]["inputs"]["b"] = 20
+    assert run_workflow(prompt, classes, cache) == {"3": {"text": [24]}}
+    assert loads == ["four"]  # the loader (no linked inputs) ran once for both workflows
+    with pytest.raises(ValueError, match="does not have"):
+        run_workflow({"1": {"class_type": "Missing", "inputs": {}}}, classes)
+    with pytest.raises(ValueError, match="cycle"):
+        run_workflow({"1": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": 1}},
+                      "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": 1}}}, classes)
+
+
+def test_the_tiny_profile_renders_at_the_tiny_models_size(pack, inputs):
+    text = GOOD.replace("width: 64", "width: 512").replace("height: 64", "height: 512")
+    assert make_plan(pack, inputs, text).board.width == 512
+    plan = make_plan(pack, inputs, text, tiny=True)
+    assert (plan.board.width, plan.board.height) == (64, 64)
+    assert nodes_of(plan.units["keyframe-one"].workflow, "EmptyLatentImage")[0]["width"] == 64
