@@ -13,8 +13,6 @@ logger = logging.getLogger("LongForm")
 
 TINY_METADATA_KEY = "longform_tiny"
 TINY_METADATA = {TINY_METADATA_KEY: "true", "description": "LongForm tiny test weights: outputs are not meaningful"}
-# Tiny files made for the diffusers loaders carry their diffusers configs as JSON under this key.
-TINY_CONFIG_KEY = "longform_tiny_config"
 
 
 def is_tiny(metadata: dict[str, str] | None) -> bool:

@@ -20,7 +20,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 from _pack import load_pack

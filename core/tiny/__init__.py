@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..manifest import ModelEntry, load_manifest
-from ..tiny_marker import TINY_METADATA, TINY_METADATA_KEY, is_tiny, warn_if_tiny
 
-__all__ = ["TINY_METADATA", "TINY_METADATA_KEY", "is_tiny", "warn_if_tiny", "builders", "build_all", "default_cache_dir"]
+__all__ = ["builders", "build_all", "default_cache_dir"]
 
 logger = logging.getLogger("LongForm")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import TINY_METADATA
+from ..tiny_marker import TINY_METADATA
 
 TINY_CLIP_CONFIG = {
     "model_type": "clip",

@@ -15,19 +15,17 @@ users have for the real model, so that the loaders' real code paths run:
   format; next to it the builder writes `KOHYA_LORA_FILENAME`, the same low-rank update in kohya format (`lora_unet_*`,
   `lora_te_*`, `.alpha`), alpha folded into the PEFT up matrices so that both files change the same layers equally.
 
-The files carry `TINY_METADATA` plus their diffusers configs as JSON under `TINY_CONFIG_KEY`, from which diffusers'
-single-file loaders build the matching config folder offline. 64x64 images give 8x8 latents.
+The files carry `TINY_METADATA`. 64x64 images give 8x8 latents.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import torch
 
-from ..tiny_marker import TINY_CONFIG_KEY, TINY_METADATA
+from ..tiny_marker import TINY_METADATA
 from .weights import on_meta, seeded_state_dict
 
 KOHYA_LORA_FILENAME = "longform-tiny-lora-kohya.safetensors"
@@ -216,13 +214,6 @@ CONTROLNET_SEED = 1101
 LORA_SEED = 4242
 
 
-def _config_json(model) -> dict:
-    """A model's config as plain JSON (what diffusers writes to config.json)."""
-    if hasattr(model.config, "to_dict"):  # transformers
-        return model.config.to_dict()
-    return json.loads(model.to_json_string())
-
-
 def _empty_sd15_components() -> dict:
     """The UNet, VAE and text encoder (diffusers / transformers objects) with their parameters on the meta device."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -269,22 +260,21 @@ def tiny_controlnet(seed: int = CONTROLNET_SEED):
     return _filled(controlnet, seeded_state_dict(controlnet, seed, STORAGE_DTYPE))
 
 
-def _save(tensors: dict[str, torch.Tensor], path: Path, config: dict) -> None:
+def _save(tensors: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 
-    metadata = {**TINY_METADATA, TINY_CONFIG_KEY: json.dumps(config)}
-    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path), metadata=dict(TINY_METADATA))
 
 
 def build_sd15(path: Path) -> None:
     """The SD 1.5 stand-in checkpoint in the original single-file layout, fp16."""
-    parts, states = _sd15_states()
+    _, states = _sd15_states()
     tensors = {
         **_to_ldm_unet(states["unet"], TINY_UNET_CONFIG["num_res_blocks"], UNET_PREFIX),
         **_to_ldm_vae(states["vae"], len(TINY_VAE_CONFIG["block_out_channels"])),
         **_to_ldm_text(states["text_encoder"]),
     }
-    _save(tensors, path, {name: _config_json(model) for name, model in parts.items()})
+    _save(tensors, path)
 
 
 def build_controlnet_scribble(path: Path) -> None:
@@ -292,7 +282,7 @@ def build_controlnet_scribble(path: Path) -> None:
     controlnet = _empty_controlnet()
     state = seeded_state_dict(controlnet, CONTROLNET_SEED, STORAGE_DTYPE)
     tensors = _to_ldm_unet(state, TINY_UNET_CONFIG["num_res_blocks"], prefix="")
-    _save(tensors, path, {"controlnet": _config_json(controlnet)})
+    _save(tensors, path)
 
 
 def _lora_targets() -> dict[str, tuple[int, int]]:
@@ -325,9 +315,8 @@ def build_lora_pokemon(path: Path) -> None:
         # PEFT files without alpha are applied at scale 1: fold kohya's alpha / rank into the up matrix.
         peft[f"{name}.lora_A.weight"] = down
         peft[f"{name}.lora_B.weight"] = up * (LORA_ALPHA / LORA_RANK)
-    config = {"rank": LORA_RANK, "alpha": LORA_ALPHA}
-    _save(peft, path, config)
-    _save(kohya, path.parent / KOHYA_LORA_FILENAME, config)
+    _save(peft, path)
+    _save(kohya, path.parent / KOHYA_LORA_FILENAME)
 
 
 BUILDERS = {
