@@ -42,14 +42,13 @@ from PIL import Image
 
 from .checks import check_finite
 from .host import progress
-from .text import shorten
+from .text import issue_report, shorten
 
 INTERPOLATIONS = ("linear", "eased", "slerp", "step")
 # Bounds on work (SECURITY.md): any text an API client sends answers within seconds, as a schedule or an error.
 MAX_TEXT_CHARS = 100_000
 MAX_KEYFRAMES = 1_000
 MAX_FRAMES = 36_000  # 600 s at 60 fps, the prompt schedule node's largest clip
-MAX_LISTED_ISSUES = 20
 # Per-frame conditioning holds a [frames, 77, 768] cond for each of positive and negative (about 0.5 MB a frame in
 # fp32 for SD 1.5): longer films go scene by scene (a storyboard), not as one batch.
 MAX_CONDITIONED_FRAMES = 2_400
@@ -94,12 +93,7 @@ class ScheduleError(ValueError):
 
     def __init__(self, issues: list[ScheduleIssue], field: str = "schedule", hint: str = PROMPT_HINT):
         self.issues = sorted(issues, key=lambda issue: (issue.line, issue.column))
-        listed = "\n".join(f"  - {issue}" for issue in self.issues[:MAX_LISTED_ISSUES])
-        more = len(self.issues) - MAX_LISTED_ISSUES
-        if more > 0:
-            listed += f"\n  - ... and {more} more"
-        plural = "s" if len(self.issues) != 1 else ""
-        super().__init__(f"'{field}' has {len(self.issues)} error{plural}:\n{listed}\n{hint}")
+        super().__init__(issue_report(f"'{field}'", self.issues, hint))
 
 
 @dataclass(frozen=True)

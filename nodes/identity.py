@@ -69,7 +69,8 @@ class LF_IdentityLock:
                 "start_at": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Fraction "
                              "of sampling at which the adapter starts acting (0 = from the first step)."}),
                 "end_at": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01, "tooltip": "Fraction of "
-                           "sampling at which it stops (1 = to the last step). Ending early frees pose and detail."}),
+                           "sampling at which it stops (1 = to the last step). Ending early frees pose and detail. "
+                           "FaceID's LoRA is a weight patch and acts on every step, as in IPAdapter_plus."}),
             },
             "optional": {
                 "clip_vision": ("CLIP_VISION", {"tooltip": "CLIP ViT-H/14 image encoder (core Load CLIP Vision), "

@@ -55,6 +55,11 @@ def with_tiny_models(value: Any) -> Any:
     return value
 
 
+def film_profile() -> dict[str, Any]:
+    """FilmPlan's options for the tiny models (film.py --tiny): their filenames, their size, few sampler steps."""
+    return {"rename": with_tiny_models, "size": TINY_SIZE, "max_steps": TINY_SAMPLER_STEPS}
+
+
 def tiny_profile(prompt: dict[str, Any]) -> dict[str, Any]:
     """An API workflow made to run on the tiny models: their filenames, their native picture size, short training, few
     sampler steps."""

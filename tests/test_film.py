@@ -13,12 +13,12 @@ from PIL import Image
 from longform_pack.core.film import plan as film_plan
 from longform_pack.core.film import render as film_render
 from longform_pack.core.film import report as film_report
-from longform_pack.core.film.stitch import crossfade, film_frames, stitch
+from longform_pack.core.film.stitch import crossfade, film_frames
 from longform_pack.core.film.storyboard import baseline_of, parse_storyboard
 from longform_pack.core.manifest import load_manifest
 from longform_pack.core.video import StreamingClip
 from test_film_storyboard import EXAMPLES, GOOD
-from tiny_profile import TINY_SIZE, with_tiny_models
+from tiny_profile import TINY_SAMPLER_STEPS, film_profile
 from workflow_graph import CORE_NODES
 
 GOOD_NEGATIVE = parse_storyboard(GOOD, EXAMPLES).negative
@@ -35,8 +35,8 @@ def inputs(tmp_path):
 
 def make_plan(pack, inputs, text=GOOD, tiny=False):
     board = parse_storyboard(text, inputs)
-    profile = {"rename": with_tiny_models, "size": TINY_SIZE} if tiny else {}
-    return film_plan.FilmPlan(board, inputs.parent / "output", pack.NODE_CLASS_MAPPINGS, **profile)
+    return film_plan.FilmPlan(board, inputs.parent / "output", pack.NODE_CLASS_MAPPINGS,
+                              **(film_profile() if tiny else {}))
 
 
 def nodes_of(workflow, class_type):
@@ -342,3 +342,8 @@ def test_the_tiny_profile_renders_at_the_tiny_models_size(pack, inputs):
     plan = make_plan(pack, inputs, text, tiny=True)
     assert (plan.board.width, plan.board.height) == (64, 64)
     assert nodes_of(plan.units["keyframe-one"].workflow, "EmptyLatentImage")[0]["width"] == 64
+    # the demo's few steps: the storyboard's 20 capped, a storyboard's fewer kept
+    assert nodes_of(plan.units["keyframe-one"].workflow, "KSampler")[0]["steps"] == TINY_SAMPLER_STEPS
+    assert nodes_of(plan.units["animate-one"].workflow, "LF_Animate")[0]["steps"] == TINY_SAMPLER_STEPS
+    fewer = text.replace("title: tiny", "title: tiny\nrender: {steps: 2}")
+    assert nodes_of(make_plan(pack, inputs, fewer, tiny=True).units["keyframe-one"].workflow, "KSampler")[0]["steps"] == 2

@@ -8,7 +8,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from longform_pack.core import encoders, host, manifest, probe
+from longform_pack.core import host, manifest, probe
 from longform_pack.nodes import probe as nodes
 
 CLIP = manifest.entry("clip_probe").tiny_filename

@@ -54,13 +54,17 @@ class FilmPlan:
     """The units of one storyboard rendered into `output_root` (ComfyUI's output folder, shared by every server)."""
 
     def __init__(self, board: Storyboard, output_root: Path, node_classes: dict[str, type],
-                 rename: Callable[[dict], dict] | None = None, size: int | None = None):
+                 rename: Callable[[dict], dict] | None = None, size: int | None = None,
+                 max_steps: int | None = None):
         """`rename` rewrites every unit workflow (e.g. scripts/tiny_profile.py's `with_tiny_models`: the tiny
-        stand-ins' filenames); `size` replaces the storyboard's width and height (the tiny models' 64)."""
+        stand-ins' filenames); `size` replaces the storyboard's width and height (the tiny models' 64); `max_steps`
+        caps its sampler steps (the tiny profile's few steps)."""
         from .graphs import unit_graphs
 
         if size is not None:
             board = dataclasses.replace(board, width=size, height=size)
+        if max_steps is not None and board.render["steps"] > max_steps:
+            board = dataclasses.replace(board, render={**board.render, "steps": max_steps})
         self.board = board
         self.output_root = Path(output_root).resolve()
         self.film_dir = self.output_root / "film" / board.title

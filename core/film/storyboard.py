@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 from ..paths import inside, safe_name
 from ..schedule import INTERPOLATIONS, PromptSchedule, ScheduleError, frame_count_for, parse_schedule
+from ..text import issue_report
 
 TRANSITIONS = ("cut", "crossfade", "morph")
 SEED_MODES = ("fixed", "per frame")
@@ -63,10 +64,7 @@ class StoryboardError(ValueError):
 
     def __init__(self, issues: list[StoryboardIssue], source: str = "storyboard"):
         self.issues = sorted(issues, key=lambda issue: issue.line)
-        listed = "\n".join(f"  - {issue}" for issue in self.issues)
-        plural = "s" if len(self.issues) != 1 else ""
-        super().__init__(f"{source} has {len(self.issues)} error{plural}:\n{listed}\n"
-                         "The storyboard format is described in docs/film.md.")
+        super().__init__(issue_report(source, self.issues, "The storyboard format is described in docs/film.md."))
 
 
 # ------------------------------------------------------------------------------------------------------------ model

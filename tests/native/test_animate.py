@@ -2,8 +2,6 @@
 (VAEEncode, ControlNetApplyAdvanced, KSampler at the frame's denoise, VAEDecode) on the previous frame; the
 cross-frame attention patch; the input model untouched; streaming resume; progress and interrupt; the node."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch

@@ -167,6 +167,7 @@ def test_composes_with_lora_and_another_attn2_patch_in_either_order(comfy, pack,
     bare, lock_only = sample(comfy, unet, conditioning), sample(comfy, locked(unet), conditioning)
     for other in (with_lora, with_attn2_patch):
         other_only = sample(comfy, other(unet), conditioning)
+        assert (other_only - bare).abs().max() > 1e-3, f"{other.__name__} changes nothing: the test would be empty"
         lock_after = sample(comfy, locked(other(unet)), conditioning)
         lock_before = sample(comfy, other(locked(unet)), conditioning)
         assert torch.equal(lock_after, lock_before), other.__name__

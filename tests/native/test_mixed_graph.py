@@ -1,7 +1,6 @@
 """A graph that mixes core nodes (CheckpointLoaderSimple, CLIPTextEncode, KSampler, VAEDecode, ControlNetLoader)
 with LF Stylize and LF Animate on the same MODEL, VAE and CONTROL_NET: the checkpoint is read from disk once."""
 
-import pytest
 import torch
 
 CHECKPOINT = "longform-tiny-sd15.safetensors"
