@@ -1,8 +1,8 @@
 """The film renderer on real ComfyUI servers with the tiny models: memory against film length, 1 against 2 servers,
 Ray, and a server killed mid-film.
 
-Each run is a fresh process (`--one`) that renders a tiny film (64x64, 1 fps, 2 steps at strength 0.5: one denoising
-step a frame) and prints its figures: the renderer's peak RSS (this process: plan, scheduler, stitch, report) and
+Each run is a fresh process (`--one`) that renders a tiny film (64x64, 1 fps, 2 sampler steps a frame at denoise 0.5)
+and prints its figures: the renderer's peak RSS (this process: plan, scheduler, stitch, report) and
 each server's (the ComfyUI process, read from /proc before it stops), and the render's wall time (servers already
 started). Runs:
 - 1, 2 and 4 minutes on one server: peak RSS should stay flat (frames stream to disk on both sides);
@@ -200,7 +200,7 @@ def main() -> dict:
     plan = FilmPlan(load_storyboard(WORK / "input" / "bench-1min.yaml", WORK / "input"), WORK / "output",
                     pack.NODE_CLASS_MAPPINGS)
     return {
-        "film": "tiny models, 64x64, 1 fps, one denoising step a frame, 3 scenes + crossfade + morph",
+        "film": "tiny models, 64x64, 1 fps, 2 sampler steps a frame at denoise 0.5, 3 scenes + crossfade + morph",
         "by_length_one_server": lengths,
         "two_servers": two,
         "two_servers_ray_one_killed": ray_killed,

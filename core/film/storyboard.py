@@ -207,7 +207,8 @@ FILM_FIELDS: dict[str, Rule] = {
     "scenes": Rule("array", True, description="The scenes, in order."),
 }
 RENDER_FIELDS: dict[str, Rule] = {
-    "steps": Rule("integer", default=20, check=_between(1, 150), description="Sampler steps of a full denoise."),
+    "steps": Rule("integer", default=20, check=_between(1, 150),
+                  description="Sampler steps of each frame (KSampler's steps, at its denoise)."),
     "guidance": Rule("number", default=7.5, check=_between(1, 30), description="Classifier-free guidance."),
     "strength": Rule("number", default=0.45, check=_between(0.05, 1),
                      description="Denoising strength of each animated frame."),
