@@ -265,17 +265,29 @@ def make_room(bytes_needed: int, device: torch.device) -> None:
 # --------------------------------------------------------------------------------------------------------------- progress
 
 
+_open_bars = threading.local()  # this thread's open bars, outermost first: only the outermost one draws
+
+
 class Progress:
     """One progress bar for a whole job: ComfyUI's bar in the UI, tqdm in a terminal. Checks interrupt on update.
 
-    Use as a context manager: `with host.progress(total, "sampling") as bar: ... bar.update()`.
+    Use as a context manager: `with host.progress(total, "sampling") as bar: ... bar.update()`. A bar opened inside
+    another (the film report encoding its frames batch by batch, LF Film animating a scene) draws nothing: the job
+    shows one bar from 0 to its end, not one restarting bar per inner step. Inner bars still check interrupt, and
+    their preview images go to the outermost bar.
     """
 
-    def __init__(self, total: int, desc: str = "", preview: bool = False):
+    def __init__(self, total: int, desc: str = ""):
         self.total = max(int(total), 1)
         self.current = 0
         self._comfy_bar = None
         self._tqdm = None
+        if not hasattr(_open_bars, "stack"):
+            _open_bars.stack = []
+        self._outer = _open_bars.stack[0] if _open_bars.stack else None
+        _open_bars.stack.append(self)
+        if self._outer is not None:
+            return
         if in_comfyui():
             import comfy.utils
 
@@ -293,6 +305,8 @@ class Progress:
         """Set the bar to `value` of `total`, then raise if the user interrupted."""
         value = min(int(value), self.total)
         delta, self.current = value - self.current, value
+        if self._outer is not None and preview_image is not None:
+            self._outer.update_absolute(self._outer.current, preview_image)
         if self._comfy_bar is not None:
             preview = ("JPEG", preview_image, 512) if preview_image is not None else None
             self._comfy_bar.update_absolute(value, self.total, preview)
@@ -301,7 +315,9 @@ class Progress:
         check_interrupt()
 
     def close(self) -> None:
-        """Close the terminal bar (ComfyUI's needs nothing)."""
+        """Close the bar (ComfyUI's needs nothing) and take it off this thread's open bars."""
+        if self in _open_bars.stack:
+            _open_bars.stack.remove(self)
         if self._tqdm is not None:
             self._tqdm.close()
             self._tqdm = None

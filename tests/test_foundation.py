@@ -43,6 +43,22 @@ def test_progress_checks_interrupt_outside_comfyui():
     host.check_interrupt()  # the request was consumed
 
 
+def test_only_the_outermost_bar_draws_in_a_terminal(monkeypatch):
+    monkeypatch.setenv("LONGFORM_PROGRESS", "1")
+    with host.progress(4, "film") as outer:
+        with host.progress(2, "encoding") as inner:
+            inner.update()
+            assert inner._tqdm is None and outer._tqdm is not None
+        outer.update(2)
+        assert outer._tqdm.n == 2
+        with host.progress(2, "encoding") as inner:
+            host.request_interrupt()
+            with pytest.raises(host.Interrupted):
+                inner.update()
+    with host.progress(1, "next job") as bar:
+        assert bar._tqdm is not None
+
+
 def test_only_host_touches_comfyui():
     """Only core/host.py and the ComfyUI glue modules (core/comfy_*.py: patches on ComfyUI's MODEL, its memory
     manager) import ComfyUI, and they do it inside functions: importing any of them never pulls ComfyUI in."""

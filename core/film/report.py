@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import host
 from ..clip_report import ENCODER_KIND
 from ..identity_score import cosine_to_reference
 from ..images import from_pil
@@ -178,42 +179,46 @@ def _load(path: Path) -> np.ndarray:
 
 
 def measure(plan: FilmPlan, encoder_name: str) -> FilmMeasures:
-    """Every per-frame measure of a rendered film (its frames are read from disk a batch at a time)."""
+    """Every per-frame measure of a rendered film (its frames are read from disk a batch at a time), under one
+    progress bar."""
     from ..encoders import load_encoder
 
     encoder = load_encoder(ENCODER_KIND, encoder_name)
     board = plan.board
-    prompts, scheduled, segments = _scheduled_prompts(plan)
-    text_vectors = torch.nn.functional.normalize(encoder.encode_texts(prompts, truncate=True).vectors.float(), dim=-1)
-    references = {name: encoder.encode_images(from_pil(_pil(character.reference))).vectors
-                  for name, character in board.characters.items()}
-    frame_scene = [segment.scene if segment.kind == "scene" else -1
-                   for segment in board.timeline() for _ in range(segment.count)]
-    scene_prompts = [{scheduled[k] for k in range(len(scheduled)) if frame_scene[k] == scene.index}
-                     for scene in board.scenes]
     paths = [path for segment in board.timeline() for path in segment_frames(plan, segment)]
     count = len(paths)
-    consistency, warp = np.full(count, np.nan), np.full(count, np.nan)
-    adherence, identity, correct = np.full(count, np.nan), np.full(count, np.nan), np.full(count, np.nan)
-    previous_frame, previous_vector = None, None
-    for start in range(0, count, _BATCH):
-        frames = [_load(path) for path in paths[start:start + _BATCH]]
-        batch = torch.from_numpy(np.stack(frames)).float() / 255.0
-        vectors = torch.nn.functional.normalize(encoder.encode_images(batch).vectors.float(), dim=-1)
-        for offset, (frame, vector) in enumerate(zip(frames, vectors)):
-            k = start + offset
-            similarities = text_vectors @ vector
-            adherence[k] = float(similarities[scheduled[k]])
-            scene = frame_scene[k]
-            if scene >= 0:
-                correct[k] = float(int(similarities.argmax()) in scene_prompts[scene])
-                character = board.scenes[scene].character
-                if character is not None:
-                    identity[k] = cosine_to_reference(vector[None], references[character.name])[0]
-            if previous_frame is not None:
-                consistency[k] = float(vector @ previous_vector)
-                warp[k] = warp_error(previous_frame, frame)
-            previous_frame, previous_vector = frame, vector
+    with host.progress(count, f"film report {board.title}") as bar:
+        prompts, scheduled, segments = _scheduled_prompts(plan)
+        text_vectors = torch.nn.functional.normalize(encoder.encode_texts(prompts, truncate=True).vectors.float(),
+                                                     dim=-1)
+        references = {name: encoder.encode_images(from_pil(_pil(character.reference))).vectors
+                      for name, character in board.characters.items()}
+        frame_scene = [segment.scene if segment.kind == "scene" else -1
+                       for segment in board.timeline() for _ in range(segment.count)]
+        scene_prompts = [{scheduled[k] for k in range(len(scheduled)) if frame_scene[k] == scene.index}
+                         for scene in board.scenes]
+        consistency, warp = np.full(count, np.nan), np.full(count, np.nan)
+        adherence, identity, correct = np.full(count, np.nan), np.full(count, np.nan), np.full(count, np.nan)
+        previous_frame, previous_vector = None, None
+        for start in range(0, count, _BATCH):
+            frames = [_load(path) for path in paths[start:start + _BATCH]]
+            batch = torch.from_numpy(np.stack(frames)).float() / 255.0
+            vectors = torch.nn.functional.normalize(encoder.encode_images(batch).vectors.float(), dim=-1)
+            for offset, (frame, vector) in enumerate(zip(frames, vectors)):
+                k = start + offset
+                similarities = text_vectors @ vector
+                adherence[k] = float(similarities[scheduled[k]])
+                scene = frame_scene[k]
+                if scene >= 0:
+                    correct[k] = float(int(similarities.argmax()) in scene_prompts[scene])
+                    character = board.scenes[scene].character
+                    if character is not None:
+                        identity[k] = cosine_to_reference(vector[None], references[character.name])[0]
+                if previous_frame is not None:
+                    consistency[k] = float(vector @ previous_vector)
+                    warp[k] = warp_error(previous_frame, frame)
+                previous_frame, previous_vector = frame, vector
+            bar.update(len(frames))
     return FilmMeasures(board.fps, consistency, warp, adherence, identity, correct, segments)
 
 

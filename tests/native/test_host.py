@@ -121,6 +121,35 @@ def test_progress_drives_comfyuis_bar_and_stops_on_interrupt(comfy, host):
     assert calls[0][2] is None and calls[1][2] == ("JPEG", picture, 512)
 
 
+def test_a_bar_inside_another_draws_nothing_but_its_previews_and_still_stops(comfy, host):
+    """LF Film animating a scene: ComfyUI's bar follows the film from 0 to its end; the scene's preview shows."""
+    import comfy.utils
+
+    calls = []
+    previous = comfy.utils.PROGRESS_BAR_HOOK
+    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append(
+        (value, total, preview)))
+    picture = Image.new("RGB", (8, 8), "blue")
+    try:
+        with host.progress(10, "film") as film:
+            film.update(2)
+            with host.progress(3, "scene") as scene:
+                scene.update()
+                scene.update(preview_image=picture)
+            film.update(3)
+            with host.progress(5, "scene") as scene:
+                comfy.model_management.interrupt_current_processing(True)
+                with pytest.raises(comfy.model_management.InterruptProcessingException):
+                    scene.update()
+    finally:
+        comfy.utils.set_progress_bar_global_hook(previous)
+        comfy.model_management.interrupt_current_processing(False)
+    assert [(value, total) for value, total, _ in calls] == [(2, 10), (2, 10), (5, 10)]
+    assert calls[1][2] == ("JPEG", picture, 512)
+    with host.progress(2, "next job") as bar:  # the bars closed: the next job draws again
+        assert bar._comfy_bar is not None
+
+
 def test_a_pack_loop_stops_on_comfyuis_interrupt(comfy, host, tmp_path):
     """DDPM training, cancelled through ComfyUI after its second step, stops there (its progress bar checks)."""
     from longform_pack.core.ddpm import TrainConfig, train
