@@ -117,10 +117,17 @@ class FilmReport:
                           label="baseline (switches off)")
             for frame in self.film.boundaries():
                 axes.axvline(frame / self.film.fps, color="grey", linestyle=":", linewidth=1)
-            axes.set_title(title, fontsize=9)
+            axes.set_title(title, fontsize=9, pad=14 if row == 1 else 6)
             axes.tick_params(labelsize=7)
             if row == 1:
                 axes.legend(fontsize=7, loc="best")
+                # scene names over their stretch of the time line, so a spike reads as "at the forest-storm seam"
+                for segment in self.film.segments:
+                    if segment["kind"] == "scene":
+                        middle = (segment["start"] + segment["count"] / 2) / self.film.fps
+                        axes.annotate(segment["label"], (middle, 1.0), xycoords=("data", "axes fraction"),
+                                      xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                                      fontsize=7, color="dimgrey")
         axes.set_xlabel("seconds (dotted: scene and transition boundaries)")
         figure.tight_layout()
         return figure_to_pil(figure)
