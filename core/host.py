@@ -265,7 +265,14 @@ def make_room(bytes_needed: int, device: torch.device) -> None:
 # --------------------------------------------------------------------------------------------------------------- progress
 
 
-_open_bars = threading.local()  # this thread's open bars, outermost first: only the outermost one draws
+class _OpenBars(threading.local):
+    """This thread's open bars, outermost first: only the outermost one draws."""
+
+    def __init__(self):
+        self.stack: list[Progress] = []
+
+
+_open_bars = _OpenBars()
 
 
 class Progress:
@@ -282,8 +289,6 @@ class Progress:
         self.current = 0
         self._comfy_bar = None
         self._tqdm = None
-        if not hasattr(_open_bars, "stack"):
-            _open_bars.stack = []
         self._outer = _open_bars.stack[0] if _open_bars.stack else None
         _open_bars.stack.append(self)
         if self._outer is not None:

@@ -98,7 +98,10 @@ def test_check_interrupt_raises_comfyuis_exception_when_the_user_cancels(comfy, 
         host.clear_interrupt()
 
 
-def test_progress_drives_comfyuis_bar_and_stops_on_interrupt(comfy, host):
+@pytest.fixture
+def comfy_bar_calls(comfy):
+    """Every (value, total, preview) ComfyUI's progress hook receives during the test; the hook and the interrupt
+    flag are put back afterwards."""
     import comfy.utils
 
     calls = []
@@ -106,44 +109,45 @@ def test_progress_drives_comfyuis_bar_and_stops_on_interrupt(comfy, host):
     comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append(
         (value, total, preview)))
     try:
-        picture = Image.new("RGB", (8, 8), "red")
-        with host.progress(4, "sampling") as bar:
-            assert bar._tqdm is None  # no terminal bar inside ComfyUI
-            bar.update()
-            bar.update(2, preview_image=picture)
-            comfy.model_management.interrupt_current_processing(True)
-            with pytest.raises(comfy.model_management.InterruptProcessingException):
-                bar.update()
+        yield calls
     finally:
         comfy.utils.set_progress_bar_global_hook(previous)
         comfy.model_management.interrupt_current_processing(False)
+
+
+def test_progress_drives_comfyuis_bar_and_stops_on_interrupt(comfy, host, comfy_bar_calls):
+    import comfy.model_management
+
+    calls = comfy_bar_calls
+    picture = Image.new("RGB", (8, 8), "red")
+    with host.progress(4, "sampling") as bar:
+        assert bar._tqdm is None  # no terminal bar inside ComfyUI
+        bar.update()
+        bar.update(2, preview_image=picture)
+        comfy.model_management.interrupt_current_processing(True)
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
+            bar.update()
     assert [(value, total) for value, total, _ in calls] == [(1, 4), (3, 4), (4, 4)]
     assert calls[0][2] is None and calls[1][2] == ("JPEG", picture, 512)
 
 
-def test_a_bar_inside_another_draws_nothing_but_its_previews_and_still_stops(comfy, host):
+def test_a_bar_inside_another_draws_nothing_but_its_previews_and_still_stops(comfy, host, comfy_bar_calls):
     """LF Film animating a scene: ComfyUI's bar follows the film from 0 to its end; the scene's preview shows."""
-    import comfy.utils
+    import comfy.model_management
 
-    calls = []
-    previous = comfy.utils.PROGRESS_BAR_HOOK
-    comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append(
-        (value, total, preview)))
+    calls = comfy_bar_calls
     picture = Image.new("RGB", (8, 8), "blue")
-    try:
-        with host.progress(10, "film") as film:
-            film.update(2)
-            with host.progress(3, "scene") as scene:
+    with host.progress(10, "film") as film:
+        film.update(2)
+        with host.progress(3, "scene") as scene:
+            scene.update()
+            scene.update(preview_image=picture)
+        film.update(3)
+        with host.progress(5, "scene") as scene:
+            comfy.model_management.interrupt_current_processing(True)
+            with pytest.raises(comfy.model_management.InterruptProcessingException):
                 scene.update()
-                scene.update(preview_image=picture)
-            film.update(3)
-            with host.progress(5, "scene") as scene:
-                comfy.model_management.interrupt_current_processing(True)
-                with pytest.raises(comfy.model_management.InterruptProcessingException):
-                    scene.update()
-    finally:
-        comfy.utils.set_progress_bar_global_hook(previous)
-        comfy.model_management.interrupt_current_processing(False)
+    comfy.model_management.interrupt_current_processing(False)
     assert [(value, total) for value, total, _ in calls] == [(2, 10), (2, 10), (5, 10)]
     assert calls[1][2] == ("JPEG", picture, 512)
     with host.progress(2, "next job") as bar:  # the bars closed: the next job draws again
