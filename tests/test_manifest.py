@@ -18,12 +18,12 @@ REQUIRED = {
     "sha256": (str, type(None)), "license": str, "tiny_filename": str,
 }
 OPTIONAL = {"description": str, "unpack": str}
-GROUPS = {"stylize", "identity", "probe", "animate", "ddpm"}  # the five node families
+GROUPS = {"stylize", "identity", "probe", "animate", "ddpm", "meter"}  # the node families
 UNPACK_KINDS = {"zip", "torch-to-safetensors"}  # what install.py knows how to do
 # The list: every family's real model has an entry.
 EXPECTED_IDS = {
     "sd15", "controlnet_scribble", "lora_pokemon", "ipadapter_sd15", "ipadapter_plus_sd15", "ipadapter_faceid_sd15",
-    "clip_vision_h", "insightface_buffalo_l", "clip_probe", "resnet50", "bert_base_uncased",
+    "clip_vision_h", "insightface_buffalo_l", "clip_probe", "resnet50", "bert_base_uncased", "dino_vitb16",
 }
 
 

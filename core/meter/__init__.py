@@ -1,0 +1,1 @@
+"""The consistency meter: VBench's metrics and what they leave out, for any video."""

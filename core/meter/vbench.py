@@ -1,0 +1,278 @@
+"""VBench's temporal-quality metrics, computed as VBench 0.1.5 computes them, on streamed frames.
+
+VBench: Huang et al., "VBench: Comprehensive Benchmark Suite for Video Generative Models", CVPR 2024, section 3.1 and
+supplementary A; the code is the `vbench` package 0.1.5 (one module per metric, named below). Each function here
+takes `chunks`, an iterable of [n, h, w, 3] float 0..1 tensors in frame order, and keeps only what its formula
+carries from frame to frame, so memory does not grow with the video. Frames are taken at their 8-bit values, as VBench
+reads decoded video. tests/test_meter_vbench.py runs VBench's own functions on the same clips and stand-in weights.
+
+A metric whose model is not installed returns None; `NOT_MEASURED` names the manifest entry that provides it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import host
+from .. import images as image_utils
+from ..model_files import load_safetensors
+from ..tiny_marker import is_tiny, warn_if_tiny
+from .features import FeatureModel, eight_bit
+
+logger = logging.getLogger("LongForm")
+
+# RAFT has no manifest entry yet: install.py verifies every download against a sha256, and torchvision publishes
+# only the first 8 hex digits of this file's (22a6c225, in its name). Until the full one is known, the user puts the
+# file in models/encoders themselves.
+RAFT_FOLDER = "encoders"
+RAFT_FILENAME = "raft_large_C_T_V1.safetensors"
+RAFT_TINY_FILENAME = "longform-tiny-raft-large.safetensors"
+RAFT_SOURCE = "https://download.pytorch.org/models/raft_large_C_T_V1-22a6c225.pth"
+# What a report says for a metric it could not measure: the manifest entry to install, or what is missing.
+NOT_MEASURED = {
+    "subject_consistency": "dino_vitb16",
+    "background_consistency": "clip_probe",
+    "dynamic_degree": f"models/{RAFT_FOLDER}/{RAFT_FILENAME} (no manifest entry yet: {RAFT_SOURCE} saved as "
+                      "safetensors)",
+    "motion_smoothness": "AMT-S (no manifest entry: the pack has no AMT-S implementation yet)",
+}
+
+RAFT_ITERATIONS = 20  # DynamicDegree.infer: self.model(image1, image2, iters=20, test_mode=True)
+RAFT_PAIRS_PER_BATCH = 4
+DYNAMIC_SAMPLE_FPS = 8  # DynamicDegree.get_frames: interval = max(1, round(fps / 8))
+TOP_FLOW_FRACTION = 0.05  # DynamicDegree.get_score: mean of the largest 5% of flow magnitudes
+RAFT_MIN_SIDE = 128  # torchvision's RAFT needs 16 feature cells a side at 1/8 scale (the original RAFT has no check)
+
+
+def frames_of(chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """Each chunk of `chunks` validated as an IMAGE batch, with an interrupt check between chunks."""
+    for index, chunk in enumerate(chunks):
+        host.check_interrupt()
+        yield image_utils.check_image_batch(chunk, f"chunks[{index}]")
+
+
+def _first_and_previous_consistency(chunks: Iterable[torch.Tensor], model: FeatureModel, metric: str) -> float:
+    """The mean over frames t >= 1 of (max(0, cos(f_t, f_{t-1})) + max(0, cos(f_t, f_0))) / 2, f = model.embed."""
+    first = previous = None
+    total, count = 0.0, 0
+    for chunk in frames_of(chunks):
+        for feature in model.embed(chunk):
+            if first is None:
+                first = feature
+            else:
+                to_previous = max(0.0, float(torch.dot(previous, feature)))
+                to_first = max(0.0, float(torch.dot(first, feature)))
+                total += (to_previous + to_first) / 2
+                count += 1
+            previous = feature
+    if count == 0:
+        raise ValueError(f"'{metric}' needs a video of at least 2 frames; got {0 if first is None else 1}.")
+    return total / count
+
+
+def subject_consistency(chunks: Iterable[torch.Tensor], model: FeatureModel | None) -> float | None:
+    """VBench's subject consistency (`vbench.subject_consistency.subject_consistency`), in 0..1.
+
+    With d_t the L2-normalised DINO ViT-B/16 feature of frame t (`dino_transform(224)`, see features.py), over the
+    T frames of the video:  S = 1/(T-1) * sum_{t=1}^{T-1} ( max(0, <d_t, d_{t-1}>) + max(0, <d_t, d_0>) ) / 2.
+    Every frame is used (no sampling). None when `model` (DINO) is None: not installed.
+    """
+    if model is None:
+        return None
+    return _first_and_previous_consistency(chunks, model, "subject_consistency")
+
+
+def background_consistency(chunks: Iterable[torch.Tensor], model: FeatureModel | None) -> float | None:
+    """VBench's background consistency (`vbench.background_consistency.background_consistency`), in 0..1.
+
+    The subject-consistency formula on CLIP ViT-B/32 image embeddings (`clip_transform(224)`: resize, centre crop;
+    see features.py). Every frame is used. None when `model` (CLIP) is None: not installed.
+    """
+    if model is None:
+        return None
+    return _first_and_previous_consistency(chunks, model, "background_consistency")
+
+
+def temporal_flickering(chunks: Iterable[torch.Tensor]) -> float:
+    """VBench's temporal flickering (`vbench.temporal_flickering.cal_score`), in 0..1 (1 = no change at all).
+
+    With x_t the 8-bit frame t:  F = (255 - 1/(T-1) * sum_{t=0}^{T-2} mean|x_{t+1} - x_t|) / 255, the mean over all
+    pixels and channels. Every frame is used. VBench scores it on videos of static scenes, where any change is
+    flicker; on moving video it also counts the motion.
+    """
+    previous = None
+    total, pairs = 0.0, 0
+    for chunk in frames_of(chunks):
+        pixels = eight_bit(chunk)
+        for frame in pixels:
+            if previous is not None:
+                total += float((frame - previous).abs().mean())
+                pairs += 1
+            previous = frame
+    if pairs == 0:
+        raise ValueError("'temporal_flickering' needs a video of at least 2 frames.")
+    return (255.0 - total / pairs) / 255.0
+
+
+# ------------------------------------------------------------------------------------------------ dynamic degree
+
+
+class RaftFlow:
+    """RAFT (Teed & Deng 2020), torchvision's `raft_large`, holding the raft-things weights (torchvision's
+    `Raft_Large_Weights.C_T_V1`, ported from the authors' raft-things.pth, which VBench uses)."""
+
+    def __init__(self, state: dict[str, torch.Tensor], name: str, tiny: bool):
+        from torchvision.models.optical_flow import raft_large
+
+        model = raft_large(weights=None, progress=False)
+        model.load_state_dict(state, strict=True)
+        self.model = model.eval()
+        self.managed = host.ManagedModel(self.model, host.ENCODER)
+        self.name = name
+        self.tiny = tiny
+
+    @torch.inference_mode()
+    def flow(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """Flow [n, 2, H, W] from `first` to `second`, both [n, 3, H, W] floats 0..255 with H, W multiples of 8,
+        after RAFT's 20 refinement steps (VBench's setting); RAFT's input scaling 2 * x / 255 - 1 is applied here."""
+        device = self.managed.load()
+        first = (2 * (first / 255.0) - 1.0).to(device=device, dtype=self.managed.dtype)
+        second = (2 * (second / 255.0) - 1.0).to(device=device, dtype=self.managed.dtype)
+        return self.model(first, second, num_flow_updates=RAFT_ITERATIONS)[-1].float().cpu()
+
+
+_RAFT_CACHE: dict[tuple, RaftFlow] = {}
+
+
+def load_raft() -> RaftFlow | None:
+    """RAFT from models/encoders/raft_large_C_T_V1.safetensors (torchvision's file, converted to safetensors; its tiny
+    stand-in when only that is there), or None when neither is."""
+    for filename in (RAFT_FILENAME, RAFT_TINY_FILENAME):
+        try:
+            path = host.model_path(RAFT_FOLDER, filename, "raft")
+            break
+        except FileNotFoundError:
+            continue
+    else:
+        return None
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _RAFT_CACHE:
+        state, metadata = load_safetensors(path, "raft")
+        if "update_block.flow_head.conv2.weight" not in state:
+            raise ValueError(f"'raft': '{path.name}' holds no RAFT weights in torchvision's layout: pick "
+                             "raft_large_C_T_V1.safetensors (`python install.py --models meter`).")
+        warn_if_tiny(metadata, path)
+        _RAFT_CACHE[key] = RaftFlow(state, path.name, is_tiny(metadata))
+    return _RAFT_CACHE[key]
+
+
+def sintel_padding(height: int, width: int) -> list[int]:
+    """RAFT's `InputPadder` (sintel mode) as F.pad's [left, right, top, bottom]: up to a multiple of 8, split evenly."""
+    pad_h, pad_w = (-height) % 8, (-width) % 8
+    return [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]
+
+
+def top_flow(flow: torch.Tensor) -> torch.Tensor:
+    """`DynamicDegree.get_score` per pair: the mean of the largest int(H * W * 0.05) flow magnitudes, over the padded
+    frame."""
+    magnitude = flow.square().sum(dim=1).sqrt().flatten(1)
+    keep = int(magnitude.shape[1] * TOP_FLOW_FRACTION)
+    return magnitude.topk(keep, dim=1).values.mean(dim=1)
+
+
+@dataclass(frozen=True)
+class DynamicDegree:
+    """VBench's dynamic-degree decision for one video and what it was made from."""
+
+    dynamic: bool
+    pair_scores: list[float]  # top-5% flow magnitude (pixels) of each sampled pair
+    threshold: float  # 6 * min(h, w) / 256 pixels
+    pairs_needed: int  # round(4 * sampled frames / 16)
+    sample_interval: int  # every this many frames
+
+
+def dynamic_degree_details(chunks: Iterable[torch.Tensor], fps: float, raft: RaftFlow) -> DynamicDegree:
+    """VBench's dynamic degree (`vbench.dynamic_degree.DynamicDegree.infer`), with its inputs.
+
+    Frames are sampled every max(1, round(fps / 8)) frames from the first. For each consecutive sampled pair, RAFT
+    (20 iterations, frames padded to multiples of 8 by replication) gives the flow; the pair's score is the mean of
+    its largest 5% flow magnitudes. The video is dynamic when at least round(4 * N / 16) pairs (N sampled frames)
+    score above 6 * min(h, w) / 256, the thresholds VBench scales from its 256-pixel, 16-frame reference.
+    """
+    if not fps or fps <= 0:
+        raise ValueError(f"'fps' must be a positive frame rate; got {fps}. Give the video's frames per second.")
+    interval = max(1, round(fps / DYNAMIC_SAMPLE_FPS))
+    scores: list[float] = []
+    sampled, index, size = 0, 0, None
+    pending: list[torch.Tensor] = []  # sampled frames whose pairs are not scored yet (the last one stays)
+
+    def score_pending() -> None:
+        first, second = torch.stack(pending[:-1]), torch.stack(pending[1:])
+        padding = sintel_padding(*first.shape[-2:])
+        first, second = F.pad(first, padding, mode="replicate"), F.pad(second, padding, mode="replicate")
+        scores.extend(float(v) for v in top_flow(raft.flow(first, second)))
+        del pending[:-1]
+
+    for chunk in frames_of(chunks):
+        if size is None and min(side + (-side) % 8 for side in chunk.shape[1:3]) < RAFT_MIN_SIDE:
+            raise ValueError(f"'dynamic_degree' needs frames of at least {RAFT_MIN_SIDE} pixels a side once padded to a "
+                             f"multiple of 8 (torchvision's RAFT refuses smaller ones); got {chunk.shape[2]}x"
+                             f"{chunk.shape[1]}. Measure it on a larger video.")
+        for frame in eight_bit(chunk):
+            if index % interval == 0:
+                size = size or tuple(frame.shape[-2:])
+                pending.append(frame)
+                sampled += 1
+                if len(pending) > RAFT_PAIRS_PER_BATCH:
+                    score_pending()
+            index += 1
+    if sampled == 0:
+        raise ValueError("'dynamic_degree' got no frames: give a video.")
+    if len(pending) > 1:
+        score_pending()
+    threshold = 6.0 * (min(size) / 256.0)
+    needed = round(4 * (sampled / 16.0))
+    # VBench's check_move tests the count after each pair, so with a need of 0 any one pair makes the video dynamic;
+    # a single sampled frame (no pair) is static.
+    above = sum(score > threshold for score in scores)
+    dynamic = bool(scores) and above >= needed
+    return DynamicDegree(dynamic, scores, threshold, needed, interval)
+
+
+def dynamic_degree(chunks: Iterable[torch.Tensor], fps: float, raft: RaftFlow | None) -> float | None:
+    """VBench's dynamic degree of one video: 1.0 when dynamic, 0.0 when static (VBench's per-video result; its
+    benchmark figure is the fraction of dynamic videos). None when `raft` is None: not installed. The definition is
+    in `dynamic_degree_details`."""
+    if raft is None:
+        return None
+    return float(dynamic_degree_details(chunks, fps, raft).dynamic)
+
+
+# ------------------------------------------------------------------------------------------------ motion smoothness
+
+
+def load_interpolator() -> None:
+    """The frame interpolator of VBench's motion smoothness (AMT-S, Li et al. 2023): not available, so None.
+
+    No library ships AMT-S and the pack does not implement it yet; a different interpolator would give a different
+    number, so the pack measures nothing rather than report another method under VBench's name.
+    """
+    return None
+
+
+def motion_smoothness(chunks: Iterable[torch.Tensor], interpolator: None) -> float | None:
+    """VBench's motion smoothness (`vbench.motion_smoothness.MotionSmoothness.motion_score`): not measured, None.
+
+    VBench's definition: drop the odd frames, rebuild each from its even neighbours with AMT-S, and score
+    (255 - mean|rebuilt - original|) / 255 over the odd frames. It needs AMT-S (see `load_interpolator`), which the
+    pack does not have; `NOT_MEASURED["motion_smoothness"]` says so in the report.
+    """
+    if interpolator is not None:
+        raise ValueError("'interpolator': the pack has no AMT-S implementation, so it cannot use an interpolator.")
+    return None
