@@ -269,3 +269,34 @@ def test_dynamic_degree_refuses_frames_raft_cannot_take(raft_stand_in):
         vbench.dynamic_degree([torch.rand(3, 64, 200, 3)], 8, vbench.load_raft())
     with pytest.raises(ValueError, match="'fps' must be a positive"):
         vbench.dynamic_degree([torch.rand(3, 128, 128, 3)], 0, vbench.load_raft())
+
+
+# --------------------------------------------------------------------------------------------------- face identity
+
+
+def test_face_identity_counts_faceless_frames_and_scores_the_rest(tiny_models_dir):
+    from longform_pack.core.meter.faces import face_identity
+    from test_identity import face_picture
+
+    face, other = face_picture(), face_picture(skin=(200, 150, 120), background=(20, 120, 60))
+    noise = torch.rand(1, 96, 96, 3, generator=torch.Generator().manual_seed(3))
+    result = face_identity([torch.cat([face, noise]), torch.cat([other, face])], face)
+    assert result["faceless"] == 1 and result["per_frame"][1] is None
+    assert result["per_frame"][0] == pytest.approx(1.0, abs=1e-5) and result["per_frame"][3] == pytest.approx(1.0, abs=1e-5)
+    assert -1.0 <= result["per_frame"][2] < 0.9999
+    assert result["mean"] == pytest.approx(np.mean([v for v in result["per_frame"] if v is not None]))
+    with pytest.raises(ValueError, match="No face found in 'reference'"):
+        face_identity([face], noise)
+
+
+def test_face_identity_is_none_without_the_face_pack(tmp_path):
+    from longform_pack.core import host
+    from longform_pack.core.meter.faces import face_identity
+
+    previous = host.models_dir()
+    host.set_models_dir(tmp_path)
+    try:
+        assert face_identity([torch.rand(2, 32, 32, 3)], torch.rand(1, 32, 32, 3)) is None
+        assert features.load_feature_model("dino_vitb16") is None and vbench.load_raft() is None
+    finally:
+        host.set_models_dir(previous)
