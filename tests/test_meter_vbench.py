@@ -37,16 +37,21 @@ def reference_code():
                         *REFERENCE_PACKAGES], check=True)
     sys.path.insert(0, str(VBENCH_DIR))
     # background_consistency.py imports OpenAI's `clip` only to download the model in compute_background_consistency,
-    # which the tests do not call: the model is handed to background_consistency() instead.
+    # and motion_smoothness.py imports omegaconf only to read AMT's config in MotionSmoothness.load_model; the tests
+    # call neither: the models are handed over instead.
     sys.modules.setdefault("clip", types.ModuleType("clip"))
+    omegaconf = sys.modules.setdefault("omegaconf", types.ModuleType("omegaconf"))
+    omegaconf.OmegaConf = getattr(omegaconf, "OmegaConf", None)
     import vbench.background_consistency
     import vbench.dynamic_degree
+    import vbench.motion_smoothness
     import vbench.subject_consistency
     import vbench.temporal_flickering
     import vbench.utils
 
     yield types.SimpleNamespace(subject=vbench.subject_consistency, background=vbench.background_consistency,
-                                flicker=vbench.temporal_flickering, dynamic=vbench.dynamic_degree, utils=vbench.utils)
+                                flicker=vbench.temporal_flickering, dynamic=vbench.dynamic_degree,
+                                smoothness=vbench.motion_smoothness, utils=vbench.utils)
     sys.path.remove(str(VBENCH_DIR))
 
 
@@ -154,8 +159,7 @@ def test_models_not_installed_measure_nothing():
     assert vbench.subject_consistency([torch.rand(2, 8, 8, 3)], None) is None
     assert vbench.background_consistency([torch.rand(2, 8, 8, 3)], None) is None
     assert vbench.dynamic_degree([torch.rand(2, 8, 8, 3)], 8, None) is None
-    assert vbench.motion_smoothness([torch.rand(2, 8, 8, 3)], vbench.load_interpolator()) is None
-    assert "AMT-S" in vbench.NOT_MEASURED["motion_smoothness"]
+    assert vbench.motion_smoothness([torch.rand(2, 8, 8, 3)], None) is None
 
 
 def test_one_frame_is_an_error_naming_the_metric(tiny_models_dir):
@@ -231,7 +235,7 @@ def vbench_raft_state(torchvision_state: dict[str, torch.Tensor]) -> dict[str, t
 @pytest.fixture(scope="module")
 def raft_stand_in(tiny_models_dir) -> Path:
     """The RAFT stand-in in models/encoders (it has no manifest entry, so build_all does not make it)."""
-    path = tiny_models_dir / vbench.RAFT_FOLDER / vbench.RAFT_TINY_FILENAME
+    path = tiny_models_dir / vbench.MODEL_FOLDER / vbench.RAFT_TINY_FILENAME
     if not path.is_file():
         build_raft(path)
     return path
@@ -297,6 +301,64 @@ def test_face_identity_is_none_without_the_face_pack(tmp_path):
     host.set_models_dir(tmp_path)
     try:
         assert face_identity([torch.rand(2, 32, 32, 3)], torch.rand(1, 32, 32, 3)) is None
-        assert features.load_feature_model("dino_vitb16") is None and vbench.load_raft() is None
+        assert features.load_feature_model("dino_vitb16") is None
+        assert vbench.load_raft() is None and vbench.load_interpolator() is None
     finally:
         host.set_models_dir(previous)
+
+
+# --------------------------------------------------------------------------------------------------- motion smoothness
+
+
+@pytest.fixture(scope="module")
+def amt_stand_in(tiny_models_dir) -> Path:
+    """The AMT-S stand-in in models/encoders (no manifest entry, so build_all does not make it)."""
+    from longform_pack.core.tiny.meter import build_amt
+
+    path = tiny_models_dir / vbench.MODEL_FOLDER / vbench.AMT_TINY_FILENAME
+    if not path.is_file():
+        build_amt(path)
+    return path
+
+
+def vbench_amt(reference_code, path: Path) -> torch.nn.Module:
+    """VBench's own AMT-S network (third_party/amt) holding the stand-in's weights."""
+    import importlib
+
+    network = importlib.import_module("vbench.third_party.amt.networks.AMT-S").Model(corr_radius=3, corr_lvls=4,
+                                                                                      num_flows=3)
+    network.load_state_dict(torch.load(str(path), weights_only=True)["state_dict"], strict=True)
+    return network.eval()
+
+
+def test_amt_s_equals_vbench_network(amt_stand_in, reference_code):
+    ours = vbench.load_interpolator()
+    assert ours is not None and ours.tiny
+    theirs = vbench_amt(reference_code, amt_stand_in)
+    generator = torch.Generator().manual_seed(8)
+    first, second = torch.rand(2, 3, 128, 160, generator=generator), torch.rand(2, 3, 128, 160, generator=generator)
+    with torch.no_grad():
+        expected = torch.cat([theirs(first[i : i + 1], second[i : i + 1], torch.tensor(0.5).view(1, 1, 1, 1),
+                                     scale_factor=1.0, eval=True)["imgt_pred"] for i in range(2)])
+    assert torch.allclose(ours.middle(first, second), expected, atol=1e-4)
+
+
+def test_motion_smoothness_matches_vbench(amt_stand_in, reference_code, tmp_path):
+    scorer = reference_code.smoothness.MotionSmoothness.__new__(reference_code.smoothness.MotionSmoothness)
+    scorer.device, scorer.niters = "cpu", 1
+    scorer.initialization()  # its CPU settings: no downscaling
+    scorer.model = vbench_amt(reference_code, amt_stand_in)
+    interpolator = vbench.load_interpolator()
+    # An odd and an even frame count (the even one leaves a last odd frame unscored); 136 pads to 144.
+    for index, (count, height, width) in enumerate([(7, 128, 144), (8, 136, 128), (5, 128, 128)]):
+        path = write_mp4(tmp_path / f"smooth{index}.mp4", synthetic_clip(count, height, width, seed=20 + index), 8)
+        ours = vbench.motion_smoothness(chunks_of(opencv_frames(path), 3), interpolator)
+        assert abs(ours - scorer.motion_score(str(path))) <= TOLERANCE, path.name
+        assert 0.0 < ours < 1.0
+
+
+def test_motion_smoothness_errors_name_the_metric(amt_stand_in):
+    with pytest.raises(ValueError, match="motion_smoothness.*at least 3 frames"):
+        vbench.motion_smoothness([torch.rand(2, 128, 128, 3)], vbench.load_interpolator())
+    with pytest.raises(ValueError, match="motion_smoothness.*at least 128 pixels"):
+        vbench.motion_smoothness([torch.rand(3, 96, 160, 3)], vbench.load_interpolator())

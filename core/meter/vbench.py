@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -21,26 +22,29 @@ import torch.nn.functional as F
 
 from .. import host
 from .. import images as image_utils
-from ..model_files import load_safetensors
+from ..model_files import load_pickle, load_safetensors
 from ..tiny_marker import is_tiny, warn_if_tiny
 from .features import FeatureModel, eight_bit
 
 logger = logging.getLogger("LongForm")
 
-# RAFT has no manifest entry yet: install.py verifies every download against a sha256, and torchvision publishes
-# only the first 8 hex digits of this file's (22a6c225, in its name). Until the full one is known, the user puts the
-# file in models/encoders themselves.
-RAFT_FOLDER = "encoders"
+# RAFT and AMT-S have no manifest entries yet: install.py verifies every download against a sha256, and neither
+# publisher gives one (torchvision's file name carries only the first 8 hex digits of its sha256, 22a6c225). Until
+# they are known, the user puts the files in models/encoders.
+MODEL_FOLDER = "encoders"
 RAFT_FILENAME = "raft_large_C_T_V1.safetensors"
 RAFT_TINY_FILENAME = "longform-tiny-raft-large.safetensors"
 RAFT_SOURCE = "https://download.pytorch.org/models/raft_large_C_T_V1-22a6c225.pth"
-# What a report says for a metric it could not measure: the manifest entry to install, or what is missing.
+AMT_FILENAME = "amt-s.pth"
+AMT_TINY_FILENAME = "longform-tiny-amt-s.pth"
+AMT_SOURCE = "https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth"
+# What a report says for a metric it could not measure: the manifest entry to install, or the file to put in place.
 NOT_MEASURED = {
     "subject_consistency": "dino_vitb16",
     "background_consistency": "clip_probe",
-    "dynamic_degree": f"models/{RAFT_FOLDER}/{RAFT_FILENAME} (no manifest entry yet: {RAFT_SOURCE} saved as "
+    "dynamic_degree": f"models/{MODEL_FOLDER}/{RAFT_FILENAME} (no manifest entry yet: {RAFT_SOURCE}, saved as "
                       "safetensors)",
-    "motion_smoothness": "AMT-S (no manifest entry: the pack has no AMT-S implementation yet)",
+    "motion_smoothness": f"models/{MODEL_FOLDER}/{AMT_FILENAME} (no manifest entry yet: {AMT_SOURCE})",
 }
 
 RAFT_ITERATIONS = 20  # DynamicDegree.infer: self.model(image1, image2, iters=20, test_mode=True)
@@ -48,6 +52,9 @@ RAFT_PAIRS_PER_BATCH = 4
 DYNAMIC_SAMPLE_FPS = 8  # DynamicDegree.get_frames: interval = max(1, round(fps / 8))
 TOP_FLOW_FRACTION = 0.05  # DynamicDegree.get_score: mean of the largest 5% of flow magnitudes
 RAFT_MIN_SIDE = 128  # torchvision's RAFT needs 16 feature cells a side at 1/8 scale (the original RAFT has no check)
+AMT_MULTIPLE = 16  # MotionSmoothness: InputPadder(shape, 16) at scale 1
+AMT_MIN_SIDE = 128  # its correlation, pooled 3 times from 1/8 scale, needs 2 cells a side (1 gives NaN)
+AMT_PAIRS_PER_BATCH = 4
 
 
 def frames_of(chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
@@ -150,16 +157,21 @@ class RaftFlow:
 _RAFT_CACHE: dict[tuple, RaftFlow] = {}
 
 
+def _first_present(real: str, tiny: str, field: str) -> Path | None:
+    """models/encoders/`real`, else its tiny stand-in `tiny`, else None."""
+    for name in (real, tiny):
+        try:
+            return host.model_path(MODEL_FOLDER, name, field)
+        except FileNotFoundError:
+            continue
+    return None
+
+
 def load_raft() -> RaftFlow | None:
     """RAFT from models/encoders/raft_large_C_T_V1.safetensors (torchvision's file, converted to safetensors; its tiny
     stand-in when only that is there), or None when neither is."""
-    for filename in (RAFT_FILENAME, RAFT_TINY_FILENAME):
-        try:
-            path = host.model_path(RAFT_FOLDER, filename, "raft")
-            break
-        except FileNotFoundError:
-            continue
-    else:
+    path = _first_present(RAFT_FILENAME, RAFT_TINY_FILENAME, "raft")
+    if path is None:
         return None
     key = (str(path), path.stat().st_mtime_ns)
     if key not in _RAFT_CACHE:
@@ -172,9 +184,10 @@ def load_raft() -> RaftFlow | None:
     return _RAFT_CACHE[key]
 
 
-def sintel_padding(height: int, width: int) -> list[int]:
-    """RAFT's `InputPadder` (sintel mode) as F.pad's [left, right, top, bottom]: up to a multiple of 8, split evenly."""
-    pad_h, pad_w = (-height) % 8, (-width) % 8
+def _padding(height: int, width: int, multiple: int) -> list[int]:
+    """The `InputPadder` of RAFT (sintel mode) and AMT as F.pad's [left, right, top, bottom]: up to a multiple of
+    `multiple`, split evenly with the odd pixel after."""
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
     return [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]
 
 
@@ -214,7 +227,7 @@ def dynamic_degree_details(chunks: Iterable[torch.Tensor], fps: float, raft: Raf
 
     def score_pending() -> None:
         first, second = torch.stack(pending[:-1]), torch.stack(pending[1:])
-        padding = sintel_padding(*first.shape[-2:])
+        padding = _padding(*first.shape[-2:], 8)
         first, second = F.pad(first, padding, mode="replicate"), F.pad(second, padding, mode="replicate")
         scores.extend(float(v) for v in top_flow(raft.flow(first, second)))
         del pending[:-1]
@@ -257,22 +270,95 @@ def dynamic_degree(chunks: Iterable[torch.Tensor], fps: float, raft: RaftFlow | 
 # ------------------------------------------------------------------------------------------------ motion smoothness
 
 
-def load_interpolator() -> None:
-    """The frame interpolator of VBench's motion smoothness (AMT-S, Li et al. 2023): not available, so None.
+class FrameInterpolator:
+    """AMT-S (core/meter/amt.py) under the host's memory management: the frame halfway between two frames."""
 
-    No library ships AMT-S and the pack does not implement it yet; a different interpolator would give a different
-    number, so the pack measures nothing rather than report another method under VBench's name.
+    def __init__(self, state: dict[str, torch.Tensor], name: str, tiny: bool):
+        from .amt import AmtS
+
+        model = AmtS()
+        model.load_state_dict(state, strict=True)
+        self.model = model.eval()
+        self.managed = host.ManagedModel(self.model, host.ENCODER)
+        self.name = name
+        self.tiny = tiny
+
+    @torch.inference_mode()
+    def middle(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """The frames at t = 0.5 between `first` and `second` ([n, 3, H, W] in 0..1, H and W multiples of 16)."""
+        device = self.managed.load()
+        first, second = (x.to(device=device, dtype=self.managed.dtype) for x in (first, second))
+        halfway = torch.full((len(first), 1, 1, 1), 0.5, device=device, dtype=self.managed.dtype)
+        return self.model(first, second, halfway).float().cpu()
+
+
+_INTERPOLATOR_CACHE: dict[tuple, FrameInterpolator] = {}
+
+
+def load_interpolator() -> FrameInterpolator | None:
+    """AMT-S from models/encoders/amt-s.pth (the published file: a PyTorch pickle holding `state_dict`, read with
+    weights_only; its tiny stand-in when only that is there), or None when neither is."""
+    path = _first_present(AMT_FILENAME, AMT_TINY_FILENAME, "interpolator")
+    if path is None:
+        return None
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _INTERPOLATOR_CACHE:
+        saved = load_pickle(path, "interpolator")
+        state = saved.get("state_dict") if isinstance(saved, dict) else None
+        if not isinstance(state, dict) or "comb_block.0.weight" not in state:
+            raise ValueError(f"'interpolator': '{path.name}' holds no AMT-S weights (a 'state_dict' with AMT-S's "
+                             f"layers): put the published amt-s.pth there ({AMT_SOURCE}).")
+        metadata = {k: v for k, v in saved.items() if isinstance(v, str)}  # the tiny stand-in's mark rides here
+        warn_if_tiny(metadata, path)
+        _INTERPOLATOR_CACHE[key] = FrameInterpolator(state, path.name, is_tiny(metadata))
+    return _INTERPOLATOR_CACHE[key]
+
+
+def motion_smoothness(chunks: Iterable[torch.Tensor], interpolator: FrameInterpolator | None) -> float | None:
+    """VBench's motion smoothness (`vbench.motion_smoothness.MotionSmoothness.motion_score`), in 0..1.
+
+    The even frames x_0, x_2, ... are kept and AMT-S rebuilds each odd frame from its two neighbours (t = 0.5, frames
+    padded by replication to multiples of 16, the rebuilt frame cut back and truncated to 8 bits as VBench's
+    `tensor2img` does). With K rebuilt frames:  M = (255 - 1/K * sum_k mean|x^_{2k+1} - x_{2k+1}|) / 255. A trailing
+    odd frame with no even frame after it is not scored. VBench runs AMT at full resolution on the CPU, and on a GPU
+    for frames up to a few megapixels (it scales larger frames down by the GPU's memory); the pack always runs it
+    at full resolution. None when `interpolator` is None: not installed.
     """
-    return None
+    if interpolator is None:
+        return None
+    scores: list[float] = []
+    anchors: list[torch.Tensor] = []  # even frames (0..1) waiting for their pair; the last one stays
+    targets: list[torch.Tensor] = []  # the odd frame (0..255) after each anchor but the last
+    padding = None
 
+    def score_pending() -> None:
+        first, second = torch.stack(anchors[:-1]), torch.stack(anchors[1:])
+        middle = interpolator.middle(F.pad(first, padding, mode="replicate"), F.pad(second, padding, mode="replicate"))
+        height, width = first.shape[-2:]
+        middle = middle[:, :, padding[2] : padding[2] + height, padding[0] : padding[0] + width]
+        rebuilt = (middle * 255.0).clamp(0, 255).to(torch.uint8).float()
+        scores.extend(float(v) for v in (rebuilt - torch.stack(targets[: len(first)])).abs().mean(dim=(1, 2, 3)))
+        del anchors[:-1], targets[: len(first)]
 
-def motion_smoothness(chunks: Iterable[torch.Tensor], interpolator: None) -> float | None:
-    """VBench's motion smoothness (`vbench.motion_smoothness.MotionSmoothness.motion_score`): not measured, None.
-
-    VBench's definition: drop the odd frames, rebuild each from its even neighbours with AMT-S, and score
-    (255 - mean|rebuilt - original|) / 255 over the odd frames. It needs AMT-S (see `load_interpolator`), which the
-    pack does not have; `NOT_MEASURED["motion_smoothness"]` says so in the report.
-    """
-    if interpolator is not None:
-        raise ValueError("'interpolator': the pack has no AMT-S implementation, so it cannot use an interpolator.")
-    return None
+    index = 0
+    for chunk in frames_of(chunks):
+        if padding is None:
+            height, width = chunk.shape[1:3]
+            padding = _padding(height, width, AMT_MULTIPLE)
+            if min(height + padding[2] + padding[3], width + padding[0] + padding[1]) < AMT_MIN_SIDE:
+                raise ValueError(f"'motion_smoothness' needs frames of at least {AMT_MIN_SIDE} pixels a side once padded "
+                                 f"to a multiple of 16 (AMT-S pools its correlation 3 times from 1/8 scale; VBench's "
+                                 f"own code returns NaN below that); got {width}x{height}.")
+        for frame in eight_bit(chunk):
+            if index % 2 == 0:
+                anchors.append(frame / 255.0)
+                if len(anchors) > AMT_PAIRS_PER_BATCH:
+                    score_pending()
+            else:
+                targets.append(frame)
+            index += 1
+    if len(anchors) > 1:
+        score_pending()
+    if not scores:
+        raise ValueError(f"'motion_smoothness' needs a video of at least 3 frames; got {index}.")
+    return (255.0 - float(np.mean(scores))) / 255.0
