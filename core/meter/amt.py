@@ -40,6 +40,10 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def _lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.1)
+
+
 def conv_prelu(cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, padding), nn.PReLU(cout))
 
@@ -125,9 +129,8 @@ class UpdateBlock(nn.Module):
     def forward(self, features: torch.Tensor, flow: torch.Tensor, corr: torch.Tensor):
         if self.scale is not None:
             features = scaled(features, 1 / self.scale)
-        lrelu = lambda x: F.leaky_relu(x, 0.1)  # noqa: E731
-        motion = torch.cat([lrelu(self.convc1(corr)), lrelu(self.convf2(lrelu(self.convf1(flow))))], 1)
-        hidden = self.gru(torch.cat([lrelu(self.conv(motion)), flow, features], 1))
+        motion = torch.cat([_lrelu(self.convc1(corr)), _lrelu(self.convf2(_lrelu(self.convf1(flow))))], 1)
+        hidden = self.gru(torch.cat([_lrelu(self.conv(motion)), flow, features], 1))
         delta_features, delta_flow = self.feat_head(hidden), self.flow_head(hidden)
         if self.scale is not None:
             delta_features = scaled(delta_features, self.scale)
@@ -235,10 +238,13 @@ class AmtS(nn.Module):
         """Each of the FLOWS candidates: mask * warp(I0) + (1 - mask) * warp(I1) + mean + residual; their average
         plus `comb_block` of all of them, clipped to 0..1."""
         batch, _, height, width = flows0.shape
-        repeat = lambda x, c: x.unsqueeze(1).expand(batch, FLOWS, *x.shape[1:]).reshape(-1, c, *x.shape[-2:])  # noqa: E731
-        warped0 = warp(repeat(image0, 3), flows0.reshape(-1, 2, height, width))
-        warped1 = warp(repeat(image1, 3), flows1.reshape(-1, 2, height, width))
+
+        def per_flow(x: torch.Tensor) -> torch.Tensor:  # [b, c, h, w] -> [b * FLOWS, c, h, w], each repeated
+            return x.unsqueeze(1).expand(batch, FLOWS, *x.shape[1:]).reshape(-1, *x.shape[1:])
+
+        warped0 = warp(per_flow(image0), flows0.reshape(-1, 2, height, width))
+        warped1 = warp(per_flow(image1), flows1.reshape(-1, 2, height, width))
         mask = masks.reshape(-1, 1, height, width)
-        candidates = mask * warped0 + (1 - mask) * warped1 + repeat(mean, 1) + residuals.reshape(-1, 3, height, width)
+        candidates = mask * warped0 + (1 - mask) * warped1 + per_flow(mean) + residuals.reshape(-1, 3, height, width)
         candidates = candidates.reshape(batch, FLOWS, 3, height, width)
         return (candidates.mean(1) + self.comb_block(candidates.view(batch, -1, height, width))).clamp(0, 1)

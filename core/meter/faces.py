@@ -10,7 +10,7 @@ When the pack is not installed the report falls back to CLIP identity, under tha
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch

@@ -18,9 +18,10 @@ with `load_models_gpu` inside ComfyUI).
 
 from __future__ import annotations
 
-import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,7 @@ from ..manifest import entry
 from ..model_files import load_safetensors
 from ..tiny_marker import is_tiny, warn_if_tiny
 
-logger = logging.getLogger("LongForm")
+Loaded = TypeVar("Loaded")
 
 # The manifest entry each feature model's file comes from (the report's "not measured" names it).
 MISSING = {"dino_vitb16": "dino_vitb16", "clip_vitb32": "clip_probe"}
@@ -70,7 +71,7 @@ def clip_transform(pixels: torch.Tensor, size: int = VBENCH_INPUT) -> torch.Tens
     antialiasing, centre crop (torchvision's rounding), /255, CLIP normalisation."""
     height, width = short_side_size(*pixels.shape[-2:], size)
     out = F.interpolate(pixels, size=(height, width), mode="bicubic", align_corners=False)
-    top, left = int(round((height - size) / 2.0)), int(round((width - size) / 2.0))
+    top, left = round((height - size) / 2.0), round((width - size) / 2.0)
     out = out[:, :, top : top + size, left : left + size]
     return _normalise(out / 255.0, CLIP_MEAN, CLIP_STD)
 
@@ -122,7 +123,7 @@ class DinoViT(torch.nn.Module):
         self.norm = torch.nn.LayerNorm(dim, eps=DINO_LAYER_NORM_EPS)
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "DinoViT":
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> DinoViT:
         """The model the weights describe, loaded strictly (a missing or extra key is an error)."""
         dim = state["cls_token"].shape[-1]
         depth = 1 + max(int(key.split(".")[1]) for key in state if key.startswith("blocks."))
@@ -224,19 +225,28 @@ def installed_file(manifest_id: str) -> str | None:
 _DINO_CACHE: dict[tuple, DinoFeatures] = {}
 
 
+def cached_by_file(cache: dict, path: Path, build: Callable[[], Loaded]) -> Loaded:
+    """`build()`'s result for the file at `path`, kept in `cache` per path and modification time (a replaced file is
+    loaded again)."""
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
 def load_dino(filename: str) -> DinoFeatures:
     """DINO ViT-B/16 from models/encoders/`filename` (dino's state-dict keys, safetensors), cached per file."""
     path = host.model_path(entry(MISSING["dino_vitb16"]).folder, filename, "dino")
-    key = (str(path), path.stat().st_mtime_ns)
-    if key not in _DINO_CACHE:
+
+    def build() -> DinoFeatures:
         state, metadata = load_safetensors(path, "dino")
         if "cls_token" not in state or "pos_embed" not in state:
             raise ValueError(f"'dino': '{path.name}' holds no DINO ViT weights (no cls_token / pos_embed): pick "
                              "dino_vitbase16_pretrain.safetensors (`python install.py --models meter`).")
         warn_if_tiny(metadata, path)
-        _DINO_CACHE[key] = DinoFeatures(DinoViT.from_state_dict({k: v.float() for k, v in state.items()}), path,
-                                        is_tiny(metadata))
-    return _DINO_CACHE[key]
+        return DinoFeatures(DinoViT.from_state_dict({k: v.float() for k, v in state.items()}), path, is_tiny(metadata))
+
+    return cached_by_file(_DINO_CACHE, path, build)
 
 
 def load_feature_model(name: str) -> FeatureModel | None:

@@ -6,15 +6,14 @@ takes `chunks`, an iterable of [n, h, w, 3] float 0..1 tensors in frame order, a
 carries from frame to frame, so memory does not grow with the video. Frames are taken at their 8-bit values, as VBench
 reads decoded video. tests/test_meter_vbench.py runs VBench's own functions on the same clips and stand-in weights.
 
-A metric whose model is not installed returns None; `NOT_MEASURED` names the manifest entry that provides it.
+A metric whose model is not installed returns None; `NOT_MEASURED` names the manifest entry or the file it needs.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -24,9 +23,8 @@ from .. import host
 from .. import images as image_utils
 from ..model_files import load_pickle, load_safetensors
 from ..tiny_marker import is_tiny, warn_if_tiny
-from .features import FeatureModel, eight_bit
+from .features import FeatureModel, cached_by_file, eight_bit
 
-logger = logging.getLogger("LongForm")
 
 # RAFT and AMT-S have no manifest entries yet: install.py verifies every download against a sha256, and neither
 # publisher gives one (torchvision's file name carries only the first 8 hex digits of its sha256, 22a6c225). Until
@@ -130,19 +128,20 @@ def temporal_flickering(chunks: Iterable[torch.Tensor]) -> float:
 # ------------------------------------------------------------------------------------------------ dynamic degree
 
 
-class RaftFlow:
-    """RAFT (Teed & Deng 2020), torchvision's `raft_large`, holding the raft-things weights (torchvision's
-    `Raft_Large_Weights.C_T_V1`, ported from the authors' raft-things.pth, which VBench uses)."""
+class LoadedNetwork:
+    """A network holding its weights (strictly loaded), under the host's memory management."""
 
-    def __init__(self, state: dict[str, torch.Tensor], name: str, tiny: bool):
-        from torchvision.models.optical_flow import raft_large
-
-        model = raft_large(weights=None, progress=False)
+    def __init__(self, model: torch.nn.Module, state: dict[str, torch.Tensor], name: str, tiny: bool):
         model.load_state_dict(state, strict=True)
         self.model = model.eval()
         self.managed = host.ManagedModel(self.model, host.ENCODER)
         self.name = name
         self.tiny = tiny
+
+
+class RaftFlow(LoadedNetwork):
+    """RAFT (Teed & Deng 2020), torchvision's `raft_large`, holding the raft-things weights (torchvision's
+    `Raft_Large_Weights.C_T_V1`, ported from the authors' raft-things.pth, which VBench uses)."""
 
     @torch.inference_mode()
     def flow(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -173,15 +172,18 @@ def load_raft() -> RaftFlow | None:
     path = _first_present(RAFT_FILENAME, RAFT_TINY_FILENAME, "raft")
     if path is None:
         return None
-    key = (str(path), path.stat().st_mtime_ns)
-    if key not in _RAFT_CACHE:
+
+    def build() -> RaftFlow:
+        from torchvision.models.optical_flow import raft_large
+
         state, metadata = load_safetensors(path, "raft")
         if "update_block.flow_head.conv2.weight" not in state:
-            raise ValueError(f"'raft': '{path.name}' holds no RAFT weights in torchvision's layout: pick "
-                             "raft_large_C_T_V1.safetensors (`python install.py --models meter`).")
+            raise ValueError(f"'raft': '{path.name}' holds no RAFT weights in torchvision's layout: put torchvision's "
+                             f"raft_large C_T_V1 weights there, saved as safetensors ({RAFT_SOURCE}).")
         warn_if_tiny(metadata, path)
-        _RAFT_CACHE[key] = RaftFlow(state, path.name, is_tiny(metadata))
-    return _RAFT_CACHE[key]
+        return RaftFlow(raft_large(weights=None, progress=False), state, path.name, is_tiny(metadata))
+
+    return cached_by_file(_RAFT_CACHE, path, build)
 
 
 def _padding(height: int, width: int, multiple: int) -> list[int]:
@@ -270,18 +272,8 @@ def dynamic_degree(chunks: Iterable[torch.Tensor], fps: float, raft: RaftFlow | 
 # ------------------------------------------------------------------------------------------------ motion smoothness
 
 
-class FrameInterpolator:
-    """AMT-S (core/meter/amt.py) under the host's memory management: the frame halfway between two frames."""
-
-    def __init__(self, state: dict[str, torch.Tensor], name: str, tiny: bool):
-        from .amt import AmtS
-
-        model = AmtS()
-        model.load_state_dict(state, strict=True)
-        self.model = model.eval()
-        self.managed = host.ManagedModel(self.model, host.ENCODER)
-        self.name = name
-        self.tiny = tiny
+class FrameInterpolator(LoadedNetwork):
+    """AMT-S (core/meter/amt.py): the frame halfway between two frames."""
 
     @torch.inference_mode()
     def middle(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
@@ -301,8 +293,10 @@ def load_interpolator() -> FrameInterpolator | None:
     path = _first_present(AMT_FILENAME, AMT_TINY_FILENAME, "interpolator")
     if path is None:
         return None
-    key = (str(path), path.stat().st_mtime_ns)
-    if key not in _INTERPOLATOR_CACHE:
+
+    def build() -> FrameInterpolator:
+        from .amt import AmtS
+
         saved = load_pickle(path, "interpolator")
         state = saved.get("state_dict") if isinstance(saved, dict) else None
         if not isinstance(state, dict) or "comb_block.0.weight" not in state:
@@ -310,8 +304,9 @@ def load_interpolator() -> FrameInterpolator | None:
                              f"layers): put the published amt-s.pth there ({AMT_SOURCE}).")
         metadata = {k: v for k, v in saved.items() if isinstance(v, str)}  # the tiny stand-in's mark rides here
         warn_if_tiny(metadata, path)
-        _INTERPOLATOR_CACHE[key] = FrameInterpolator(state, path.name, is_tiny(metadata))
-    return _INTERPOLATOR_CACHE[key]
+        return FrameInterpolator(AmtS(), state, path.name, is_tiny(metadata))
+
+    return cached_by_file(_INTERPOLATOR_CACHE, path, build)
 
 
 def motion_smoothness(chunks: Iterable[torch.Tensor], interpolator: FrameInterpolator | None) -> float | None:
