@@ -154,6 +154,21 @@ def test_temporal_flickering_matches_vbench(reference_code, consistency_clips):
         assert abs(ours - reference_code.flicker.cal_score(str(path))) <= TOLERANCE, path.name
 
 
+def test_meters_share_one_pass_and_refuse_a_change_of_size(tiny_models_dir, consistency_clips):
+    dino, clip = features.load_feature_model("dino_vitb16"), features.load_feature_model("clip_vitb32")
+    frames = opencv_frames(consistency_clips[0])
+    meters = (vbench.FirstAndPreviousConsistency(dino, "subject_consistency"),
+              vbench.FirstAndPreviousConsistency(clip, "background_consistency"), vbench.TemporalFlickering())
+    vbench.measure(chunks_of(frames, 4), *meters)
+    alone = (vbench.subject_consistency(chunks_of(frames, 7), dino),
+             vbench.background_consistency(chunks_of(frames, 7), clip), vbench.temporal_flickering(chunks_of(frames, 7)))
+    assert [meter.result() for meter in meters] == pytest.approx(alone, abs=1e-6)
+    meter = vbench.TemporalFlickering()
+    meter.update(torch.rand(3, 32, 48, 3))
+    with pytest.raises(ValueError, match="temporal_flickering.*frame 3 is 48x40, but the video's frames are 48x32"):
+        meter.update(torch.rand(2, 40, 48, 3))
+
+
 def test_models_not_installed_measure_nothing():
     assert vbench.subject_consistency([torch.rand(2, 8, 8, 3)], None) is None
     assert vbench.background_consistency([torch.rand(2, 8, 8, 3)], None) is None

@@ -19,9 +19,42 @@ from .. import faces
 from .. import images as image_utils
 from ..identity_score import cosine_to_reference
 from .features import installed_file
-from .vbench import frames_of
+from .vbench import StreamMeter, measure
 
 FACE_PACK_ENTRY = "insightface_buffalo_l"
+
+
+class FaceIdentityMeter(StreamMeter):
+    """Per frame, the cosine of its largest face's ArcFace embedding to the reference's; see `face_identity`."""
+
+    metric = "face_identity"
+
+    def __init__(self, reference: torch.Tensor, pack: str):
+        super().__init__()
+        self.pack = pack
+        self.reference = faces.face_embeddings(image_utils.check_image_batch(reference, "reference"), pack, "reference",
+                                               hint="Give a reference picture with a clearly visible face.")
+        self.per_frame: list[float | None] = []
+
+    def _take(self, chunk: torch.Tensor) -> None:
+        for picture in faces.to_uint8(chunk, "frames"):
+            found = faces.analyse(picture, self.pack)
+            self.per_frame.append(None if found is None else
+                                  cosine_to_reference(torch.from_numpy(found.embedding)[None], self.reference)[0])
+
+    def result(self) -> dict:
+        measured = [value for value in self.per_frame if value is not None]
+        return {
+            "mean": float(np.mean(measured)) if measured else None,
+            "per_frame": list(self.per_frame),
+            "faceless": len(self.per_frame) - len(measured),
+        }
+
+
+def face_meter(reference: torch.Tensor) -> FaceIdentityMeter | None:
+    """A face-identity meter against `reference`, or None when insightface's pack is not installed."""
+    pack = installed_file(FACE_PACK_ENTRY)
+    return None if pack is None else FaceIdentityMeter(reference, pack)
 
 
 def face_identity(chunks: Iterable[torch.Tensor], reference: torch.Tensor) -> dict | None:
@@ -32,20 +65,8 @@ def face_identity(chunks: Iterable[torch.Tensor], reference: torch.Tensor) -> di
     is the mean cosine over the frames with a face (None when no frame has one). A reference picture without a face
     is a ValueError.
     """
-    pack = installed_file(FACE_PACK_ENTRY)
-    if pack is None:
+    meter = face_meter(reference)
+    if meter is None:
         return None
-    reference_face = faces.face_embeddings(image_utils.check_image_batch(reference, "reference"), pack, "reference",
-                                           hint="Give a reference picture with a clearly visible face.")
-    per_frame: list[float | None] = []
-    for chunk in frames_of(chunks):
-        for picture in faces.to_uint8(chunk, "frames"):
-            found = faces.analyse(picture, pack)
-            per_frame.append(None if found is None else
-                             cosine_to_reference(torch.from_numpy(found.embedding)[None], reference_face)[0])
-    measured = [value for value in per_frame if value is not None]
-    return {
-        "mean": float(np.mean(measured)) if measured else None,
-        "per_frame": per_frame,
-        "faceless": len(per_frame) - len(measured),
-    }
+    measure(chunks, meter)
+    return meter.result()

@@ -11,7 +11,7 @@ A metric whose model is not installed returns None; `NOT_MEASURED` names the man
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,30 +55,75 @@ AMT_MIN_SIDE = 128  # its correlation, pooled 3 times from 1/8 scale, needs 2 ce
 AMT_PAIRS_PER_BATCH = 4
 
 
-def frames_of(chunks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
-    """Each chunk of `chunks` validated as an IMAGE batch, with an interrupt check between chunks."""
-    for index, chunk in enumerate(chunks):
+class StreamMeter:
+    """A metric fed chunk by chunk: `update(chunk)` for each [n, h, w, 3] chunk in frame order, then `result()`.
+
+    Meters keep only what their formula carries from frame to frame, so several can share one pass over a video
+    (`measure`). Every chunk must have the first chunk's frame size.
+    """
+
+    metric = ""
+
+    def __init__(self):
+        self.frames = 0
+        self.size: tuple[int, int] | None = None
+
+    def update(self, chunk: torch.Tensor) -> None:
+        """Take the next frames, [n, h, w, 3] in 0..1."""
+        chunk = image_utils.check_image_batch(chunk, "chunk")
+        size = (int(chunk.shape[1]), int(chunk.shape[2]))
+        if self.size is None:
+            self._check_size(*size)
+            self.size = size
+        elif size != self.size:
+            raise ValueError(f"'{self.metric}': frame {self.frames} is {size[1]}x{size[0]}, but the video's frames "
+                             f"are {self.size[1]}x{self.size[0]}: give frames of one size.")
+        self._take(chunk)
+        self.frames += len(chunk)
+
+    def _check_size(self, height: int, width: int) -> None:
+        """Refuse a frame size the metric cannot measure (ValueError)."""
+
+    def _take(self, chunk: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def result(self):
+        raise NotImplementedError
+
+
+def measure(chunks: Iterable[torch.Tensor], *meters: StreamMeter) -> None:
+    """Feed every chunk to every meter, checking for the user's interrupt between chunks (one pass over the video)."""
+    for chunk in chunks:
         host.check_interrupt()
-        yield image_utils.check_image_batch(chunk, f"chunks[{index}]")
+        for meter in meters:
+            meter.update(chunk)
 
 
-def _first_and_previous_consistency(chunks: Iterable[torch.Tensor], model: FeatureModel, metric: str) -> float:
-    """The mean over frames t >= 1 of (max(0, cos(f_t, f_{t-1})) + max(0, cos(f_t, f_0))) / 2, f = model.embed."""
-    first = previous = None
-    total, count = 0.0, 0
-    for chunk in frames_of(chunks):
-        for feature in model.embed(chunk):
-            if first is None:
-                first = feature
+class FirstAndPreviousConsistency(StreamMeter):
+    """The mean over frames t >= 1 of (max(0, cos(f_t, f_{t-1})) + max(0, cos(f_t, f_0))) / 2, f = model.embed:
+    VBench's subject consistency with DINO, its background consistency with CLIP."""
+
+    def __init__(self, model: FeatureModel, metric: str):
+        super().__init__()
+        self.model, self.metric = model, metric
+        self.first = self.previous = None
+        self.total, self.count = 0.0, 0
+
+    def _take(self, chunk: torch.Tensor) -> None:
+        for feature in self.model.embed(chunk):
+            if self.first is None:
+                self.first = feature
             else:
-                to_previous = max(0.0, float(torch.dot(previous, feature)))
-                to_first = max(0.0, float(torch.dot(first, feature)))
-                total += (to_previous + to_first) / 2
-                count += 1
-            previous = feature
-    if count == 0:
-        raise ValueError(f"'{metric}' needs a video of at least 2 frames; got {0 if first is None else 1}.")
-    return total / count
+                to_previous = max(0.0, float(torch.dot(self.previous, feature)))
+                to_first = max(0.0, float(torch.dot(self.first, feature)))
+                self.total += (to_previous + to_first) / 2
+                self.count += 1
+            self.previous = feature
+
+    def result(self) -> float:
+        if self.count == 0:
+            raise ValueError(f"'{self.metric}' needs a video of at least 2 frames; got {self.frames}.")
+        return self.total / self.count
 
 
 def subject_consistency(chunks: Iterable[torch.Tensor], model: FeatureModel | None) -> float | None:
@@ -90,7 +135,9 @@ def subject_consistency(chunks: Iterable[torch.Tensor], model: FeatureModel | No
     """
     if model is None:
         return None
-    return _first_and_previous_consistency(chunks, model, "subject_consistency")
+    meter = FirstAndPreviousConsistency(model, "subject_consistency")
+    measure(chunks, meter)
+    return meter.result()
 
 
 def background_consistency(chunks: Iterable[torch.Tensor], model: FeatureModel | None) -> float | None:
@@ -101,28 +148,44 @@ def background_consistency(chunks: Iterable[torch.Tensor], model: FeatureModel |
     """
     if model is None:
         return None
-    return _first_and_previous_consistency(chunks, model, "background_consistency")
+    meter = FirstAndPreviousConsistency(model, "background_consistency")
+    measure(chunks, meter)
+    return meter.result()
 
 
-def temporal_flickering(chunks: Iterable[torch.Tensor]) -> float:
+class TemporalFlickering(StreamMeter):
     """VBench's temporal flickering (`vbench.temporal_flickering.cal_score`), in 0..1 (1 = no change at all).
 
     With x_t the 8-bit frame t:  F = (255 - 1/(T-1) * sum_{t=0}^{T-2} mean|x_{t+1} - x_t|) / 255, the mean over all
     pixels and channels. Every frame is used. VBench scores it on videos of static scenes, where any change is
     flicker; on moving video it also counts the motion.
     """
-    previous = None
-    total, pairs = 0.0, 0
-    for chunk in frames_of(chunks):
-        pixels = eight_bit(chunk)
-        for frame in pixels:
-            if previous is not None:
-                total += float((frame - previous).abs().mean())
-                pairs += 1
-            previous = frame
-    if pairs == 0:
-        raise ValueError("'temporal_flickering' needs a video of at least 2 frames.")
-    return (255.0 - total / pairs) / 255.0
+
+    metric = "temporal_flickering"
+
+    def __init__(self):
+        super().__init__()
+        self.previous = None
+        self.total, self.pairs = 0.0, 0
+
+    def _take(self, chunk: torch.Tensor) -> None:
+        for frame in eight_bit(chunk):
+            if self.previous is not None:
+                self.total += float((frame - self.previous).abs().mean())
+                self.pairs += 1
+            self.previous = frame
+
+    def result(self) -> float:
+        if self.pairs == 0:
+            raise ValueError(f"'temporal_flickering' needs a video of at least 2 frames; got {self.frames}.")
+        return (255.0 - self.total / self.pairs) / 255.0
+
+
+def temporal_flickering(chunks: Iterable[torch.Tensor]) -> float:
+    """VBench's temporal flickering of a video (defined in `TemporalFlickering`)."""
+    meter = TemporalFlickering()
+    measure(chunks, meter)
+    return meter.result()
 
 
 # ------------------------------------------------------------------------------------------------ dynamic degree
@@ -212,58 +275,73 @@ class DynamicDegree:
     sample_interval: int  # every this many frames
 
 
-def dynamic_degree_details(chunks: Iterable[torch.Tensor], fps: float, raft: RaftFlow) -> DynamicDegree:
-    """VBench's dynamic degree (`vbench.dynamic_degree.DynamicDegree.infer`), with its inputs.
+class DynamicDegreeMeter(StreamMeter):
+    """VBench's dynamic degree (`vbench.dynamic_degree.DynamicDegree.infer`); `result()` gives it with its inputs.
 
     Frames are sampled every max(1, round(fps / 8)) frames from the first. For each consecutive sampled pair, RAFT
     (20 iterations, frames padded to multiples of 8 by replication) gives the flow; the pair's score is the mean of
     its largest 5% flow magnitudes. The video is dynamic when at least round(4 * N / 16) pairs (N sampled frames)
     score above 6 * min(h, w) / 256, the thresholds VBench scales from its 256-pixel, 16-frame reference.
     """
-    if not fps or fps <= 0:
-        raise ValueError(f"'fps' must be a positive frame rate; got {fps}. Give the video's frames per second.")
-    interval = max(1, round(fps / DYNAMIC_SAMPLE_FPS))
-    scores: list[float] = []
-    sampled, index, size = 0, 0, None
-    pending: list[torch.Tensor] = []  # sampled frames whose pairs are not scored yet (the last one stays)
 
-    def score_pending() -> None:
-        first, second = torch.stack(pending[:-1]), torch.stack(pending[1:])
+    metric = "dynamic_degree"
+
+    def __init__(self, fps: float, raft: RaftFlow):
+        super().__init__()
+        if not fps or fps <= 0:
+            raise ValueError(f"'fps' must be a positive frame rate; got {fps}. Give the video's frames per second.")
+        self.raft = raft
+        self.interval = max(1, round(fps / DYNAMIC_SAMPLE_FPS))
+        self.scores: list[float] = []
+        self.sampled = 0
+        self.pending: list[torch.Tensor] = []  # sampled frames whose pairs are not scored yet (the last one stays)
+
+    def _check_size(self, height: int, width: int) -> None:
+        if min(height + (-height) % 8, width + (-width) % 8) < RAFT_MIN_SIDE:
+            raise ValueError(f"'dynamic_degree' needs frames of at least {RAFT_MIN_SIDE} pixels a side once padded to a "
+                             f"multiple of 8 (torchvision's RAFT refuses smaller ones); got {width}x{height}. Measure "
+                             "it on a larger video.")
+
+    def _take(self, chunk: torch.Tensor) -> None:
+        first_index = self.frames
+        for offset, frame in enumerate(eight_bit(chunk)):
+            if (first_index + offset) % self.interval == 0:
+                self.pending.append(frame)
+                self.sampled += 1
+                if len(self.pending) > RAFT_PAIRS_PER_BATCH:
+                    self._score_pending()
+
+    def _score_pending(self) -> None:
+        first, second = torch.stack(self.pending[:-1]), torch.stack(self.pending[1:])
         padding = _padding(*first.shape[-2:], 8)
         first, second = F.pad(first, padding, mode="replicate"), F.pad(second, padding, mode="replicate")
-        scores.extend(float(v) for v in top_flow(raft.flow(first, second)))
-        del pending[:-1]
+        self.scores.extend(float(v) for v in top_flow(self.raft.flow(first, second)))
+        del self.pending[:-1]
 
-    for chunk in frames_of(chunks):
-        if size is None and min(side + (-side) % 8 for side in chunk.shape[1:3]) < RAFT_MIN_SIDE:
-            raise ValueError(f"'dynamic_degree' needs frames of at least {RAFT_MIN_SIDE} pixels a side once padded to a "
-                             f"multiple of 8 (torchvision's RAFT refuses smaller ones); got {chunk.shape[2]}x"
-                             f"{chunk.shape[1]}. Measure it on a larger video.")
-        for frame in eight_bit(chunk):
-            if index % interval == 0:
-                size = size or tuple(frame.shape[-2:])
-                pending.append(frame)
-                sampled += 1
-                if len(pending) > RAFT_PAIRS_PER_BATCH:
-                    score_pending()
-            index += 1
-    if sampled == 0:
-        raise ValueError("'dynamic_degree' got no frames: give a video.")
-    if len(pending) > 1:
-        score_pending()
-    threshold = 6.0 * (min(size) / 256.0)
-    needed = round(4 * (sampled / 16.0))
-    # VBench's check_move tests the count after each pair, so with a need of 0 any one pair makes the video dynamic;
-    # a single sampled frame (no pair) is static.
-    above = sum(score > threshold for score in scores)
-    dynamic = bool(scores) and above >= needed
-    return DynamicDegree(dynamic, scores, threshold, needed, interval)
+    def result(self) -> DynamicDegree:
+        if self.sampled == 0:
+            raise ValueError("'dynamic_degree' got no frames: give a video.")
+        if len(self.pending) > 1:
+            self._score_pending()
+        threshold = 6.0 * (min(self.size) / 256.0)
+        needed = round(4 * (self.sampled / 16.0))
+        # VBench's check_move tests the count after each pair, so with a need of 0 any one pair makes the video
+        # dynamic; a single sampled frame (no pair) is static.
+        above = sum(score > threshold for score in self.scores)
+        return DynamicDegree(bool(self.scores) and above >= needed, list(self.scores), threshold, needed, self.interval)
+
+
+def dynamic_degree_details(chunks: Iterable[torch.Tensor], fps: float, raft: RaftFlow) -> DynamicDegree:
+    """VBench's dynamic-degree decision for a video, with its inputs (defined in `DynamicDegreeMeter`)."""
+    meter = DynamicDegreeMeter(fps, raft)
+    measure(chunks, meter)
+    return meter.result()
 
 
 def dynamic_degree(chunks: Iterable[torch.Tensor], fps: float, raft: RaftFlow | None) -> float | None:
     """VBench's dynamic degree of one video: 1.0 when dynamic, 0.0 when static (VBench's per-video result; its
     benchmark figure is the fraction of dynamic videos). None when `raft` is None: not installed. The definition is
-    in `dynamic_degree_details`."""
+    in `DynamicDegreeMeter`."""
     if raft is None:
         return None
     return float(dynamic_degree_details(chunks, fps, raft).dynamic)
@@ -309,7 +387,7 @@ def load_interpolator() -> FrameInterpolator | None:
     return cached_by_file(_INTERPOLATOR_CACHE, path, build)
 
 
-def motion_smoothness(chunks: Iterable[torch.Tensor], interpolator: FrameInterpolator | None) -> float | None:
+class MotionSmoothnessMeter(StreamMeter):
     """VBench's motion smoothness (`vbench.motion_smoothness.MotionSmoothness.motion_score`), in 0..1.
 
     The even frames x_0, x_2, ... are kept and AMT-S rebuilds each odd frame from its two neighbours (t = 0.5, frames
@@ -317,43 +395,60 @@ def motion_smoothness(chunks: Iterable[torch.Tensor], interpolator: FrameInterpo
     `tensor2img` does). With K rebuilt frames:  M = (255 - 1/K * sum_k mean|x^_{2k+1} - x_{2k+1}|) / 255. A trailing
     odd frame with no even frame after it is not scored. VBench runs AMT at full resolution on the CPU, and on a GPU
     for frames up to a few megapixels (it scales larger frames down by the GPU's memory); the pack always runs it
-    at full resolution. None when `interpolator` is None: not installed.
+    at full resolution.
     """
+
+    metric = "motion_smoothness"
+
+    def __init__(self, interpolator: FrameInterpolator):
+        super().__init__()
+        self.interpolator = interpolator
+        self.scores: list[float] = []
+        self.anchors: list[torch.Tensor] = []  # even frames (0..1) waiting for their pair; the last one stays
+        self.targets: list[torch.Tensor] = []  # the odd frame (0..255) after each anchor but the last
+        self.padding: list[int] = []
+
+    def _check_size(self, height: int, width: int) -> None:
+        self.padding = _padding(height, width, AMT_MULTIPLE)
+        if min(height + self.padding[2] + self.padding[3], width + self.padding[0] + self.padding[1]) < AMT_MIN_SIDE:
+            raise ValueError(f"'motion_smoothness' needs frames of at least {AMT_MIN_SIDE} pixels a side once padded "
+                             f"to a multiple of 16 (AMT-S pools its correlation 3 times from 1/8 scale; VBench's "
+                             f"own code returns NaN below that); got {width}x{height}.")
+
+    def _take(self, chunk: torch.Tensor) -> None:
+        first_index = self.frames
+        for offset, frame in enumerate(eight_bit(chunk)):
+            if (first_index + offset) % 2 == 0:
+                self.anchors.append(frame / 255.0)
+                if len(self.anchors) > AMT_PAIRS_PER_BATCH:
+                    self._score_pending()
+            else:
+                self.targets.append(frame)
+
+    def _score_pending(self) -> None:
+        first, second = torch.stack(self.anchors[:-1]), torch.stack(self.anchors[1:])
+        left, _, top, _ = self.padding
+        middle = self.interpolator.middle(F.pad(first, self.padding, mode="replicate"),
+                                          F.pad(second, self.padding, mode="replicate"))
+        middle = middle[:, :, top : top + first.shape[-2], left : left + first.shape[-1]]
+        rebuilt = (middle * 255.0).clamp(0, 255).to(torch.uint8).float()
+        originals = torch.stack(self.targets[: len(first)])
+        self.scores.extend(float(v) for v in (rebuilt - originals).abs().mean(dim=(1, 2, 3)))
+        del self.anchors[:-1], self.targets[: len(first)]
+
+    def result(self) -> float:
+        if len(self.anchors) > 1:
+            self._score_pending()
+        if not self.scores:
+            raise ValueError(f"'motion_smoothness' needs a video of at least 3 frames; got {self.frames}.")
+        return (255.0 - float(np.mean(self.scores))) / 255.0
+
+
+def motion_smoothness(chunks: Iterable[torch.Tensor], interpolator: FrameInterpolator | None) -> float | None:
+    """VBench's motion smoothness of a video (defined in `MotionSmoothnessMeter`); None when `interpolator` is None:
+    AMT-S is not installed."""
     if interpolator is None:
         return None
-    scores: list[float] = []
-    anchors: list[torch.Tensor] = []  # even frames (0..1) waiting for their pair; the last one stays
-    targets: list[torch.Tensor] = []  # the odd frame (0..255) after each anchor but the last
-    padding = None
-
-    def score_pending() -> None:
-        first, second = torch.stack(anchors[:-1]), torch.stack(anchors[1:])
-        middle = interpolator.middle(F.pad(first, padding, mode="replicate"), F.pad(second, padding, mode="replicate"))
-        height, width = first.shape[-2:]
-        middle = middle[:, :, padding[2] : padding[2] + height, padding[0] : padding[0] + width]
-        rebuilt = (middle * 255.0).clamp(0, 255).to(torch.uint8).float()
-        scores.extend(float(v) for v in (rebuilt - torch.stack(targets[: len(first)])).abs().mean(dim=(1, 2, 3)))
-        del anchors[:-1], targets[: len(first)]
-
-    index = 0
-    for chunk in frames_of(chunks):
-        if padding is None:
-            height, width = chunk.shape[1:3]
-            padding = _padding(height, width, AMT_MULTIPLE)
-            if min(height + padding[2] + padding[3], width + padding[0] + padding[1]) < AMT_MIN_SIDE:
-                raise ValueError(f"'motion_smoothness' needs frames of at least {AMT_MIN_SIDE} pixels a side once padded "
-                                 f"to a multiple of 16 (AMT-S pools its correlation 3 times from 1/8 scale; VBench's "
-                                 f"own code returns NaN below that); got {width}x{height}.")
-        for frame in eight_bit(chunk):
-            if index % 2 == 0:
-                anchors.append(frame / 255.0)
-                if len(anchors) > AMT_PAIRS_PER_BATCH:
-                    score_pending()
-            else:
-                targets.append(frame)
-            index += 1
-    if len(anchors) > 1:
-        score_pending()
-    if not scores:
-        raise ValueError(f"'motion_smoothness' needs a video of at least 3 frames; got {index}.")
-    return (255.0 - float(np.mean(scores))) / 255.0
+    meter = MotionSmoothnessMeter(interpolator)
+    measure(chunks, meter)
+    return meter.result()
