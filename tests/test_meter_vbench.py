@@ -32,15 +32,18 @@ TOLERANCE = 0.002  # the issue's |delta| bound
 def reference_code():
     """VBench's metric modules (`vbench.<metric>`), installed with --no-deps into build/vbench on first use."""
     if not (VBENCH_DIR / "vbench" / "subject_consistency.py").is_file():
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(VBENCH_DIR),
-                        *REFERENCE_PACKAGES], check=True)
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(VBENCH_DIR),
+                   *REFERENCE_PACKAGES]
+        if subprocess.run(command).returncode != 0:
+            pytest.fail(f"Could not install VBench's reference code; run `{' '.join(command)}` where PyPI is reachable.")
     sys.path.insert(0, str(VBENCH_DIR))
     # background_consistency.py imports OpenAI's `clip` only to download the model in compute_background_consistency,
     # and motion_smoothness.py imports omegaconf only to read AMT's config in MotionSmoothness.load_model; the tests
     # call neither: the models are handed over instead.
-    sys.modules.setdefault("clip", types.ModuleType("clip"))
-    omegaconf = sys.modules.setdefault("omegaconf", types.ModuleType("omegaconf"))
-    omegaconf.OmegaConf = getattr(omegaconf, "OmegaConf", None)
+    stubs = {name: types.ModuleType(name) for name in ("clip", "omegaconf") if name not in sys.modules}
+    if "omegaconf" in stubs:
+        stubs["omegaconf"].OmegaConf = None
+    sys.modules.update(stubs)
     import vbench.background_consistency
     import vbench.dynamic_degree
     import vbench.motion_smoothness
@@ -51,6 +54,8 @@ def reference_code():
     yield types.SimpleNamespace(subject=vbench.subject_consistency, background=vbench.background_consistency,
                                 flicker=vbench.temporal_flickering, dynamic=vbench.dynamic_degree,
                                 smoothness=vbench.motion_smoothness, utils=vbench.utils)
+    for name in stubs:
+        sys.modules.pop(name, None)
     sys.path.remove(str(VBENCH_DIR))
 
 
