@@ -217,7 +217,9 @@ class ManagedModel:
     fp32. Call `load()` before every use: the model may have been moved since.
     """
 
-    def __init__(self, module: torch.nn.Module, role: str):
+    def __init__(self, module: torch.nn.Module, role: str, compute_dtype: torch.dtype | None = None):
+        """`compute_dtype`, when given, replaces the role's dtype policy (for a network whose reference numbers are
+        computed in fp32, such as RAFT's iterative flow)."""
         if role not in (ENCODER, DIFFUSION):
             raise ValueError(f"role must be '{ENCODER}' or '{DIFFUSION}'; got '{role}'.")
         self.patcher = None
@@ -236,6 +238,7 @@ class ManagedModel:
             dtype = mm.unet_dtype(load_device, sum(p.numel() for p in module.parameters()))
         # The pack's modules have no per-layer casting (ComfyUI's manual_cast ops): they compute in their own dtype.
         self.dtype = torch.float32 if mm.is_device_cpu(load_device) or dtype not in (torch.float16, torch.bfloat16) else dtype
+        self.dtype = compute_dtype or self.dtype
         self.device = load_device
         module.to(device=offload_device, dtype=self.dtype)
         # The patcher writes its bookkeeping (`device`, ...) onto the module it holds, which transformers' models

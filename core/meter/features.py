@@ -249,6 +249,11 @@ def load_dino(filename: str) -> DinoFeatures:
     return cached_by_file(_DINO_CACHE, path, build)
 
 
+def clear_cache() -> None:
+    """Forget the loaded DINO models (frees them; CLIP lives in core/encoders.py's cache)."""
+    _DINO_CACHE.clear()
+
+
 def load_feature_model(name: str) -> FeatureModel | None:
     """The feature model `name` ("dino_vitb16" or "clip_vitb32"), or None when its file is not installed."""
     if name not in MISSING:

@@ -23,6 +23,7 @@ from .. import host
 from .. import images as image_utils
 from ..model_files import load_pickle, load_safetensors
 from ..tiny_marker import is_tiny, warn_if_tiny
+from . import features
 from .features import FeatureModel, cached_by_file, eight_bit
 
 
@@ -192,12 +193,13 @@ def temporal_flickering(chunks: Iterable[torch.Tensor]) -> float:
 
 
 class LoadedNetwork:
-    """A network holding its weights (strictly loaded), under the host's memory management."""
+    """A network holding its weights (strictly loaded), under the host's memory management, computing in fp32 as
+    VBench does (RAFT with mixed precision off, AMT-S): their iterative refinements drift in half precision."""
 
     def __init__(self, model: torch.nn.Module, state: dict[str, torch.Tensor], name: str, tiny: bool):
         model.load_state_dict(state, strict=True)
         self.model = model.eval()
-        self.managed = host.ManagedModel(self.model, host.ENCODER)
+        self.managed = host.ManagedModel(self.model, host.ENCODER, compute_dtype=torch.float32)
         self.name = name
         self.tiny = tiny
 
@@ -247,6 +249,13 @@ def load_raft() -> RaftFlow | None:
         return RaftFlow(raft_large(weights=None, progress=False), state, path.name, is_tiny(metadata))
 
     return cached_by_file(_RAFT_CACHE, path, build)
+
+
+def clear_cache() -> None:
+    """Forget every network the meter loaded (DINO, RAFT, AMT-S), which frees them."""
+    features.clear_cache()
+    _RAFT_CACHE.clear()
+    _INTERPOLATOR_CACHE.clear()
 
 
 def _padding(height: int, width: int, multiple: int) -> list[int]:
