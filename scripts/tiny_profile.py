@@ -14,7 +14,9 @@ from _pack import load_pack
 load_pack()
 from longform_pack.core.manifest import load_manifest  # noqa: E402
 
-TINY_NAMES = {entry.filename: entry.tiny_filename for entry in load_manifest()}
+REAL_NAMES = tuple(entry.filename for entry in load_manifest())
+# Entries without a stand-in (umt5-xxl) are left out: a workflow must drop the step that uses them first.
+TINY_NAMES = {entry.filename: entry.tiny_filename for entry in load_manifest() if entry.tiny_filename}
 TINY_SIZE = 64
 TINY_TRAIN_STEPS = 40
 # Sampler steps of the diffusion nodes: on two CPU cores a step of the tiny SD 1.5 costs about a second, and a clip
@@ -25,7 +27,7 @@ SAMPLER_NODES = {"KSampler", "KSamplerAdvanced", "LF_Stylize", "LF_Animate"}
 
 def _manifest_name(value: str) -> str | None:
     """The manifest filename that `value` names, alone or as "<folder>/<filename>", or None."""
-    return next((real for real in TINY_NAMES if value == real or value.endswith("/" + real)), None)
+    return next((real for real in REAL_NAMES if value == real or value.endswith("/" + real)), None)
 
 
 def _strings(value: Any):
@@ -51,6 +53,12 @@ def with_tiny_models(value: Any) -> Any:
     if isinstance(value, list):
         return [with_tiny_models(item) for item in value]
     if isinstance(value, str) and (real := _manifest_name(value)) is not None:
+        if real not in TINY_NAMES:
+            raise ValueError(
+                f"The workflow names '{value}', a model with no tiny stand-in (ComfyUI builds it at full size "
+                "whatever the file holds). Replace the step that uses it first: tiny_profile() does that for Wan's "
+                "text encoder."
+            )
         return value[: len(value) - len(real)] + TINY_NAMES[real]
     return value
 
