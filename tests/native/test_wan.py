@@ -56,6 +56,19 @@ def _sample(comfy, model, latent, seed, prompt="a lighthouse at dusk"):
     return sampled
 
 
+def test_the_templates_nodes_and_inputs_are_comfyuis(wan_nodes):
+    # Real model files are not here: their names are choices only in the tiny profile, which names the tiny files.
+    for prompt, real_files in ((TEMPLATE, True), (tiny_profile(TEMPLATE), False)):
+        for node_id, node in prompt.items():
+            spec = wan_nodes[node["class_type"]].INPUT_TYPES()
+            declared = {**spec.get("required", {}), **spec.get("optional", {})}
+            assert set(node["inputs"]) <= set(declared), (node_id, set(node["inputs"]) - set(declared))
+            for name, value in node["inputs"].items():
+                choices = declared[name][0]
+                if isinstance(choices, list) and name != "image" and not (real_files and name.endswith("_name")):
+                    assert value in choices, (node_id, name, value)
+
+
 def test_the_template_on_the_tiny_profile_renders_nine_frames_through_core_nodes(comfy, wan_nodes):
     prompt = tiny_profile(TEMPLATE)
     start = next(node for node in prompt.values() if node["class_type"] == "LoadImage")
