@@ -44,7 +44,7 @@ def _plan(storyboard: str) -> plan.FilmPlan:
     return plan.FilmPlan(board, host.output_dir(), NODE_CLASS_MAPPINGS)
 
 
-def _output_node_test(unit_id: str):
+def _output_node_predicate(unit_id: str):
     classes = host.node_classes()
 
     def is_output(class_type: str) -> bool:
@@ -74,7 +74,7 @@ def _advance(film: plan.FilmPlan, storyboard: str, encoder: str, film_node: str,
                 film.unit_dir(unit.id) / plan.WORKFLOW_FILE)
     film.begin(unit.id)
     builder = host.graph_builder(f"{film_node}.")
-    end = expand.add_unit(builder, unit.id, unit.workflow, _output_node_test(unit.id),
+    end = expand.add_unit(builder, unit.id, unit.workflow, _output_node_predicate(unit.id),
                           lambda node_id: dynprompt.has_node(node_id))
     step = builder.node(STEP, id=f"{unit.id}.step", storyboard=storyboard, encoder=encoder, film_node=film_node,
                         unit=unit.id, rendered=json.dumps(rendered + [unit.id]), after=end)
@@ -145,6 +145,7 @@ class LF_FilmStep:
         }
 
     def step(self, storyboard: str, encoder: str, film_node: str, unit: str, rendered: str, after, dynprompt):
+        # `after` carries nothing the step reads: linking it makes ComfyUI run the step once the unit has run.
         film = _plan(storyboard)
         film.finish(unit)
         return _advance(film, storyboard, encoder, film_node, dynprompt, json.loads(rendered))

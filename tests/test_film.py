@@ -329,7 +329,7 @@ class StandInBuilder:
         self.prefix, self.nodes = prefix, {}
 
     def node(self, class_type, id, **inputs):
-        node = self.nodes.setdefault(self.prefix + id, {"class_type": class_type, "inputs": inputs})
+        self.nodes.setdefault(self.prefix + id, {"class_type": class_type, "inputs": inputs})
         return SimpleNamespace(out=lambda index, node_id=self.prefix + id: [node_id, index])
 
     def finalize(self):

@@ -8,7 +8,8 @@ node's id, so every id is unique in the prompt:
 - loaders (nodes without linked inputs that are no output nodes: checkpoint, ControlNet, CLIP vision, pictures)
   become `loader-<digest of their class and inputs>` and are added once a film: a later unit links to the node an
   earlier expansion added. ComfyUI keeps each expansion's outputs in a cache of its own below the node that expanded
-  it, so two loaders with the same inputs in two units' expansions would each load their file.
+  it, so two loaders with the same inputs in two units' expansions would each load their file (measured on the
+  tiny film of tests/host/test_film.py: 7 checkpoint loads for its 7 units without this, 1 with it).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any, Callable
-
-Link = list  # [node id, output index], as ComfyUI's API format writes a link
 
 
 def _is_link(value: Any) -> bool:
@@ -55,9 +54,10 @@ def end_link(workflow: dict[str, Any], is_output: Callable[[str], bool]) -> tupl
 
 
 def add_unit(builder, unit_id: str, workflow: dict[str, Any], is_output: Callable[[str], bool],
-             exists: Callable[[str], bool]) -> Link:
+             exists: Callable[[str], bool]) -> list:
     """Add `unit_id`'s `workflow` (API format) to `builder` (a ComfyUI GraphBuilder), reusing the loaders for which
-    `exists(node id)` (the running prompt has them); return the link whose value marks the unit's end."""
+    `exists(node id)` (the running prompt has them); return the link ([node id, output index]) whose value marks the
+    unit's end."""
     ids = {node_id: _loader_id(node) if _is_loader(node, is_output) else f"{unit_id}.{node_id}"
            for node_id, node in workflow.items()}
     for node_id, node in workflow.items():
