@@ -45,6 +45,7 @@ def _plan(storyboard: str) -> plan.FilmPlan:
 
 
 def _output_node_predicate(unit_id: str):
+    """Whether a node type is an output node in this ComfyUI; a type it lacks is refused, naming the unit."""
     classes = host.node_classes()
 
     def is_output(class_type: str) -> bool:
