@@ -167,6 +167,14 @@ def node_classes() -> dict[str, type]:
     return dict(nodes.NODE_CLASS_MAPPINGS)
 
 
+def graph_builder(prefix: str):
+    """ComfyUI's GraphBuilder (comfy_execution.graph_utils) with node ids starting `prefix`: a node returns
+    {"result": ..., "expand": builder.finalize()} to have ComfyUI's executor run the graph as part of the prompt."""
+    from comfy_execution.graph_utils import GraphBuilder
+
+    return GraphBuilder(prefix)
+
+
 # ------------------------------------------------------------------------------------------------------ device, interrupt
 
 
@@ -287,7 +295,7 @@ class Progress:
     their preview images go to the outermost bar.
     """
 
-    def __init__(self, total: int, desc: str = ""):
+    def __init__(self, total: int, desc: str = "", node_id: str | None = None):
         self.total = max(int(total), 1)
         self.current = 0
         self._comfy_bar = None
@@ -299,7 +307,7 @@ class Progress:
         if in_comfyui():
             import comfy.utils
 
-            self._comfy_bar = comfy.utils.ProgressBar(self.total)
+            self._comfy_bar = comfy.utils.ProgressBar(self.total, node_id=node_id)
         elif os.environ.get("LONGFORM_PROGRESS", "1") != "0":
             from tqdm.auto import tqdm
 
@@ -337,9 +345,10 @@ class Progress:
         self.close()
 
 
-def progress(total: int, desc: str = "") -> Progress:
-    """A `Progress` bar of `total` steps."""
-    return Progress(total, desc)
+def progress(total: int, desc: str = "", node_id: str | None = None) -> Progress:
+    """A `Progress` bar of `total` steps; inside ComfyUI it shows on the running node, or on node `node_id` (a node
+    that expanded into others: LF Film's bar over its film, updated by the nodes it expanded into)."""
+    return Progress(total, desc, node_id)
 
 
 # ------------------------------------------------------------------------------------------------------------------ LoRA

@@ -2,7 +2,7 @@
 
 import json
 import shutil
-from pathlib import Path
+from types import SimpleNamespace
 
 import imageio_ffmpeg
 import numpy as np
@@ -131,21 +131,21 @@ def frame_picture(unit_index: int, frame: int, size: int = 64) -> np.ndarray:
 
 
 class StandInServer:
-    """Runs a unit's workflow as ComfyUI would leave it on disk: a keyframe PNG, or the animator's streamed clip."""
+    """Runs a unit's workflow as ComfyUI would leave it on disk: a keyframe PNG numbered as SaveImage numbers them, or
+    the animator's streamed clip."""
 
     def __init__(self, plan, stop_after: dict | None = None):
         self.plan, self.ran, self.stop_after = plan, [], stop_after or {}
 
-    def __call__(self, workflow):
+    def __call__(self, workflow) -> None:
         unit = next(u for u in self.plan.units.values() if u.workflow is workflow)
         self.ran.append(unit.id)
         index = list(self.plan.units).index(unit.id)
         if unit.kind == "keyframe":
-            prefix = nodes_of(workflow, "SaveImage")[0]["filename_prefix"]
-            target = self.plan.output_root / f"{prefix}_00001_.png"
-            Image.fromarray(frame_picture(index, 0)).save(target)
-            return {"9": {"images": [{"filename": target.name, "subfolder": Path(prefix).parent.as_posix(),
-                                      "type": "output"}]}}
+            prefix = self.plan.output_root / nodes_of(workflow, "SaveImage")[0]["filename_prefix"]
+            counter = len(list(prefix.parent.glob(f"{prefix.name}_*_.png"))) + 1
+            Image.fromarray(frame_picture(index, counter - 1)).save(f"{prefix}_{counter:05d}_.png")
+            return
         clip = StreamingClip(self.plan.clip_dir(unit.id), unit.frames, self.plan.board.fps, chunk_frames=3,
                              key=unit.key)
         start = clip.open(resume=True)
@@ -156,32 +156,59 @@ class StandInServer:
                 clip.append(frame_picture(index, frame))
         finally:
             clip.close()
-        return {}
+
+
+def render_in_order(plan, server) -> list[str]:
+    """Render as LF Film's steps do, one pending unit at a time, the results read from disk; then the film's end.
+    The units rendered (and "stitch" when it stitched)."""
+    rendered = []
+    while (unit := film_render.next_unit(plan)) is not None:
+        plan.begin(unit.id)
+        server(unit.workflow)
+        plan.finish(unit.id)
+        rendered.append(unit.id)
+    *_, stitched = film_render.film_outputs(plan)
+    return rendered + ["stitch"] * stitched
 
 
 def test_render_resumes_a_stopped_unit_and_skips_finished_ones(pack, inputs):
     plan = make_plan(pack, inputs)
     first = StandInServer(plan, stop_after={"animate-two": 3})
     with pytest.raises(KeyboardInterrupt):
-        film_render.render_sequential(plan, first)
+        render_in_order(plan, first)
     assert first.ran == ["keyframe-one", "keyframe-two", "keyframe-three", "animate-one", "animate-two"]
     assert plan.is_done("animate-one") and not plan.is_done("animate-two") and plan.frames_on_disk("animate-two") == 3
+    assert film_render.frames_done(plan) == 3 + 8
     second = StandInServer(plan)
-    result = film_render.render_sequential(plan, second)
+    assert render_in_order(plan, second) == second.ran + ["stitch"] and plan.video_path.exists()
     assert second.ran == ["animate-two", "animate-three", "morph-two-three"]
-    assert result.rendered == second.ran + ["stitch"] and result.video == plan.video_path
     third = StandInServer(plan)
-    assert film_render.render_sequential(plan, third).rendered == [] and third.ran == []
+    assert render_in_order(plan, third) == [] and third.ran == []
+    assert film_render.frames_done(plan) == plan.rendered_frames
     # a changed scene re-renders that scene's units only
     changed = make_plan(pack, inputs, GOOD.replace("0: a storm", "0: a blizzard"))
     fourth = StandInServer(changed)
-    film_render.render_sequential(changed, fourth)
+    render_in_order(changed, fourth)
     assert fourth.ran == ["keyframe-two", "animate-two", "morph-two-three"]
+
+
+def test_a_keyframe_is_found_on_disk_by_its_prefix_the_newest_after_a_re_run(pack, inputs):
+    plan = make_plan(pack, inputs)
+    unit = plan.units["keyframe-one"]
+    plan.begin(unit.id)
+    with pytest.raises(RuntimeError, match="keyframe-one saved 0 pictures"):
+        plan.finish(unit.id)
+    server = StandInServer(plan)
+    server(unit.workflow)
+    server(unit.workflow)  # stopped after its SaveImage, then run again: render_00002_.png
+    plan.finish(unit.id)
+    keyframe = np.asarray(Image.open(plan.keyframe_path(plan.board.scenes[0])).convert("RGB"))
+    assert np.array_equal(keyframe, frame_picture(0, 1)) and plan.is_done(unit.id)
 
 
 def test_stitch_keeps_every_frame_and_the_timing_without_re_encoding(pack, inputs):
     plan = make_plan(pack, inputs)
-    film_render.render_sequential(plan, StandInServer(plan))
+    render_in_order(plan, StandInServer(plan))
     board = plan.board
     frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(plan.video_path))
     assert frames == board.frame_count == 23 and seconds == pytest.approx(board.frame_count / board.fps, abs=1e-6)
@@ -252,15 +279,15 @@ def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatc
             picture = np.zeros((64, 64, 3), np.uint8)
             picture[..., 0] = shown
             if unit.kind == "keyframe":
-                return super().__call__(workflow)
+                super().__call__(workflow)
+                return
             clip = StreamingClip(self.plan.clip_dir(unit.id), unit.frames, self.plan.board.fps, key=unit.key)
             clip.open(resume=False)
             for _ in range(unit.frames):
                 clip.append(picture)
             clip.close()
-            return {}
 
-    film_render.render_sequential(plan, SceneFrames(plan))
+    render_in_order(plan, SceneFrames(plan))
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
     measures = film_report.measure(plan, "fake")
     summary = film_report.FilmReport(measures).summary()
@@ -295,45 +322,55 @@ def test_the_baseline_is_the_same_film_without_the_consistency_switches(pack, in
     assert plan.units["keyframe-one"].workflow != baseline.units["keyframe-one"].workflow  # its own folder
 
 
-def test_the_in_process_executor_orders_nodes_caches_loaders_and_collects_outputs():
-    from longform_pack.core.film.execute import run_workflow
+class StandInBuilder:
+    """ComfyUI's GraphBuilder as add_unit uses it: a prefix, node(class_type, id, **inputs).out(i), finalize()."""
 
-    loads = []
+    def __init__(self, prefix: str):
+        self.prefix, self.nodes = prefix, {}
 
-    class Loader:
-        FUNCTION = "load"
+    def node(self, class_type, id, **inputs):
+        self.nodes.setdefault(self.prefix + id, {"class_type": class_type, "inputs": inputs})
+        return SimpleNamespace(out=lambda index, node_id=self.prefix + id: [node_id, index])
 
-        def load(self, name):
-            loads.append(name)
-            return (len(name),)
+    def finalize(self):
+        return dict(self.nodes)
 
-    class Add:
-        FUNCTION = "add"
 
-        def add(self, a, b):
-            return (a + b,)
+def test_a_unit_expands_under_the_film_node_and_reuses_the_loaders_of_earlier_units(pack, inputs):
+    from longform_pack.core.film import expand
 
-    class Show:
-        FUNCTION = "show"
-        OUTPUT_NODE = True
+    plan = make_plan(pack, inputs)
+    outputs = {"SaveImage", "PreviewImage", "PreviewAny"} | {
+        name for name, cls in pack.NODE_CLASS_MAPPINGS.items() if getattr(cls, "OUTPUT_NODE", False)}
+    added: set[str] = set()  # node ids of the running prompt: earlier expansions'
 
-        def show(self, value):
-            return {"ui": {"text": [value]}, "result": ()}
+    def expansion(unit_id):
+        builder = StandInBuilder("7.")
+        end = expand.add_unit(builder, unit_id, plan.units[unit_id].workflow, outputs.__contains__, added.__contains__)
+        graph = builder.finalize()
+        added.update(graph)
+        return graph, end
 
-    classes = {"Loader": Loader, "Add": Add, "Show": Show}
-    prompt = {"3": {"class_type": "Show", "inputs": {"value": ["2", 0]}},  # listed before what it reads
-              "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": 10}},
-              "1": {"class_type": "Loader", "inputs": {"name": "four"}}}
-    cache = {}
-    assert run_workflow(prompt, classes, cache) == {"3": {"text": [14]}}
-    prompt["2"]["inputs"]["b"] = 20
-    assert run_workflow(prompt, classes, cache) == {"3": {"text": [24]}}
-    assert loads == ["four"]  # the loader (no linked inputs) ran once for both workflows
-    with pytest.raises(ValueError, match="does not have"):
-        run_workflow({"1": {"class_type": "Missing", "inputs": {}}}, classes)
-    with pytest.raises(ValueError, match="cycle"):
-        run_workflow({"1": {"class_type": "Add", "inputs": {"a": ["2", 0], "b": 1}},
-                      "2": {"class_type": "Add", "inputs": {"a": ["1", 0], "b": 1}}}, classes)
+    first, first_end = expansion("keyframe-one")
+    second, second_end = expansion("animate-one")
+    workflow = plan.units["keyframe-one"].workflow
+    loaders = {node_id for node_id, node in first.items() if node_id.startswith("7.loader-")}
+    assert {first[node_id]["class_type"] for node_id in loaders} >= {"CheckpointLoaderSimple", "ControlNetLoader",
+                                                                     "LoadImage"}
+    assert len(first) == len(workflow) and all(node_id.startswith(("7.loader-", "7.keyframe-one."))
+                                               for node_id in first)
+    decoder = next(node_id for node_id, node in workflow.items() if node["class_type"] == "VAEDecode")
+    assert first_end == [f"7.keyframe-one.{decoder}", 0]  # what the keyframe's SaveImage saves
+    assert not any(node["class_type"] == "CheckpointLoaderSimple" for node in second.values())
+    links = [value for node in second.values() for value in node["inputs"].values()
+             if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)]
+    assert all(link[0] in second or link[0] in loaders for link in links)
+    assert any(link[0] in loaders and first[link[0]]["class_type"] == "CheckpointLoaderSimple" for link in links)
+    animator = next(node_id for node_id, node in second.items() if node["class_type"] == "LF_Animate")
+    assert second_end == [animator, 1]
+    with pytest.raises(ValueError, match="no output node"):
+        expand.end_link({"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "x"}}},
+                        outputs.__contains__)
 
 
 def test_the_tiny_profile_renders_at_the_tiny_models_size(pack, inputs):

@@ -182,13 +182,12 @@ class FilmPlan:
         _write_json(folder / UNIT_FILE, {"id": unit.id, "kind": unit.kind, "key": unit.key, "deps": list(unit.deps),
                                          "status": "running"})
 
-    def finish(self, unit_id: str, outputs: dict[str, Any]) -> None:
-        """Record a unit as done, after putting its result where the plan expects it (a keyframe's PNG)."""
+    def finish(self, unit_id: str, outputs: dict[str, Any] | None = None) -> None:
+        """Record a unit as done, after putting its result where the plan expects it (a keyframe's PNG). `outputs`
+        are the ComfyUI history's outputs of the unit's workflow; without them the saved pictures are found on disk."""
         unit = self.units[unit_id]
         if unit.kind == "keyframe":
-            saved = [self.output_root / record.get("subfolder", "") / record["filename"]
-                     for node_output in outputs.values() for record in node_output.get("images", [])
-                     if record.get("type") == "output"]
+            saved = self._saved_pictures(unit_id, outputs)
             if len(saved) != 1:
                 raise RuntimeError(f"{unit_id} saved {len(saved)} pictures instead of its keyframe: ComfyUI ran only "
                                    f"part of {self.unit_dir(unit_id) / WORKFLOW_FILE} (see the server's log).")
@@ -198,6 +197,16 @@ class FilmPlan:
                                f"disk in {self.clip_dir(unit_id)}: is the server's output folder {self.output_root}?")
         _write_json(self.unit_dir(unit_id) / UNIT_FILE, {"id": unit.id, "kind": unit.kind, "key": unit.key,
                                                           "deps": list(unit.deps), "status": "done"})
+
+    def _saved_pictures(self, unit_id: str, outputs: dict[str, Any] | None) -> list[Path]:
+        """The pictures a unit's SaveImage wrote: those its history `outputs` name, or without them (the LF_Film
+        node's expanded SaveImage reports to no one) the newest one in the unit's folder under the prefix `_build`
+        gave it ("render": render_00001_.png, render_00002_.png after a re-run, ...)."""
+        if outputs is None:
+            return sorted(self.unit_dir(unit_id).glob("render_*_.png"))[-1:]
+        return [self.output_root / record.get("subfolder", "") / record["filename"]
+                for node_output in outputs.values() for record in node_output.get("images", [])
+                if record.get("type") == "output"]
 
     def ready(self, done: set[str], taken: set[str]) -> list[Unit]:
         """Units not done nor taken whose dependencies are all done."""

@@ -1,35 +1,28 @@
-"""Rendering a plan one unit at a time (the LF_Film node, and the runner's single-server path), and the film's end.
+"""The film's order of work and its end: the next unit to render, the frames done so far, the stitch and report.
 
-`render_sequential` takes a function that runs one API workflow and returns its outputs (in this ComfyUI process, or
-on one server); the parallel runner (scripts/film.py) hands units to several servers and calls `finish_film` the same
-way. Either way a re-run skips finished units and resumes a stopped one.
+The LF_Film node renders one pending unit at a time on ComfyUI's executor (nodes/film.py); the runner
+(scripts/film.py) hands units to several servers. Both skip finished units (a re-run resumes a stopped one from its
+frames on disk) and end with `finish_film`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
-from .. import host
-from .plan import FilmPlan
+from .plan import FilmPlan, Unit
 from .stitch import stitch
 
-logger = logging.getLogger("LongForm")
 
-RunWorkflow = Callable[[dict[str, Any]], dict[str, Any]]
+def next_unit(plan: FilmPlan) -> Unit | None:
+    """The first unit in plan order that ComfyUI renders and that is not done (its dependencies come before it and
+    are done), or None when only the stitch is left."""
+    return next((unit for unit in plan.units.values() if unit.kind != "stitch" and not plan.is_done(unit.id)), None)
 
 
-@dataclass
-class FilmResult:
-    """The film's video, its report files (when measured), and the units rendered in this run."""
-
-    video: Path
-    report_json: Path | None
-    report_plot: Path | None
-    rendered: list[str]
+def frames_done(plan: FilmPlan) -> int:
+    """Frames of the units that are done (of `plan.rendered_frames`)."""
+    return sum(unit.frames for unit in plan.units.values() if plan.is_done(unit.id))
 
 
 def finish_film(plan: FilmPlan, encoder: str = "", baseline: FilmPlan | None = None
@@ -51,24 +44,11 @@ def finish_film(plan: FilmPlan, encoder: str = "", baseline: FilmPlan | None = N
     return video, report_json, report_plot
 
 
-def render_sequential(plan: FilmPlan, run_workflow: RunWorkflow, encoder: str = "") -> FilmResult:
-    """Render every unit not yet done, in order, with `run_workflow`; then stitch (and report)."""
-    rendered = []
-    with host.progress(plan.rendered_frames, f"film {plan.board.title}") as bar:
-        for unit in plan.units.values():
-            if plan.is_done(unit.id):
-                bar.update(unit.frames)
-                continue
-            if unit.kind == "stitch":
-                continue
-            logger.info("film %s: %s (%d frames)", plan.board.title, unit.id, unit.frames)
-            plan.begin(unit.id)
-            plan.finish(unit.id, run_workflow(unit.workflow))
-            rendered.append(unit.id)
-            bar.update(unit.frames)
+def film_outputs(plan: FilmPlan, encoder: str = "") -> tuple[Path, Path | None, Path | None, bool]:
+    """Once every rendered unit is done: the film's video and report files (None where not measured), stitching
+    (and measuring) first unless the stitch is done with this plan's key; the last value says whether it stitched."""
     if plan.is_done("stitch") and plan.video_path.exists():
         report_json, report_plot = plan.film_dir / "report.json", plan.film_dir / "report.png"
-        return FilmResult(plan.video_path, report_json if report_json.exists() else None,
-                          report_plot if report_plot.exists() else None, rendered)
-    video, report_json, report_plot = finish_film(plan, encoder)
-    return FilmResult(video, report_json, report_plot, rendered + ["stitch"])
+        return (plan.video_path, report_json if report_json.exists() else None,
+                report_plot if report_plot.exists() else None, False)
+    return (*finish_film(plan, encoder), True)

@@ -1,9 +1,11 @@
-"""Host tests of the film: a tiny storyboard rendered by LF_Film in a real ComfyUI, then on two servers of which one
-is killed mid-scene.
+"""Host tests of the film: a tiny storyboard rendered by LF_Film in a real ComfyUI (through node expansion), an
+LF_Film render interrupted and queued again, then the film on two servers of which one is killed mid-scene.
 
-LF_Film renders the reference film inside the session's server. Then a second server joins, takes units, and is
-killed while it streams a scene's frames: its unit runs again on the first server, resuming from the frames on disk,
-and the film must come out frame for frame the same. At most two servers run at once.
+LF_Film renders the reference film inside the session's server, loading the checkpoint once for all its units. A
+one-scene film is interrupted while its scene streams frames and queued again: it skips the done keyframe and
+resumes from the frames on disk. Then a second server joins, takes units, and is killed while it streams a scene's
+frames: its unit runs again on the first server, resuming from the frames on disk. Every film must come out frame for
+frame the same as the reference. At most two servers run at once.
 """
 
 import json
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from client import WorkflowError
 from film import FilmRun
 from film_servers import ManagedServer, ServerWorker
 
@@ -73,20 +76,28 @@ def pixels(paths):
     return [np.asarray(Image.open(path).convert("RGB")) for path in paths]
 
 
+def film_prompt(title: str, encoder: str) -> dict:
+    """LF_Film on storyboard `title`, its report's JSON shown by a PreviewAny."""
+    return {"1": {"class_type": "LF_Film", "inputs": {"storyboard": f"{title}.yaml", "encoder": encoder}},
+            "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 2]}}}
+
+
 @pytest.fixture(scope="module")
 def node_film(comfyui, pack):
-    """The tiny film rendered by LF_Film inside the session's server, with its report: the uninterrupted reference."""
+    """The tiny film rendered by LF_Film inside the session's server, with its report: the uninterrupted reference;
+    its summary, its history entry, and the checkpoint loads the server logged while it rendered."""
     board = storyboard(comfyui, "film-node")
-    prompt = {"1": {"class_type": "LF_Film", "inputs": {"storyboard": "film-node.yaml",
-                                                         "encoder": TINY_NAMES["clip_probe"]}},
-              "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 2]}}}
-    entry = comfyui.client.wait(comfyui.client.queue(prompt), timeout=1200, show_progress=False)
+    log_start = len(comfyui.log())
+    entry = comfyui.client.wait(comfyui.client.queue(film_prompt("film-node", TINY_NAMES["clip_probe"])),
+                                timeout=1200, show_progress=False)
+    checkpoint_loads = comfyui.log()[log_start:].count("model_type EPS")
     summary = json.loads(entry["outputs"]["2"]["text"][0])
-    return film_plan.FilmPlan(board, comfyui.base / "output", pack.NODE_CLASS_MAPPINGS), summary
+    return film_plan.FilmPlan(board, comfyui.base / "output", pack.NODE_CLASS_MAPPINGS), summary, entry, \
+        checkpoint_loads
 
 
 def test_lf_film_renders_the_storyboard_with_its_frames_timing_and_report(node_film):
-    plan, summary = node_film
+    plan, summary, entry, checkpoint_loads = node_film
     frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(plan.video_path))
     assert frames == plan.board.frame_count == FRAMES and seconds == pytest.approx(FRAMES / 4, abs=1e-6)
     assert all(plan.is_done(unit_id) for unit_id in plan.units)
@@ -95,10 +106,48 @@ def test_lf_film_renders_the_storyboard_with_its_frames_timing_and_report(node_f
     assert (plan.film_dir / "report.png").exists() and (plan.film_dir / "report.json").exists()
     last, faded = pixels(film_frames(plan)[5:7])  # the forest's last frame and the crossfade's first
     assert not np.array_equal(last, faded)
+    # The units ran as nodes of the prompt, named after their unit; the film's preview shows on LF_Film's node.
+    ran = {node_id.split(".")[1] for node_id in entry["outputs"] if node_id.startswith("1.")}
+    assert {unit_id for unit_id in plan.units if unit_id != "stitch"} <= ran
+    previews = [entry["outputs"][node_id]["images"][0] for node_id, meta in entry["meta"].items()
+                if meta["display_node"] == "1" and entry["outputs"][node_id].get("animated")]
+    assert {"filename": plan.video_path.name, "subfolder": "film/film-node", "type": "output"} in previews
+    assert checkpoint_loads == 1, f"the film's {len(plan.units) - 1} units loaded the checkpoint {checkpoint_loads} times"
+
+
+def test_an_interrupted_lf_film_skips_its_done_units_and_resumes_from_its_frames_on_disk(comfyui, pack, node_film):
+    reference = node_film[0]
+    path = comfyui.base / "input" / "film-resume.yaml"
+    path.write_text(STORYBOARD.format(title="film-resume").split("    transition:")[0], encoding="utf-8")  # the forest
+    plan = film_plan.FilmPlan(load_storyboard(path, comfyui.base / "input"), comfyui.base / "output",
+                              pack.NODE_CLASS_MAPPINGS)
+    scene, frames = "animate-forest", plan.units["animate-forest"].frames
+    prompt = film_prompt("film-resume", "none")
+    prompt_id = comfyui.client.queue(prompt)
+    deadline = time.monotonic() + 600
+    while plan.frames_on_disk(scene) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    comfyui.client.cancel(prompt_id)  # POST /interrupt, as the frontend's Cancel button
+    with pytest.raises(WorkflowError, match="interrupted"):
+        comfyui.client.wait(prompt_id, timeout=600, show_progress=False)
+    stopped_at = plan.frames_on_disk(scene)
+    assert plan.is_done("keyframe-forest") and not plan.is_done(scene) and 1 <= stopped_at < frames
+    kept = {index: plan.frame_path(scene, index).stat().st_mtime_ns for index in range(stopped_at)}
+    keyframe = plan.keyframe_path(plan.board.scenes[0]).stat().st_mtime_ns
+
+    entry = comfyui.client.wait(comfyui.client.queue(prompt), timeout=600, show_progress=False)  # the same prompt
+    assert json.loads(entry["outputs"]["2"]["text"][0])["rendered_units"] == [scene, "stitch"]
+    assert plan.keyframe_path(plan.board.scenes[0]).stat().st_mtime_ns == keyframe
+    assert {index: plan.frame_path(scene, index).stat().st_mtime_ns for index in range(stopped_at)} == kept
+    ours = pixels(plan.frame_path(scene, index) for index in range(frames))
+    theirs = pixels(reference.frame_path(scene, index) for index in range(frames))
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs)), "a frame differs from the uninterrupted render"
+    assert imageio_ffmpeg.count_frames_and_secs(str(plan.video_path))[0] == frames
+    print(f"interrupted {scene} after {stopped_at} of {frames} frames")
 
 
 def test_a_killed_server_leaves_a_complete_film_with_the_same_frames(comfyui, pack, node_film):
-    reference, _ = node_film
+    reference = node_film[0]
     plan = film_plan.FilmPlan(storyboard(comfyui, "film-killed"), comfyui.base / "output", pack.NODE_CLASS_MAPPINGS)
     second = ManagedServer(Path(os.environ["COMFYUI_DIR"]), comfyui.base / "models", comfyui.base / "input",
                            comfyui.base / "output").start()

@@ -100,14 +100,14 @@ def test_check_interrupt_raises_comfyuis_exception_when_the_user_cancels(comfy, 
 
 @pytest.fixture
 def comfy_bar_calls(comfy):
-    """Every (value, total, preview) ComfyUI's progress hook receives during the test; the hook and the interrupt
-    flag are put back afterwards."""
+    """Every (value, total, preview, node id) ComfyUI's progress hook receives during the test; the hook and the
+    interrupt flag are put back afterwards."""
     import comfy.utils
 
     calls = []
     previous = comfy.utils.PROGRESS_BAR_HOOK
     comfy.utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: calls.append(
-        (value, total, preview)))
+        (value, total, preview, node_id)))
     try:
         yield calls
     finally:
@@ -127,8 +127,16 @@ def test_progress_drives_comfyuis_bar_and_stops_on_interrupt(comfy, host, comfy_
         comfy.model_management.interrupt_current_processing(True)
         with pytest.raises(comfy.model_management.InterruptProcessingException):
             bar.update()
-    assert [(value, total) for value, total, _ in calls] == [(1, 4), (3, 4), (4, 4)]
+    assert [(value, total) for value, total, _, _ in calls] == [(1, 4), (3, 4), (4, 4)]
     assert calls[0][2] is None and calls[1][2] == ("JPEG", picture, 512)
+    assert {node_id for *_, node_id in calls} == {None}  # the running node's, which ComfyUI's hook looks up
+
+
+def test_a_bar_can_show_on_another_node(comfy, host, comfy_bar_calls):
+    """LF Film's steps: the film's bar shows on LF Film's node, not on the step that updates it."""
+    with host.progress(6, "film", node_id="12") as bar:
+        bar.update_absolute(4)
+    assert comfy_bar_calls == [(4, 6, None, "12")]
 
 
 def test_a_bar_inside_another_draws_nothing_but_its_previews_and_still_stops(comfy, host, comfy_bar_calls):
@@ -148,7 +156,7 @@ def test_a_bar_inside_another_draws_nothing_but_its_previews_and_still_stops(com
             with pytest.raises(comfy.model_management.InterruptProcessingException):
                 scene.update()
     comfy.model_management.interrupt_current_processing(False)
-    assert [(value, total) for value, total, _ in calls] == [(2, 10), (2, 10), (5, 10)]
+    assert [(value, total) for value, total, _, _ in calls] == [(2, 10), (2, 10), (5, 10)]
     assert calls[1][2] == ("JPEG", picture, 512)
     with host.progress(2, "next job") as bar:  # the bars closed: the next job draws again
         assert bar._comfy_bar is not None
