@@ -40,8 +40,8 @@ def compare(figure: dict, bar: float) -> str:
 
 
 def against_bar(figure: dict, bar: float) -> str:
-    """A ratio against an upper bar (e.g. ≤ 1.05): 'meets ≤ 1.05', 'misses ≤ 1.05', 'noise against ≤ 1.05' (the bar
-    inside the spread), or 'too few repeats'."""
+    """A ratio against an upper bar (e.g. ≤ 1.05): 'meets ≤ 1.05', 'misses ≤ 1.05', 'noise against ≤ 1.05' (the
+    bar inside the spread), or 'too few repeats'."""
     verdict = compare(figure, bar)
     return {"below": f"meets ≤ {bar:g}", "above": f"misses ≤ {bar:g}", "noise": f"noise against ≤ {bar:g}"}.get(
         verdict, verdict)

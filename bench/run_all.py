@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [name for name in args.only.split(",") if name] or list(available)
     unknown = [name for name in wanted if name not in available]
     if unknown:
-        parser.error(f"--only {','.join(unknown)}: no bench/bench_<name>.py of that name; known: {', '.join(available)}")
+        parser.error(f"--only {','.join(unknown)}: no bench/bench_<name>.py of that name; "
+                     f"known: {', '.join(available)}")
     target = QUICK_RESULTS if args.quick else RESULTS
     results = json.loads(target.read_text()) if target.exists() else {}
     sections = results.setdefault("sections", {})

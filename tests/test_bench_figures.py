@@ -84,8 +84,9 @@ def test_a_section_measured_before_spreads_calls_a_gap_wider_than_its_difference
 def bench_dir(tmp_path, monkeypatch):
     """A bench folder of two fake scripts (one with a quick mode, one without) and a results file of two sections."""
     for name, signature in (("alpha", "quick: bool = False"), ("beta", "")):
+        quick = "quick" if signature else "False"
         (tmp_path / f"bench_{name}.py").write_text(
-            f"def main({signature}):\n    return {{'value': {len(name)}, 'quick': {'quick' if signature else False}}}\n")
+            f"def main({signature}):\n    return {{'value': {len(name)}, 'quick': {quick}}}\n")
     old = {"sections": {"alpha": {"provenance": {"commit": "old-alpha"}, "figures": {"value": 0}},
                         "beta": {"provenance": {"commit": "old-beta"}, "figures": {"value": 0}}}}
     (tmp_path / "results.json").write_text(json.dumps(old))
