@@ -59,22 +59,31 @@ REPORT_ENCODER = "longform-tiny-clip.safetensors"
 # ------------------------------------------------------------------------------------------------------ storyboard
 
 
-def engine_field(engine: str) -> bool:
-    """Whether the storyboard gets an `engine:` line; SystemExit with what to do when this checkout cannot render
-    `engine` (its storyboard has no such field, or does not list it)."""
+def engine_problem(engine: str) -> str | None:
+    """Why this checkout cannot render `engine` (its storyboard has no `engine` field, or does not list it); None
+    when it can."""
     from longform_pack.core.film.storyboard import FILM_FIELDS
 
     rule = FILM_FIELDS.get("engine")
     if rule is None:
         if engine == DEFAULT_ENGINE:
-            return False  # a storyboard without engines renders SD 1.5 units only
-        raise SystemExit(f"--engine {engine}: this checkout's storyboard has no `engine` field "
-                         f"(core/film/storyboard.py FILM_FIELDS), so it renders {DEFAULT_ENGINE} only. The {engine} "
-                         "engine comes with the film-templates and film-wan branches; run this again once they are "
-                         "merged.")
+            return None  # a storyboard without engines renders SD 1.5 units only
+        return (f"--engine {engine}: this checkout's storyboard has no `engine` field (core/film/storyboard.py "
+                f"FILM_FIELDS), so it renders {DEFAULT_ENGINE} only. The {engine} engine comes with the film-templates "
+                "and film-wan branches; run this again once they are merged.")
     if rule.choices and engine not in rule.choices:
-        raise SystemExit(f"--engine {engine}: the storyboard knows the engines {', '.join(rule.choices)}.")
-    return True
+        return f"--engine {engine}: the storyboard knows the engines {', '.join(rule.choices)}."
+    return None
+
+
+def engine_field(engine: str) -> bool:
+    """Whether the storyboard gets an `engine:` line; SystemExit saying what to do when `engine` cannot render here."""
+    from longform_pack.core.film.storyboard import FILM_FIELDS
+
+    problem = engine_problem(engine)
+    if problem is not None:
+        raise SystemExit(problem)
+    return "engine" in FILM_FIELDS
 
 
 def storyboard_text(engine: str, scene_seconds: float, title: str) -> str:
@@ -334,6 +343,23 @@ def comparison(engine: str, scene_seconds: float, repeats: int) -> dict:
     }
 
 
+def render_rate(engine: str, repeats: int) -> dict | str:
+    """Seconds of render per second of film on 1 server for another engine, over `repeats` films; or why this
+    checkout cannot render it."""
+    problem = engine_problem(engine)
+    if problem is not None:
+        print(f"  {engine}: not measured: {problem}")
+        return f"not measured: {problem}"
+    runs = [_subprocess(engine, SCENE_SECONDS, 1, f"bench-{engine}") for _ in range(repeats)]
+    film_seconds = runs[0]["film_seconds"]
+    rate = {"render_s_per_film_s": spread([run["render_s"] / film_seconds for run in runs], 2),
+            "total_s_per_film_s": spread([run["total_s"] / film_seconds for run in runs], 2), "runs": runs}
+    print(f"  seconds of render per second of film ({engine}, 1 server): "
+          f"{format_spread(rate['render_s_per_film_s'], 2)} render only, "
+          f"{format_spread(rate['total_s_per_film_s'], 2)} with the fixed costs")
+    return rate
+
+
 def print_comparison(result: dict) -> None:
     fixed = result["fixed_costs_s"]
     print(f"film: {result['storyboard']}; {result['repeats']} interleaved pairs; median (min-max)")
@@ -379,11 +405,17 @@ def main(quick: bool = False, engine: str = DEFAULT_ENGINE, repeats: int = MIN_R
         return {"film": describe(engine, QUICK_SCENE_SECONDS), "one_vs_two": result}
     result = comparison(engine, SCENE_SECONDS, repeats)
     print_comparison(result)
+    per_engine = {engine: {"render_s_per_film_s": result["render_s_per_film_s"],
+                           "total_s_per_film_s": result["total_s_per_film_s"]}}
+    for other in ENGINES:
+        if other != engine:
+            per_engine[other] = render_rate(other, repeats)
     lengths = [_subprocess(engine, minutes * 60 / SCENES, 1, f"bench-{minutes}min") for minutes in (1, 2, 4)]
     ray_killed = _subprocess(engine, SCENE_SECONDS, 2, "bench-ray-killed", use_ray=True, kill=True)
     return {
         "film": describe(engine, SCENE_SECONDS),
         "one_vs_two": result,
+        "seconds_of_render_per_second_of_film": per_engine,
         "by_length_one_server": lengths,
         "two_servers_ray_one_killed": ray_killed,
         "frames_identical_after_kill_ray": _same_frames("bench-ray-killed", "bench-1server"),

@@ -207,11 +207,19 @@ def film_ratio_text(figures: dict) -> str:
         f"- Fixed costs a film pays once: server start {format_spread(fixed['server_start'], 1)} s, stitch and "
         f"report {format_spread(fixed['stitch_and_report'], 1)} s; per unit: model loads and set-up "
         f"{format_spread(fixed['unit_overhead'], 1)} s.",
-        f"- Seconds of render per second of film ({comparison['engine']}, 1 server): "
-        f"{format_spread(comparison['render_s_per_film_s'], 2)} (render only), "
-        f"{format_spread(comparison['total_s_per_film_s'], 2)} (with the fixed costs).",
     ]
+    for engine, rate in film_rates(figures).items():
+        measured = rate if isinstance(rate, str) else (
+            f"{format_spread(rate['render_s_per_film_s'], 2)} (render only), "
+            f"{format_spread(rate['total_s_per_film_s'], 2)} (with the fixed costs).")
+        lines.append(f"- Seconds of render per second of film ({engine}, 1 server): {measured}")
     return "\n".join(lines)
+
+
+def film_rates(figures: dict) -> dict:
+    """Seconds of render per second of film by engine: a figure, or the reason it was not measured."""
+    comparison = figures["one_vs_two"]
+    return figures.get("seconds_of_render_per_second_of_film", {comparison["engine"]: comparison})
 
 
 def summary_block(results: dict) -> str:
@@ -278,8 +286,9 @@ def summary_block(results: dict) -> str:
             add("film", "whole film, 2 servers / 1 server (fixed costs included): measured; predicted",
                 f"{format_spread(comparison['measured_ratio'])}; {format_spread(comparison['predicted_ratio'])}",
                 "≤ 0.55")
-            add("film", f"seconds of render per second of film, {comparison['engine']}, 1 server",
-                format_spread(comparison["render_s_per_film_s"], 2), "measured")
+            for engine, rate in film_rates(film).items():
+                add("film", f"seconds of render per second of film, {engine}, 1 server",
+                    rate if isinstance(rate, str) else format_spread(rate["render_s_per_film_s"], 2), "measured")
         else:
             add("film", "render wall, 2 servers / 1 server, servers started, stitch not counted; plan's schedule",
                 f"{film['wall_ratio_two_to_one_server']:.3f}, one run; {film['scheduled_ratio_two_to_one_server']:.3f}"
