@@ -68,7 +68,7 @@ def main(quick: bool = False) -> dict:
                                                 models.control_net, scribble)).frames
 
     def core_chain() -> np.ndarray:
-        nodes, frames, previous = comfy.nodes, [], first
+        nodes, rendered, previous = comfy.nodes, [], first
         hint = torch.from_numpy(scribble).float() / 255.0
         for frame in range(frames):
             cond = animate.frame_conditioning(positive, frame, frames)
@@ -80,8 +80,8 @@ def main(quick: bool = False) -> dict:
                                                  latent, denoise=STRENGTH)
             (decoded,) = nodes.VAEDecode().decode(models.vae, samples)
             previous = (decoded[0].clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
-            frames.append(previous)
-        return np.stack(frames)
+            rendered.append(previous)
+        return np.stack(rendered)
 
     paths = {"core KSampler img2img": core_chain, "LF Animate, switches off": lambda: lf_animate(off),
              "LF Animate, switches on": lambda: lf_animate(on)}
