@@ -28,6 +28,8 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from _timing import format_spread  # noqa: E402
 
 MARKER = re.compile(r"(<!-- bench:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /bench:(?P=name) -->)", re.DOTALL)
+# The sections README's table has rows for; a new bench's section shows there once summary_block writes its rows.
+SUMMARY_SECTIONS = ("probe", "stylize", "identity", "animate", "memory", "ddpm", "film")
 # The issue's from-scratch DDPM baseline and bars (what the figures are compared with; not measured here).
 DDPM_BASELINE = {"accuracy_g1": 0.946, "accuracy_g3": 1.0, "nearest_distance": 15.7, "real_distance": 17.1,
                  "digits_per_second": 34.0, "train_seconds": 240}
@@ -224,7 +226,7 @@ def film_rates(figures: dict) -> dict:
 
 def summary_block(results: dict) -> str:
     """README's table: one or more rows per section, each with where and when it was measured."""
-    sections = results["sections"]
+    sections = {name: results["sections"][name] for name in SUMMARY_SECTIONS if name in results["sections"]}
     rows = []
 
     def add(name: str, figure: str, measured: str, bar: str) -> None:
