@@ -64,5 +64,6 @@ def path_rows(times: dict[str, list[float]], reference: str, unit: str) -> dict[
     rows = {}
     for name, values in times.items():
         ratio = ratio_spread(values, times[reference])
-        rows[name] = {f"seconds_per_{unit}": spread(values), "ratio": ratio, "vs_reference": against_same_speed(ratio)}
+        verdict = "the reference" if name == reference else against_same_speed(ratio)
+        rows[name] = {f"seconds_per_{unit}": spread(values), "ratio": ratio, "vs_reference": verdict}
     return rows
