@@ -146,8 +146,9 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.run is None:
         main(args.quick)
-    elif args.run == "native":
-        run_native(args.models, args.frames)
     else:
-        run_diffusers(args.models, args.source, args.frames)
+        if args.run == "native":
+            run_native(args.models, args.frames)
+        else:
+            run_diffusers(args.models, args.source, args.frames)
         print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
