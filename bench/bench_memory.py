@@ -5,7 +5,9 @@ Each path runs in a fresh subprocess on the same tiny model files (the pack's ti
 first frame (20 steps) -> FRAMES animated frames (denoise 0.45, the three consistency switches on). The native path is
 the nodes of workflows/sketch_to_video.json (core loaders, CLIPTextEncode, ControlNetApplyAdvanced, KSampler,
 VAEDecode, LF Animate) in a process that imported ComfyUI; the diffusers path is the pack as it was at
-DIFFUSERS_COMMIT (its LF_PIPELINE loader, stylizer and animator), extracted with `git archive`. The figure is the
+DIFFUSERS_COMMIT (its LF_PIPELINE loader, stylizer and animator), extracted with `git archive`. Both read the same
+files, built by the tiny builders of TINY_COMMIT: their tensors are today's, and their metadata still carries the
+diffusers configs the former engine builds its models from (later builders leave them out). The figure is the
 process's peak resident set size (ru_maxrss) after the chain.
 
 Peak memory is one run per path (a maximum, not a timing: it does not move with the neighbours' load).
@@ -25,6 +27,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIFFUSERS_COMMIT = "77161ae"  # the last commit whose nodes ran on the pack's own diffusers pipeline
+TINY_COMMIT = "074b785"  # the last commit whose tiny files carry diffusers configs (1860688 dropped them)
+TINY_MODELS = {"sd15", "controlnet_scribble", "lora_pokemon"}  # the kohya LoRA is written beside lora_pokemon
 FRAMES = 8
 SIZE = 64
 STRENGTH = 0.45
@@ -95,6 +99,25 @@ def run_diffusers(models: Path, source: Path, frames: int) -> None:
     animate.animate(pipeline, video.to_uint8(first)[0], video.to_uint8(scribble), plan, settings)
 
 
+def build_tiny(source: Path, models: Path) -> None:
+    """The tiny SD 1.5 files with the builders of the pack's source at `source` (in a process of its own)."""
+    sys.path.insert(0, str(source / "scripts"))
+    from _pack import load_pack
+
+    load_pack()
+    from longform_pack.core import tiny
+
+    tiny.build_all(models, only=TINY_MODELS, cache_dir=models.parent / "tiny-cache")
+
+
+def _extract(commit: str, destination: Path) -> Path:
+    """The pack's files at `commit` in `destination`."""
+    destination.mkdir()
+    archive = subprocess.run(["git", "archive", commit], cwd=REPO_ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True)
+    return destination
+
+
 def _measure(path: str, models: Path, frames: int, source: Path | None = None) -> float:
     """Run one path in a fresh interpreter; its peak RSS in MiB."""
     command = [sys.executable, __file__, "--run", path, "--models", str(models), "--frames", str(frames)]
@@ -111,21 +134,14 @@ def main(quick: bool = False) -> dict:
     """Build the tiny models once, run both paths in subprocesses, print and return their peak RSS. `quick`: 2 frames,
     to check the script end to end (its figures are not for results.json)."""
     frames = 2 if quick else FRAMES
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    from _pack import load_pack
-
-    load_pack()
-    from longform_pack.core import tiny
-
     sys.path.insert(0, str(REPO_ROOT / "bench"))
     from _comfy import work_dir
 
     work = work_dir("bench_memory_")
-    tiny.build_all(work / "models")
-    source = work / "diffusers_source"
-    source.mkdir()
-    archive = subprocess.run(["git", "archive", DIFFUSERS_COMMIT], cwd=REPO_ROOT, capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    tiny_source = _extract(TINY_COMMIT, work / "tiny_source")
+    subprocess.run([sys.executable, __file__, "--build-tiny", "--source", str(tiny_source), "--models",
+                    str(work / "models")], check=True, cwd=REPO_ROOT)
+    source = _extract(DIFFUSERS_COMMIT, work / "diffusers_source")
     figures = {"native (ComfyUI models)": _measure("native", work / "models", frames),
                f"diffusers engine ({DIFFUSERS_COMMIT})": _measure("diffusers", work / "models", frames, source)}
     print(f"sketch_to_video chain, tiny models, {SIZE}x{SIZE}, {frames} frames: peak RSS of a fresh process")
@@ -143,8 +159,11 @@ if __name__ == "__main__":
     parser.add_argument("--source", type=Path)
     parser.add_argument("--frames", type=int, default=FRAMES)
     parser.add_argument("--quick", action="store_true", help="2 frames, to check the script (figures not kept)")
+    parser.add_argument("--build-tiny", action="store_true", help="(internal) build the tiny files of --source")
     args = parser.parse_args()
-    if args.run is None:
+    if args.build_tiny:
+        build_tiny(args.source, args.models)
+    elif args.run is None:
         main(args.quick)
     else:
         if args.run == "native":
