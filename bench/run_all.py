@@ -25,6 +25,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results.json"
+RESULTS_IN_REPO = "bench/results.json"
 QUICK_RESULTS = BENCH_DIR.parent / "build" / "bench-quick.json"
 # Tables, not progress bars, in the log; and no model hub is ever asked.
 os.environ.setdefault("LONGFORM_PROGRESS", "0")
@@ -52,14 +53,16 @@ def machine() -> dict:
 
 
 def commit() -> dict:
-    """The git commit measured, and whether tracked files had uncommitted changes."""
+    """The git commit measured, and whether tracked files had uncommitted changes (results.json aside: this runner
+    rewrites it between sections)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=BENCH_DIR, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "HEAD")
     if not head:
         return {"commit": "unknown", "dirty": "unknown"}
-    return {"commit": head, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ":/", f":(top,exclude){RESULTS_IN_REPO}")
+    return {"commit": head, "dirty": bool(changes)}
 
 
 def load_average() -> float:
@@ -72,7 +75,7 @@ def scripts() -> dict[str, Path]:
     return {script.stem.removeprefix("bench_"): script for script in sorted(BENCH_DIR.glob("bench_*.py"))}
 
 
-def run_section(name: str, script: Path, quick: bool) -> dict | None:
+def run_section(script: Path, quick: bool) -> dict | None:
     """Run one script's main(); its section (provenance + figures), or None when it has no quick mode and `quick`."""
     spec = importlib.util.spec_from_file_location(script.stem, script)
     module = importlib.util.module_from_spec(spec)
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads(target.read_text()) if target.exists() else {}
     sections = results.setdefault("sections", {})
     for name in wanted:
-        section = run_section(name, available[name], args.quick)
+        section = run_section(available[name], args.quick)
         if section is None:
             continue
         sections[name] = section

@@ -2,6 +2,7 @@
 provenance, `run_all.py --only` rewrites one section only, and a difference inside its spread is called noise."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -120,3 +121,21 @@ def test_only_an_unknown_section_is_refused_by_name(bench_dir, capsys):
     with pytest.raises(SystemExit):
         run_all.main(["--only", "gamma"])
     assert "gamma" in capsys.readouterr().err
+
+
+def test_dirty_means_tracked_changes_other_than_the_results_being_written(tmp_path, monkeypatch):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "results.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    monkeypatch.setattr(run_all, "BENCH_DIR", tmp_path / "bench")
+    (tmp_path / "bench" / "results.json").write_text('{"sections": {}}')
+    assert run_all.commit()["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert run_all.commit()["dirty"] is True
