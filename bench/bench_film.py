@@ -370,8 +370,8 @@ def print_comparison(result: dict) -> None:
     print(f"  plan: critical path {format_spread(result['critical_path_s'], 1)} s, 2-server schedule "
           f"{format_spread(result['schedule_two_servers_s'], 1)} s (from the 1-server unit times)")
     print(f"  2 servers / 1 server, whole film: predicted {format_spread(result['predicted_ratio'])} (critical-path "
-          f"schedule + fixed costs), measured {format_spread(result['measured_ratio'])}: {result['vs_goal']} "
-          f"(goal); render only {format_spread(result['render_ratio'])}")
+          f"schedule + fixed costs), measured {format_spread(result['measured_ratio'])}; against the {GOAL} goal: "
+          f"{result['vs_goal']}; render only {format_spread(result['render_ratio'])}")
     print(f"  seconds of render per second of film ({result['engine']}, 1 server): "
           f"{format_spread(result['render_s_per_film_s'], 2)} render only, "
           f"{format_spread(result['total_s_per_film_s'], 2)} with the fixed costs")

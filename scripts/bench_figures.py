@@ -169,21 +169,25 @@ def film_block(results: dict) -> str:
     section = results["sections"]["film"]
     figures = section["figures"]
     runs = [*figures["by_length_one_server"]]
-    rows = [[f"{run['minutes']:g} minute{'s' if run['minutes'] != 1 else ''}, 1 server", str(run["frames"]),
+    rows = [[f"{_minutes(run['minutes'])}, 1 server", str(run["frames"]),
              f"{run['render_s']} s", f"{run['renderer_peak_rss_mb']} MB", f"{run['server_peak_rss_mb'][0]} MB"]
             for run in runs]
     killed = figures["two_servers_ray_one_killed"]
     ray_label = "2 Ray servers, one killed" + (
         f" after {killed['killed']['after_frames']} frames of `{killed['killed']['unit']}`" if killed["killed"] else "")
-    extra = [(f"{figures['two_servers']['minutes']:g} minute, 2 servers", figures["two_servers"])] if (
+    extra = [(f"{_minutes(figures['two_servers']['minutes'])}, 2 servers", figures["two_servers"])] if (
         "two_servers" in figures) else []
-    for label, run in extra + [(f"{killed['minutes']:g} minute, {ray_label}", killed)]:
+    for label, run in extra + [(f"{_minutes(killed['minutes'])}, {ray_label}", killed)]:
         peaks = ", ".join("killed" if peak is None else f"{peak} MB" for peak in run["server_peak_rss_mb"])
         rows.append([label, str(run["frames"]), f"{run['render_s']} s", f"{run['renderer_peak_rss_mb']} MB", peaks])
     text = table(["run", "frames", "render", "renderer peak RSS", "server peak RSS"], rows)
     return (f"{text}\n\n- Film: {figures['film']}.\n{film_ratio_text(figures)}\n- Frames identical to the 1-server "
             f"film's: 2 servers; 2 Ray servers, one killed: {film_identical(figures)}.\n\n{caption(section)} "
             "Memory and the killed run: one run each.")
+
+
+def _minutes(minutes: float) -> str:
+    return f"{minutes:g} minute{'' if minutes == 1 else 's'}"
 
 
 def film_identical(figures: dict) -> str:

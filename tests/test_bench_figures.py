@@ -139,3 +139,18 @@ def test_dirty_means_tracked_changes_other_than_the_results_being_written(tmp_pa
     assert run_all.commit()["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")
     assert run_all.commit()["dirty"] is True
+
+
+def test_a_section_measured_with_spreads_shows_them_and_calls_a_faster_run_that_did_more_work_noise():
+    core = [1.70, 1.80, 1.75, 1.72, 1.90]
+    times = {"core KSampler img2img": core, "LF Animate, switches off": [t * 1.01 for t in core],
+             "LF Animate, switches on": [1.65, 1.85, 1.68, 1.80, 1.76]}
+    paths = _timing.path_rows(times, "core KSampler img2img", "frame")
+    paths["LF Animate, switches off"]["vs_bar"] = _timing.against_bar(paths["LF Animate, switches off"]["ratio"], 1.05)
+    results = json.loads(json.dumps(RESULTS))
+    results["sections"]["animate"]["figures"].update(paths=paths, bar=1.05)
+    rows = [line for line in bench_figures.summary_block(results).splitlines() if line.startswith("| animate")]
+    on_ratio = paths["LF Animate, switches on"]["ratio"]
+    assert on_ratio["min"] < 1.0 < on_ratio["max"] and on_ratio["median"] != 1.0
+    assert _timing.format_spread(on_ratio) + ": noise" in rows[1]
+    assert _timing.format_spread(paths["LF Animate, switches off"]["ratio"]) + ": meets ≤ 1.05" in rows[0]
