@@ -6,10 +6,11 @@ VAEEncode of the previous frame -> ControlNetApplyAdvanced (the frame's conditio
 (seed + frame, denoise = the strength) -> VAEDecode -> 8-bit round trip, i.e. the nodes a user would chain. LF Animate
 runs the same clip with every consistency switch off (the same work: the ratio is the node's overhead, bar <= 1.05)
 and with all on (cross-frame attention, colour matching, shared noise). Paths run interleaved, REPEATS times each after
-a warm-up; the figure is the best (minimum) process CPU seconds per frame (one torch thread: CPU time, which a loaded
-shared machine disturbs far less than the wall clock), with the median beside it.
+a warm-up, timed in process CPU seconds per frame (one torch thread: CPU time, which a loaded shared machine disturbs
+far less than the wall clock). Each ratio to the core chain is the spread of the per-repeat ratios (median, min-max):
+switches off against the 1.05 bar, switches on against 1.0; a bar inside the spread is noise, not a finding.
 
-Run: `COMFYUI_DIR=... python bench/bench_animate.py` (or through bench/run_all.py).
+Run: `COMFYUI_DIR=... python bench/bench_animate.py [--quick]` (or through bench/run_all.py).
 """
 
 from __future__ import annotations
@@ -27,21 +28,23 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 from _comfy import import_comfyui, tiny_models, work_dir  # noqa: E402
-from _timing import overhead_rows  # noqa: E402
+from _timing import MIN_REPEATS, against_bar, format_spread, path_rows  # noqa: E402
 
-REPEATS = 3
+REPEATS = MIN_REPEATS
 THREADS = 1  # tiny tensors: more threads only add contention on a shared CPU, for both paths alike
-FRAMES = 4
-STEPS = 4
+BAR = 1.05
 STRENGTH = 0.5
 CFG = 7.0
 SIZE = 64
 SAMPLER, SCHEDULER = "euler", "normal"
 
 
-def main() -> dict:
-    """Time the core chain and LF Animate on the tiny models; print a table and return the figures."""
+def main(quick: bool = False) -> dict:
+    """Time the core chain and LF Animate on the tiny models; print a table and return the figures. `quick`: 2 frames
+    of 2 steps, to check the script end to end (its figures are not for results.json)."""
     from _pack import load_pack
+
+    frames, steps = (2, 2) if quick else (4, 4)
 
     load_pack()
     torch.set_num_threads(THREADS)
@@ -54,9 +57,9 @@ def main() -> dict:
     first = _picture()
     scribble = np.zeros((1, SIZE, SIZE, 3), dtype=np.uint8)
     scribble[0, 24:40, 8:56] = 255
-    positive = _per_frame(comfy, models.clip, "a sunny forest", "a stormy night")
-    negative = _per_frame(comfy, models.clip, "blurry", "blurry")
-    on = animate.AnimateSettings(steps=STEPS, cfg=CFG, sampler_name=SAMPLER, scheduler=SCHEDULER,
+    positive = _per_frame(comfy, models.clip, "a sunny forest", "a stormy night", frames)
+    negative = _per_frame(comfy, models.clip, "blurry", "blurry", frames)
+    on = animate.AnimateSettings(steps=steps, cfg=CFG, sampler_name=SAMPLER, scheduler=SCHEDULER,
                                  strength=str(STRENGTH), seed=0)
     off = dataclasses.replace(on, cross_frame_attention=False, color_match=False, shared_noise=0.0)
 
@@ -65,20 +68,20 @@ def main() -> dict:
                                                 models.control_net, scribble)).frames
 
     def core_chain() -> np.ndarray:
-        nodes, frames, previous = comfy.nodes, [], first
+        nodes, rendered, previous = comfy.nodes, [], first
         hint = torch.from_numpy(scribble).float() / 255.0
-        for frame in range(FRAMES):
-            cond = animate.frame_conditioning(positive, frame, FRAMES)
-            uncond = animate.frame_conditioning(negative, frame, FRAMES)
+        for frame in range(frames):
+            cond = animate.frame_conditioning(positive, frame, frames)
+            uncond = animate.frame_conditioning(negative, frame, frames)
             cond, uncond = nodes.ControlNetApplyAdvanced().apply_controlnet(cond, uncond, models.control_net, hint,
                                                                             1.0, 0.0, 1.0, vae=models.vae)
             (latent,) = nodes.VAEEncode().encode(models.vae, torch.from_numpy(previous).float()[None] / 255.0)
-            (samples,) = nodes.KSampler().sample(models.model, frame, STEPS, CFG, SAMPLER, SCHEDULER, cond, uncond,
+            (samples,) = nodes.KSampler().sample(models.model, frame, steps, CFG, SAMPLER, SCHEDULER, cond, uncond,
                                                  latent, denoise=STRENGTH)
             (decoded,) = nodes.VAEDecode().decode(models.vae, samples)
             previous = (decoded[0].clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
-            frames.append(previous)
-        return np.stack(frames)
+            rendered.append(previous)
+        return np.stack(rendered)
 
     paths = {"core KSampler img2img": core_chain, "LF Animate, switches off": lambda: lf_animate(off),
              "LF Animate, switches on": lambda: lf_animate(on)}
@@ -89,34 +92,39 @@ def main() -> dict:
             for name, run in paths.items():
                 start = time.process_time()
                 run()
-                times[name].append((time.process_time() - start) / FRAMES)
+                times[name].append((time.process_time() - start) / frames)
         effects = _switch_effects(lf_animate, on, first)
     same = int(np.abs(outputs["core KSampler img2img"].astype(int)
                       - outputs["LF Animate, switches off"].astype(int)).max())
 
-    rows = overhead_rows(times, "core KSampler img2img", "frame")
-    print(f"LF Animate vs the core chain, tiny models via ComfyUI's loaders, {SIZE}x{SIZE}, {FRAMES} frames, "
-          f"{STEPS} steps at denoise {STRENGTH}, CFG {CFG}, best of {REPEATS} ({torch.get_num_threads()} thread)")
-    print(f"{'path':<26} {'s/frame':>9} {'median':>9} {'ratio':>7}")
+    rows = path_rows(times, "core KSampler img2img", "frame")
+    off_ratio, on_ratio = rows["LF Animate, switches off"]["ratio"], rows["LF Animate, switches on"]["ratio"]
+    rows["LF Animate, switches off"]["vs_bar"] = against_bar(off_ratio, BAR)
+    print(f"LF Animate vs the core chain, tiny models via ComfyUI's loaders, {SIZE}x{SIZE}, {frames} frames, "
+          f"{steps} steps at denoise {STRENGTH}, CFG {CFG}, {REPEATS} interleaved repeats "
+          f"({torch.get_num_threads()} thread, CPU s)")
+    print(f"{'path':<26} {'s/frame: median (min-max)':>30} {'ratio to core: median (min-max)':>34}")
     for name, row in rows.items():
-        print(f"{name:<26} {row['seconds_per_frame']:>9.4f} {row['median_seconds_per_frame']:>9.4f} "
-              f"{1 + row['overhead_vs_bare']:>7.3f}")
+        print(f"{name:<26} {format_spread(row['seconds_per_frame']):>30} {format_spread(row['ratio']):>34}")
+    print(f"switches off (the same work) vs the {BAR} bar: {rows['LF Animate, switches off']['vs_bar']}")
+    print(f"switches on (more work) vs the core chain: {rows['LF Animate, switches on']['vs_reference']}"
+          + (" (1.0 lies inside the spread: a faster or slower median here is noise)"
+             if rows["LF Animate, switches on"]["vs_reference"] == "noise" else ""))
     print(f"largest pixel difference, LF Animate (switches off) vs the core chain: {same} of 255")
     print(f"consistency switches, same clip: {'variant':<16} {'consecutive |diff|':>19} {'colour drift':>13}")
     for name, row in effects.items():
         print(f"{'':32} {name:<16} {row['consecutive_difference']:>19.4f} {row['colour_drift']:>13.4f}")
-    ratio = rows["LF Animate, switches off"]["seconds_per_frame"] / rows["core KSampler img2img"]["seconds_per_frame"]
-    return {"size": SIZE, "frames": FRAMES, "steps": STEPS, "strength": STRENGTH, "repeats": REPEATS,
-            "sampler": f"{SAMPLER}/{SCHEDULER}", "device": "cpu", "paths": rows,
-            "ratio_lf_animate_vs_core_ksampler": round(ratio, 4), "bar": 1.05,
-            "max_pixel_difference_vs_core": same, "switch_effects": effects}
+    return {"size": SIZE, "frames": frames, "steps": steps, "strength": STRENGTH, "repeats": REPEATS,
+            "sampler": f"{SAMPLER}/{SCHEDULER}", "device": "cpu", "clock": "process CPU time", "paths": rows,
+            "ratio_lf_animate_vs_core_ksampler": off_ratio, "ratio_switches_on_vs_core_ksampler": on_ratio,
+            "bar": BAR, "max_pixel_difference_vs_core": same, "switch_effects": effects}
 
 
-def _per_frame(comfy, clip, first: str, last: str) -> list:
+def _per_frame(comfy, clip, first: str, last: str, frames: int) -> list:
     """Per-frame CONDITIONING as LF Prompt Schedule gives it: CLIP's encodings of two prompts blended linearly over
     the frames, one batch row per frame (cond and pooled_output)."""
     (a,), (b,) = (comfy.nodes.CLIPTextEncode().encode(clip, text)[0] for text in (first, last))
-    weights = torch.linspace(0, 1, FRAMES)
+    weights = torch.linspace(0, 1, frames)
     cond = torch.cat([torch.lerp(a[0], b[0], w) for w in weights])
     pooled = torch.cat([torch.lerp(a[1]["pooled_output"], b[1]["pooled_output"], w) for w in weights])
     return [[cond, {"pooled_output": pooled}]]
@@ -153,4 +161,4 @@ def _switch_effects(lf_animate, settings, first) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    main(quick="--quick" in sys.argv[1:])

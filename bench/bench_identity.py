@@ -3,16 +3,17 @@ KSampler on the unpatched MODEL.
 
 The core chain on the tiny models: CheckpointLoaderSimple (the tiny SD 1.5: 320/640 channels, 7 cross-attention
 layers), CLIPTextEncode, CLIPVisionLoader (the ViT-H stand-in), the tiny IP-Adapters and insightface pack, KSampler at
-64x64 (8x8 latent), euler, CFG, STEPS steps. All four paths run interleaved, REPEATS times each
+64x64 (8x8 latent), euler, CFG, 4 steps. All four paths run interleaved, REPEATS times each
 after a warm-up. Times are the process's CPU time (one torch thread), which other jobs on a shared machine disturb far
-less than the wall clock; the figure is the best (minimum) per image, with the median beside it, and the ratio of the
-best to the unpatched best. The lock node's own cost (reading the adapter, encoding the reference with the ViT-H) is
+less than the wall clock; each path's figure is the spread (median, min-max) of its seconds per image and of its
+per-repeat ratio to the unpatched run, and 1.0 inside that spread is noise. The lock node's own cost (reading the
+adapter, encoding the reference with the ViT-H) is
 timed separately.
 
 ComfyUI is imported into a child process (it switches the pack's host to its ComfyUI branch for good), so
 bench/run_all.py can run the other benchmarks after this one. COMFYUI_DIR (default build/ComfyUI) names its source.
 
-Run: `python bench/bench_identity.py` (or through bench/run_all.py).
+Run: `python bench/bench_identity.py [--quick]` (or through bench/run_all.py).
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from _timing import overhead_rows  # noqa: E402
+from _timing import MIN_REPEATS, format_spread, path_rows  # noqa: E402
 
-REPEATS = 5
-STEPS = 4
+REPEATS = MIN_REPEATS
 SIZE = 64
 ADAPTERS = {
     "base": "longform-tiny-ip-adapter_sd15.safetensors",
@@ -64,7 +64,7 @@ def _import_comfyui(base: Path) -> None:
     args.base_directory = str(base)
 
 
-def measure() -> dict:
+def measure(steps: int) -> dict:
     """In the child: build the tiny models into a temporary ComfyUI base directory, time there, remove it."""
     from _pack import load_pack
 
@@ -75,12 +75,12 @@ def measure() -> dict:
     try:
         tiny.build_all(base / "models", only=MODELS)
         _import_comfyui(base)
-        return _time_paths(pack)
+        return _time_paths(pack, steps)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _time_paths(pack) -> dict:
+def _time_paths(pack, steps: int) -> dict:
     """Unpatched and locked KSampler runs, interleaved; the lock node's own time per variant."""
     import nodes as core_nodes
     import torch
@@ -104,7 +104,7 @@ def _time_paths(pack) -> dict:
         prepare_seconds[variant] = time.process_time() - start
 
     def render(target) -> None:
-        core_nodes.KSampler().sample(target, 1, STEPS, 5.0, "euler", "normal", positive, negative, latent)
+        core_nodes.KSampler().sample(target, 1, steps, 5.0, "euler", "normal", positive, negative, latent)
 
     times: dict[str, list[float]] = {name: [] for name in paths}
     for target in paths.values():
@@ -114,34 +114,35 @@ def _time_paths(pack) -> dict:
             start = time.process_time()
             render(target)
             times[name].append(time.process_time() - start)
-    rows = overhead_rows(times, "unpatched", "image")
+    rows = path_rows(times, "unpatched", "image")
     for name, row in rows.items():
-        row["ratio_vs_unpatched"] = row.pop("overhead_vs_bare") + 1.0
         row["lock_node_seconds"] = prepare_seconds.get(name)
-    return {"size": SIZE, "steps": STEPS, "repeats": REPEATS, "sampler": "euler / normal, CFG 5", "clock": "process CPU time",
+    return {"size": SIZE, "steps": steps, "repeats": REPEATS, "sampler": "euler / normal, CFG 5", "clock": "process CPU time",
             "device": str(host.torch_device()), "threads": torch.get_num_threads(), "paths": rows}
 
 
-def main() -> dict:
-    """Run `measure` in a child process; print a table and return the figures."""
+def main(quick: bool = False) -> dict:
+    """Run `measure` in a child process; print a table and return the figures. `quick`: 1 step a run, to check the
+    script end to end (its figures are not for results.json)."""
     env = {**os.environ, "LONGFORM_PROGRESS": "0", "TQDM_DISABLE": "1"}
-    child = subprocess.run([sys.executable, __file__, "--child"], cwd=REPO_ROOT, env=env, capture_output=True,
+    child = subprocess.run([sys.executable, __file__, "--child", "1" if quick else "4"], cwd=REPO_ROOT, env=env,
+                           capture_output=True,
                            text=True)
     if child.returncode != 0:
         raise RuntimeError(f"bench_identity child failed:\n{child.stderr[-4000:]}")
     figures = json.loads(child.stdout.strip().splitlines()[-1])
-    print(f"identity lock on ComfyUI's MODEL, tiny models, {SIZE}x{SIZE}, {STEPS} steps, CFG, best of {REPEATS} "
-          f"({figures['threads']} threads, {figures['device']}, CPU seconds)")
-    print(f"{'path':<10} {'s/image':>9} {'median':>9} {'ratio':>7} {'lock node s':>12}")
+    print(f"identity lock on ComfyUI's MODEL, tiny models, {SIZE}x{SIZE}, {figures['steps']} steps, CFG, {REPEATS} "
+          f"interleaved repeats ({figures['threads']} threads, {figures['device']}, CPU seconds)")
+    print(f"{'path':<10} {'s/image: median (min-max)':>30} {'ratio to unpatched':>30} {'':>8} {'lock node s':>12}")
     for name, row in figures["paths"].items():
         node = "-" if row["lock_node_seconds"] is None else f"{row['lock_node_seconds']:.3f}"
-        print(f"{name:<10} {row['seconds_per_image']:>9.3f} {row['median_seconds_per_image']:>9.3f} "
-              f"{row['ratio_vs_unpatched']:>7.3f} {node:>12}")
+        print(f"{name:<10} {format_spread(row['seconds_per_image']):>30} {format_spread(row['ratio']):>30} "
+              f"{row['vs_reference']:>8} {node:>12}")
     return figures
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--child"]:
-        print(json.dumps(measure()))
+    if sys.argv[1:2] == ["--child"]:
+        print(json.dumps(measure(int(sys.argv[2]))))
     else:
-        main()
+        main(quick="--quick" in sys.argv[1:])

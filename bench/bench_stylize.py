@@ -4,10 +4,11 @@ Tiny models (the pack's tiny SD 1.5 checkpoint + kohya LoRA at 0.8 + scribble Co
 CheckpointLoaderSimple, LoraLoader and ControlNetLoader in this process), 64x64, 10 steps, CFG. The core path is
 CLIPTextEncode x2 -> ControlNetApplyAdvanced -> EmptyLatentImage -> KSampler -> VAEDecode; LF Stylize takes the same
 CLIP and prompts. Both must give the same pixels (checked); the ratio of their times is the node's overhead. Paths run
-interleaved, REPEATS times each after a warm-up; the figure is the best (minimum) process CPU seconds per image (one
-torch thread: CPU time, which a loaded shared machine disturbs far less than the wall clock).
+interleaved, REPEATS times each after a warm-up, timed in process CPU seconds per image (one torch thread: CPU time,
+which a loaded shared machine disturbs far less than the wall clock). The ratio is the spread of the per-repeat ratios
+(median, min-max) against the 1.05 bar; the bar inside the spread is noise.
 
-Run: `COMFYUI_DIR=... python bench/bench_stylize.py` (or through bench/run_all.py).
+Run: `COMFYUI_DIR=... python bench/bench_stylize.py [--quick]` (or through bench/run_all.py).
 """
 
 from __future__ import annotations
@@ -23,20 +24,23 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 from _comfy import import_comfyui, tiny_models, work_dir  # noqa: E402
-from _timing import overhead_rows  # noqa: E402
+from _timing import MIN_REPEATS, against_bar, format_spread, path_rows  # noqa: E402
 
-REPEATS = 3
+REPEATS = MIN_REPEATS
 THREADS = 1
-STEPS = 10
+BAR = 1.05
 SIZE = 64
 CFG = 7.5
 SAMPLER, SCHEDULER = "euler_ancestral", "normal"
 PROMPT, NEGATIVE = "a cute yellow creature, clean lines", "lowres, blurry"
 
 
-def main() -> dict:
-    """Time LF Stylize and the core chain on the tiny models; print a table and return the figures."""
+def main(quick: bool = False) -> dict:
+    """Time LF Stylize and the core chain on the tiny models; print a table and return the figures. `quick`: 2 steps,
+    to check the script end to end (its figures are not for results.json)."""
     from _pack import load_pack
+
+    steps = 2 if quick else 10
 
     pack = load_pack()
     torch.set_num_threads(THREADS)
@@ -56,13 +60,13 @@ def main() -> dict:
         positive, negative = nodes.ControlNetApplyAdvanced().apply_controlnet(
             positive, negative, models.control_net, scribble, 1.0, 0.0, 1.0, vae=models.vae)
         (latent,) = nodes.EmptyLatentImage().generate(SIZE, SIZE, 1)
-        (samples,) = nodes.KSampler().sample(models.model, 42, STEPS, CFG, SAMPLER, SCHEDULER, positive, negative,
+        (samples,) = nodes.KSampler().sample(models.model, 42, steps, CFG, SAMPLER, SCHEDULER, positive, negative,
                                              latent)
         return nodes.VAEDecode().decode(models.vae, samples)[0]
 
     def lf_stylize() -> torch.Tensor:
         return pack.nodes.stylize.LF_Stylize().render(
-            models.model, models.vae, models.control_net, scribble, 42, STEPS, CFG, SAMPLER, SCHEDULER, 1.0, 0.0, 1.0,
+            models.model, models.vae, models.control_net, scribble, 42, steps, CFG, SAMPLER, SCHEDULER, 1.0, 0.0, 1.0,
             SIZE, SIZE, clip=models.clip, prompt=PROMPT, negative_prompt=NEGATIVE)[0]
 
     paths = {"core chain": core_chain, "LF Stylize": lf_stylize}
@@ -75,17 +79,17 @@ def main() -> dict:
                 run()
                 times[name].append(time.process_time() - start)
     identical = bool(torch.equal(images["core chain"], images["LF Stylize"]))
-    rows = overhead_rows(times, "core chain", "image")
-    print(f"LF Stylize vs the core chain, tiny models via ComfyUI's loaders, {SIZE}x{SIZE}, {STEPS} steps "
-          f"{SAMPLER}/{SCHEDULER}, CFG {CFG}, best of {REPEATS} ({torch.get_num_threads()} thread)")
+    rows = path_rows(times, "core chain", "image")
+    rows["LF Stylize"]["vs_bar"] = against_bar(rows["LF Stylize"]["ratio"], BAR)
+    print(f"LF Stylize vs the core chain, tiny models via ComfyUI's loaders, {SIZE}x{SIZE}, {steps} steps "
+          f"{SAMPLER}/{SCHEDULER}, CFG {CFG}, {REPEATS} interleaved repeats ({torch.get_num_threads()} thread, CPU s)")
     for name, row in rows.items():
-        print(f"{name:<12} {row['seconds_per_image']:>8.3f} s  median {row['median_seconds_per_image']:>8.3f} s  "
-              f"ratio {1 + row['overhead_vs_bare']:.3f}")
-    print(f"same pixels as the core chain: {identical}")
-    return {"size": SIZE, "steps": STEPS, "sampler": f"{SAMPLER}/{SCHEDULER}", "repeats": REPEATS, "device": "cpu",
-            "paths": rows, "ratio_lf_stylize_vs_core_chain": round(1 + rows["LF Stylize"]["overhead_vs_bare"], 4),
-            "identical_to_core_chain": identical}
+        print(f"{name:<12} s/image {format_spread(row['seconds_per_image'])}  ratio {format_spread(row['ratio'])}")
+    print(f"LF Stylize vs the {BAR} bar: {rows['LF Stylize']['vs_bar']}; same pixels as the core chain: {identical}")
+    return {"size": SIZE, "steps": steps, "sampler": f"{SAMPLER}/{SCHEDULER}", "repeats": REPEATS, "device": "cpu",
+            "clock": "process CPU time", "paths": rows, "ratio_lf_stylize_vs_core_chain": rows["LF Stylize"]["ratio"],
+            "bar": BAR, "identical_to_core_chain": identical}
 
 
 if __name__ == "__main__":
-    main()
+    main(quick="--quick" in sys.argv[1:])
