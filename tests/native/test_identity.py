@@ -139,6 +139,7 @@ def test_faceid_on_the_cpu_provider_with_its_lora_as_weight_patches(comfy, pack,
     assert faces.providers() == ["CPUExecutionProvider"]  # ComfyUI runs on the CPU here (--cpu)
     locked, info = lock(pack, unet, face_picture(), FACEID, insightface=FACE_PACK)
     assert info.startswith("faceid IP-Adapter")
+    assert info.splitlines()[-1] == "faces: insightface on onnxruntime CPUExecutionProvider"  # no GPU: no warning
     assert len(locked.patches) == 14 * 4 and not unet.patches  # LoRA on q, k, v, out of every attention layer
     assert (sample(comfy, locked, conditioning) - sample(comfy, unet, conditioning)).abs().max() > 1e-3
     with pytest.raises(ValueError, match="No face found"):
