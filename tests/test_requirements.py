@@ -138,4 +138,4 @@ def test_everything_the_tests_scripts_and_builders_import_is_in_requirements_dev
     dev = listed("requirements-dev.txt")
     missing = {name: sorted(distributions_of(name)) for name in third_party if not distributions_of(name) & dev}
     assert not missing, f"imported by tests, scripts, bench or core/tiny but in no requirements file: {missing}"
-    assert {"jsonschema", "diffusers", "pytest", "pyflakes"} <= dev
+    assert {"jsonschema", "diffusers", "pytest", "ruff"} <= dev
