@@ -163,7 +163,8 @@ def test_huge_schedules_answer_within_seconds(comfyui, object_info, no_escape):
         assert status == 200, answer
         entry = wait_for(comfyui, answer["prompt_id"], timeout=120)
         assert time.monotonic() - started < 30
-        assert entry["status"]["status_str"] == (expected or entry["status"]["status_str"]), error_message(entry)
+        allowed = {expected} if expected else {"success", "error"}  # None: a result or a clear error, both in time
+        assert entry["status"]["status_str"] in allowed, error_message(entry)
         if entry["status"]["status_str"] == "error":
             assert "at most" in error_message(entry), error_message(entry)
 
@@ -183,8 +184,8 @@ def test_broken_model_files_are_clear_errors(comfyui, no_escape):
                          "filename_prefix": "security/ddpm"}}}
             comfyui.client.free()
             status, answer = post_prompt(comfyui.url, graph)
-            if status == 400:  # the server listed the folder before the file was there
-                pytest.skip("the model list is cached by the server")
+            # ComfyUI lists a model folder again when its modification time changes: the new file is a valid choice.
+            assert status == 200, f"the server refused '{name}' before running it: {answer}"
             message = error_message(wait_for(comfyui, answer["prompt_id"]))
             assert "'model_file'" in message and name in message and "Fix:" in message, message
             assert "header too small" not in message and "deserializing" not in message
