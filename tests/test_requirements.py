@@ -14,7 +14,7 @@ from install_report import canonical, requirement_lines
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Provided by ComfyUI itself: its modules, and the torch build its user chose.
-COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "execution", "folder_paths",
+COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "comfyui_version", "execution", "folder_paths",
                    "latent_preview", "nodes", "server"}
 HOST_PACKAGES = {"torch", "torchvision"}
 INSTALLED_BY_INSTALL_PY = {"insightface", "onnxruntime"}  # see install.py INSIGHTFACE, choose_onnxruntime
