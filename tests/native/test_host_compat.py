@@ -57,3 +57,32 @@ def test_the_interrupt_passes_through_the_pack_as_an_exception_or_a_base_excepti
     pack.core.host.check_comfyui()
     with pytest.raises(interrupt), pack.core.host.progress(3) as bar:
         bar.update()
+
+
+def test_a_throttled_progress_hook_loses_no_position_and_no_interrupt(comfy, pack):
+    """Newer ComfyUI throttles the progress it sends: a hook that drops updates. Every update the pack sends is
+    absolute (value, total), so whichever arrives is right, and the pack checks the interrupt itself on every
+    update instead of relying on the hook."""
+    import comfy.model_management as mm
+    import comfy.utils
+
+    arrived, previous = [], comfy.utils.PROGRESS_BAR_HOOK
+    sent = 0
+
+    def throttled(value, total, preview, node_id=None):
+        nonlocal sent
+        sent += 1
+        if sent % 3 == 0:  # two updates of three dropped
+            arrived.append((value, total))
+
+    comfy.utils.set_progress_bar_global_hook(throttled)
+    try:
+        with pytest.raises(mm.InterruptProcessingException), pack.core.host.progress(10) as bar:
+            for step in range(10):
+                if step == 7:
+                    mm.interrupt_current_processing(True)  # between two dropped updates
+                bar.update()
+    finally:
+        comfy.utils.set_progress_bar_global_hook(previous)
+        mm.interrupt_current_processing(False)
+    assert arrived == [(3, 10), (6, 10)] and bar.current == 8  # stopped at the first update after the request
