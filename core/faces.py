@@ -37,11 +37,6 @@ class FaceResult:
     score: float
     embedding: np.ndarray  # [512] float32, unit length (insightface's `normed_embedding`)
 
-    @property
-    def area(self) -> float:
-        """Box area in pixels."""
-        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
-
 
 def providers() -> list[str]:
     """onnxruntime providers for the host's device: CUDA first when it is a GPU and onnxruntime has it, else CPU."""

@@ -65,18 +65,6 @@ class IdentityScores:
             lines.append(self.face_provider)
         return "\n".join(lines)
 
-    def as_dict(self) -> dict:
-        """Plain numbers for JSON (NaN face scores become None)."""
-        stats = self.face_stats()
-        return {
-            "clip": self.clip,
-            "clip_mean": self.clip_mean,
-            "clip_min": self.clip_min,
-            "face": None if self.face is None else [None if math.isnan(v) else v for v in self.face],
-            "face_mean": None if stats is None else stats[0],
-            "face_min": None if stats is None else stats[1],
-        }
-
 
 def cosine_to_reference(frames: torch.Tensor, reference: torch.Tensor) -> list[float]:
     """Cosine of each frame vector [N, D] with the reference direction: the mean of the references' unit vectors
