@@ -23,7 +23,7 @@ COMFYUI_REQS_STAMP := build/.comfyui-requirements$(subst /,-,$(COMFYUI))
 # `make test` runs the native and host tests when a ComfyUI is at hand: given, built, or buildable from the archive.
 TEST_COMFYUI := $(if $(or $(COMFYUI_DIR),$(wildcard $(COMFYUI_BUILD)/main.py),$(COMFYUI_ARCHIVE)),$(COMFYUI))
 
-.PHONY: venv comfyui tiny test demo film bench workflows clean
+.PHONY: venv comfyui tiny lint test demo film bench workflows clean
 
 venv: $(STAMP)
 
@@ -58,6 +58,10 @@ $(COMFYUI_REQS_STAMP): $(STAMP) $(COMFYUI)/requirements.txt
 ## tiny: the seeded tiny stand-ins of every manifest model, in the real on-disk formats
 tiny: $(STAMP)
 	$(BIN)/python install.py --tiny --models-dir $(TINY_DIR)
+
+## lint: pyflakes' checks over the whole tree (ruff's F rules: unused imports and variables, undefined names)
+lint: $(STAMP)
+	$(BIN)/ruff check --no-cache .
 
 ## test: the whole suite in three pytest processes (tests/, tests/native, tests/host), then one line of totals;
 ## tests/native and tests/host need a ComfyUI and are skipped (one line says so) when none is at hand

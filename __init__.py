@@ -7,6 +7,7 @@ if __package__:
     from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
     if host.in_comfyui():
+        host.check_comfyui()
         host.register_model_folders()
 
     __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

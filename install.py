@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """ComfyUI-LongForm installer, in the ComfyUI-Manager convention.
 
-    python install.py                      install requirements.txt into this Python, copy the example inputs
+    python install.py                      install requirements.txt, insightface and one onnxruntime build into this
+                                           Python, copy the example inputs
     python install.py --models [GROUP...]  download the manifest's models (all groups when none is named)
     python install.py --tiny --models-dir DIR   build the tiny seeded test stand-ins
 
@@ -690,13 +691,95 @@ def build_tiny(models_dir: Path) -> int:
     return EXIT_OK
 
 
-def install_requirements() -> None:
-    """pip-install requirements.txt into the Python running this script (ComfyUI's own)."""
-    requirements = PACK_ROOT / "requirements.txt"
-    command = [sys.executable, "-m", "pip", "install", "-r", str(requirements)]
-    logger.info("Installing %s into %s", requirements.name, sys.executable)
+# FaceID's face analysis. insightface requires the CPU build `onnxruntime`: installed with its requirements, pip would
+# put it beside a GPU build, the two share the `onnxruntime` module folder, and the CPU one wins. So insightface goes in
+# without its requirements (its other requirements are in requirements.txt) and one onnxruntime build is chosen here.
+INSIGHTFACE = "insightface>=0.7.3"
+ONNXRUNTIME_CPU = "onnxruntime>=1.18"
+ONNXRUNTIME_GPU = "onnxruntime-gpu>=1.18"  # built for CUDA 12 on PyPI
+# The distributions that provide the `onnxruntime` module (a user's own build counts as theirs to keep).
+ONNXRUNTIME_BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino",
+                      "onnxruntime-silicon", "onnxruntime-qnn", "onnxruntime-rocm", "onnxruntime-cann",
+                      "onnxruntime-migraphx", "onnxruntime-coreml")
+
+
+def _pip(*args: str) -> None:
+    """Run pip in the Python running this script (ComfyUI's own); InstallError when it fails."""
+    command = [sys.executable, "-m", "pip", "install", *args]
     if subprocess.run(command, check=False).returncode != 0:
-        raise InstallError(f"pip could not install {requirements}; see its output above.", EXIT_PIP)
+        raise InstallError(f"pip could not install {' '.join(args)}; see its output above.", EXIT_PIP)
+
+
+def installed_onnxruntime_builds() -> list[str]:
+    """The onnxruntime builds installed in this Python, by distribution name (normally none or one)."""
+    import importlib.metadata
+
+    names = {re.sub(r"[-_.]+", "-", dist.metadata["Name"] or "").lower() for dist in importlib.metadata.distributions()}
+    return sorted(names.intersection(ONNXRUNTIME_BUILDS))
+
+
+def torch_cuda_version() -> str | None:
+    """The CUDA version of this Python's torch when it sees a CUDA GPU; None without torch, on the CPU, ROCm or MPS."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    cuda = getattr(torch.version, "cuda", None)
+    return cuda if cuda and torch.cuda.is_available() else None
+
+
+@dataclass(frozen=True)
+class OnnxruntimeChoice:
+    """Which onnxruntime build install.py leaves: `install` is the requirement to pip-install (None: keep what is
+    there), `build` its distribution name, `why` one line for the install report."""
+
+    install: str | None
+    build: str
+    why: str
+
+    def switch_hint(self) -> str:
+        """How to swap this build for the other standard one, with this Python."""
+        other = "onnxruntime" if self.build != "onnxruntime" else "onnxruntime-gpu"
+        return (f"To switch to {other}: {sys.executable} -m pip uninstall -y {self.build} && "
+                f"{sys.executable} -m pip install {other}")
+
+
+def choose_onnxruntime(installed: list[str], cuda: str | None) -> OnnxruntimeChoice:
+    """The build to leave: a build already installed (the user's choice), else onnxruntime-gpu where torch runs on
+    CUDA 12 or newer, else the CPU build. Several builds already installed are kept and reported (see the warning)."""
+    if installed:
+        return OnnxruntimeChoice(None, installed[-1] if len(installed) == 1 else ", ".join(installed),
+                                 "already installed (yours: kept as it is)")
+    if cuda and int(cuda.split(".")[0]) >= 12:
+        return OnnxruntimeChoice(ONNXRUNTIME_GPU, "onnxruntime-gpu", f"torch runs on CUDA {cuda}")
+    reason = (f"torch runs on CUDA {cuda}, older than the CUDA 12 that PyPI's onnxruntime-gpu is built for" if cuda
+              else "torch sees no CUDA GPU")
+    return OnnxruntimeChoice(ONNXRUNTIME_CPU, "onnxruntime", reason)
+
+
+def install_requirements() -> OnnxruntimeChoice:
+    """pip-install requirements.txt, insightface (without its onnxruntime requirement) and one onnxruntime build into
+    the Python running this script (ComfyUI's own); log which build it left and how to switch. Returns that choice."""
+    requirements = PACK_ROOT / "requirements.txt"
+    logger.info("Installing %s into %s", requirements.name, sys.executable)
+    _pip("-r", str(requirements))
+    _pip("--no-deps", INSIGHTFACE)
+    choice = choose_onnxruntime(installed_onnxruntime_builds(), torch_cuda_version())
+    if choice.install:
+        _pip(choice.install)
+    builds = installed_onnxruntime_builds()
+    if len(builds) > 1:
+        keep = "onnxruntime-gpu" if "onnxruntime-gpu" in builds else builds[0]
+        logger.warning("Several onnxruntime builds are installed (%s): they share one module folder and the last one "
+                       "installed wins, so FaceID may run on the CPU on a GPU machine. Keep one: %s -m pip uninstall "
+                       "-y %s && %s -m pip install --no-deps %s", ", ".join(builds), sys.executable, " ".join(builds),
+                       sys.executable, keep)
+        return choice
+    logger.info("onnxruntime: %s (%s). %s", choice.build, choice.why, choice.switch_hint())
+    if choice.build != "onnxruntime":
+        logger.info("insightface went in without its onnxruntime requirement: `pip check` lists that requirement as "
+                    "missing, while %s provides the same module.", choice.build)
+    return choice
 
 
 def copy_examples(source: Path, input_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -761,7 +844,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="install.py",
         description="Install ComfyUI-LongForm.\n"
-        "  bare:      pip-install requirements.txt into this Python, copy the example inputs into ComfyUI's input\n"
+        "  bare:      pip-install requirements.txt, insightface and one onnxruntime build (GPU on CUDA, else CPU, or\n"
+        "             the one you have) into this Python, copy the example inputs into ComfyUI's input\n"
         "  --models:  download the real weights listed in models_manifest.json (resumable, sha256-checked)\n"
         "  --tiny:    build small seeded stand-ins of every model, for tests",
         epilog=EXIT_CODES_HELP,

@@ -11,7 +11,7 @@ One plot (three panels) and a JSON-ready summary.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ class ClipReport:
     pixel_difference: np.ndarray  # [frames - 1], mean |frame k+1 - frame k| in 0..1
     identity_clip: list[float] | None = None
     identity_face: list[float] | None = None
+    identity_face_provider: str = ""  # the onnxruntime provider the faces ran on (core/faces.py provider_report)
 
     def crossings(self) -> list[dict]:
         """For each switch a -> b: the frame where b's adherence overtakes a's (linear interpolation between frames;
@@ -55,7 +56,8 @@ class ClipReport:
         if self.identity_clip is not None:
             face = None if self.identity_face is None else [None if math.isnan(v) else v for v in self.identity_face]
             identity = {"clip": self.identity_clip, "clip_mean": float(np.mean(self.identity_clip)),
-                        "clip_min": float(np.min(self.identity_clip)), "face": face}
+                        "clip_min": float(np.min(self.identity_clip)), "face": face,
+                        "face_provider": self.identity_face_provider or None}
         steady = len(self.consecutive_cosine) > 0
         return {
             "frames": int(self.adherence.shape[0]),
@@ -174,10 +176,12 @@ def clip_report(
     image_vectors = encoder.encode_images(frames).vectors
     text_vectors = encoder.encode_texts(schedule.distinct_prompts, truncate=True).vectors
     identity_clip = identity_face = None
+    face_provider = ""
     if reference is not None:
         from .identity_score import embedder, identity_scores
 
         embed = embedder(clip_vision=clip_vision) if clip_vision is not None else embedder(probe_encoder=encoder_name)
         scores = identity_scores(frames, reference, embed, insightface_pack)
-        identity_clip, identity_face = scores.clip, scores.face
-    return report_from_vectors(image_vectors, text_vectors, frames, schedule, identity_clip, identity_face)
+        identity_clip, identity_face, face_provider = scores.clip, scores.face, scores.face_provider
+    report = report_from_vectors(image_vectors, text_vectors, frames, schedule, identity_clip, identity_face)
+    return replace(report, identity_face_provider=face_provider)

@@ -77,11 +77,6 @@ class Embeddings:
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
 
-    @property
-    def any_truncated(self) -> bool:
-        """True when at least one text was cut to the encoder's length."""
-        return any(self.truncated)
-
 
 @dataclass
 class TokenView:

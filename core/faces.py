@@ -25,6 +25,8 @@ FOLDER = "insightface"
 DETECTION_SIZE = (640, 640)  # the buffalo_l detector's usual input; a detector with a fixed input size keeps its own
 
 _ANALYZERS: dict[tuple[str, tuple[str, ...]], object] = {}
+# The execution provider each pack's recognition session last ran on, by pack folder: the nodes' info output names it.
+_PROVIDERS_USED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,6 @@ class FaceResult:
     box: tuple[float, float, float, float]
     score: float
     embedding: np.ndarray  # [512] float32, unit length (insightface's `normed_embedding`)
-
-    @property
-    def area(self) -> float:
-        """Box area in pixels."""
-        return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
 
 
 def providers() -> list[str]:
@@ -84,10 +81,31 @@ def load_analyzer(pack: str):
         analyzer.prepare(ctx_id=0 if chosen[0] == "CUDAExecutionProvider" else -1, det_size=DETECTION_SIZE)
         if pack_is_tiny:
             tiny_marker.warn_if_tiny(dict(tiny_marker.TINY_METADATA), folder)
-        logger.info("insightface pack %s on %s", folder.name, chosen[0])
         if chosen == ["CPUExecutionProvider"]:
             _ANALYZERS[key] = analyzer
+    # What the session really runs on: onnxruntime falls back to the CPU when the CUDA libraries fail to load.
+    used = analyzer.models["recognition"].session.get_providers()[0]
+    if _PROVIDERS_USED.get(str(folder)) != used:
+        logger.info("insightface pack %s on %s", folder.name, used)
+    _PROVIDERS_USED[str(folder)] = used
     return analyzer
+
+
+def provider_report(pack: str) -> str:
+    """A line for a node's info output: the onnxruntime execution provider the pack's faces ran on, and, when ComfyUI
+    runs on CUDA but the faces ran on the CPU, a warning saying how to get onnxruntime's GPU build (also logged)."""
+    used = _PROVIDERS_USED.get(str(host.model_path(FOLDER, pack)), "not run")
+    line = f"faces: insightface on onnxruntime {used}"
+    if used != "CPUExecutionProvider" or host.torch_device().type != "cuda":
+        return line
+    import onnxruntime
+
+    warning = (f"WARNING: ComfyUI runs on CUDA but FaceID ran on the CPU (onnxruntime {onnxruntime.__version__} offers "
+               f"{', '.join(onnxruntime.get_available_providers())}). Fix: with ComfyUI's Python, `pip uninstall -y "
+               "onnxruntime onnxruntime-gpu` then `pip install onnxruntime-gpu` (or run the pack's install.py again), "
+               "and restart ComfyUI; if onnxruntime-gpu is installed, check that its CUDA 12 and cuDNN 9 libraries load.")
+    logger.warning("%s", warning)
+    return f"{line}\n{warning}"
 
 
 def largest_face(faces: list) -> object | None:

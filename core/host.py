@@ -1,4 +1,4 @@
-"""The one module that touches ComfyUI: model folders, progress, interrupt and device.
+"""The one module that touches ComfyUI: the compatibility check at load, model folders, progress, interrupt, device.
 
 Inside ComfyUI it defers to `folder_paths`, `comfy.utils.ProgressBar` and `comfy.model_management`. Outside (tests,
 scripts, the demo) it falls back to plain equivalents: a models dir set by `set_models_dir()` or the
@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -43,6 +43,116 @@ class Interrupted(Exception):
 def in_comfyui() -> bool:
     """True when running inside a ComfyUI server process (its `folder_paths` module is loaded)."""
     return "folder_paths" in sys.modules and "comfy.model_management" in sys.modules
+
+
+# ------------------------------------------------------------------------------------------------------- compatibility
+
+MIN_COMFYUI = "0.3.64"  # pyproject.toml's requires-comfyui; docs/compat.md says what each check below guards
+
+
+def _has_parameters(function, *names: str) -> bool:
+    """True when `function` takes every one of `names` (by name, or through **kwargs)."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return all(name in parameters or takes_kwargs for name in names)
+
+
+def _attention_patches() -> bool:
+    import inspect
+
+    from comfy.ldm.modules.attention import BasicTransformerBlock, optimized_attention
+
+    # core/comfy_ipadapter.py: ComfyUI calls an attn2 replacement from the transformer block's options, and the
+    # replacement calls optimized_attention(q, k, v, heads, attn_precision=, transformer_options=).
+    return ("patches_replace" in inspect.getsource(BasicTransformerBlock.forward)
+            and _has_parameters(optimized_attention, "q", "k", "v", "heads", "attn_precision", "transformer_options"))
+
+
+def _model_patcher() -> bool:
+    from comfy.model_patcher import ModelPatcher
+
+    return all(callable(getattr(ModelPatcher, name, None)) for name in (
+        "clone", "set_model_attn1_patch", "set_model_attn2_replace", "add_patches", "get_model_object"))
+
+
+def _sample() -> bool:
+    import comfy.sample
+
+    return (all(callable(getattr(comfy.sample, name, None)) for name in ("sample", "prepare_noise",
+                                                                         "fix_empty_latent_channels"))
+            and _has_parameters(comfy.sample.sample, "denoise", "callback", "disable_pbar", "seed"))
+
+
+def _lora_key_maps() -> bool:
+    import comfy.lora
+
+    return all(callable(getattr(comfy.lora, name, None)) for name in ("model_lora_keys_unet", "model_lora_keys_clip",
+                                                                       "load_lora"))
+
+
+def _interrupt() -> bool:
+    import comfy.model_management as mm
+
+    # An Exception in 0.3.64, a BaseException in newer ComfyUI: the pack never catches it (tests/test_host_compat.py).
+    return (isinstance(getattr(mm, "InterruptProcessingException", None), type)
+            and issubclass(mm.InterruptProcessingException, BaseException)
+            and callable(getattr(mm, "throw_exception_if_processing_interrupted", None)))
+
+
+def _progress() -> bool:
+    import comfy.utils
+
+    # Only the bar's last value matters: newer ComfyUI throttles the updates it sends to the UI.
+    return _has_parameters(comfy.utils.ProgressBar.update_absolute, "value", "total", "preview")
+
+
+# What the pack uses of ComfyUI's internals: (name in the error, check). docs/compat.md has the details.
+COMFYUI_FEATURES: tuple[tuple[str, Callable[[], bool]], ...] = (
+    ("attention patches (BasicTransformerBlock patches_replace, optimized_attention(q, k, v, heads, "
+     "attn_precision=, transformer_options=))", _attention_patches),
+    ("ModelPatcher.clone / set_model_attn1_patch / set_model_attn2_replace / add_patches / get_model_object",
+     _model_patcher),
+    ("comfy.sample.sample(..., denoise=, callback=, disable_pbar=, seed=) / prepare_noise / "
+     "fix_empty_latent_channels", _sample),
+    ("LoRA key maps comfy.lora.model_lora_keys_unet / model_lora_keys_clip / load_lora", _lora_key_maps),
+    ("interrupt comfy.model_management.InterruptProcessingException / throw_exception_if_processing_interrupted",
+     _interrupt),
+    ("progress comfy.utils.ProgressBar.update_absolute(value, total, preview)", _progress),
+)
+
+
+def comfyui_version() -> str:
+    """The running ComfyUI's version (its comfyui_version.py), or "unknown" for a tree without one."""
+    try:
+        from comfyui_version import __version__
+    except ImportError:
+        return "unknown"
+    return str(__version__)
+
+
+def check_comfyui() -> str:
+    """At load: log ComfyUI's version and check, by feature, every internal the pack relies on.
+
+    Raises RuntimeError naming each missing feature (ComfyUI then reports the pack as failed to import, with this
+    message). Returns the version.
+    """
+    version = comfyui_version()
+    missing = []
+    for name, check in COMFYUI_FEATURES:
+        try:
+            present = check()
+        except (ImportError, AttributeError, TypeError, ValueError, OSError):  # gone, renamed, or no source to read
+            present = False
+        if not present:
+            missing.append(name)
+    if missing:
+        raise RuntimeError(
+            f"ComfyUI-LongForm cannot run on this ComfyUI ({version}): it lacks " + "; ".join(missing) + ". The pack "
+            f"is tested on ComfyUI {MIN_COMFYUI} and later (docs/compat.md); update ComfyUI, or report the change.")
+    logger.info("ComfyUI %s: every internal the pack uses is there.", version)
+    return version
 
 
 # ---------------------------------------------------------------------------------------------------------------- folders

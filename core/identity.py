@@ -31,12 +31,14 @@ class LockedModel:
     weight: float
     start_at: float
     end_at: float
+    faces: str = ""  # FaceID: the onnxruntime provider the faces ran on (core/faces.py provider_report)
 
     def info(self, name: str) -> str:
-        """One line for the node's STRING output."""
+        """The node's STRING output: one line, and FaceID's provider line."""
         text = (f"{self.variant} IP-Adapter '{name}', weight {self.weight:g}, sampling {self.start_at:.2f}-"
                 f"{self.end_at:.2f}, {self.references} reference image(s)")
-        return text + (" (weight 0: model returned unpatched)" if self.weight == 0 else "")
+        text += " (weight 0: model returned unpatched)" if self.weight == 0 else ""
+        return f"{text}\n{self.faces}" if self.faces else text
 
 
 def _check_inputs(reference, weight: float, start_at: float, end_at: float) -> tuple[torch.Tensor, float, float, float]:
@@ -112,4 +114,9 @@ def lock_identity(model, ipadapter_name: str, reference, weight: float = 0.8, st
     adapter = read_adapter(ipadapter_name)
     cond, uncond = reference_features(adapter, reference, clip_vision, insightface_pack)
     patched = comfy_ipadapter.lock_model(model, adapter, cond, uncond, weight, start_at, end_at)
-    return LockedModel(patched, adapter.variant, int(reference.shape[0]), float(weight), start_at, end_at)
+    faces = ""
+    if adapter.variant == "faceid":
+        from .faces import provider_report
+
+        faces = provider_report(insightface_pack)
+    return LockedModel(patched, adapter.variant, int(reference.shape[0]), float(weight), start_at, end_at, faces)

@@ -27,6 +27,7 @@ class IdentityScores:
 
     clip: list[float]
     face: list[float] | None = None
+    face_provider: str = ""  # the onnxruntime provider line of core/faces.py provider_report, with a face pack
 
     @property
     def clip_mean(self) -> float:
@@ -60,19 +61,9 @@ class IdentityScores:
             else:
                 missing = f" ({self.faces_missing} frames without a face)" if self.faces_missing else ""
                 lines.append(f"Face identity: mean {stats[0]:.4f}, min {stats[1]:.4f}{missing}")
+        if self.face_provider:
+            lines.append(self.face_provider)
         return "\n".join(lines)
-
-    def as_dict(self) -> dict:
-        """Plain numbers for JSON (NaN face scores become None)."""
-        stats = self.face_stats()
-        return {
-            "clip": self.clip,
-            "clip_mean": self.clip_mean,
-            "clip_min": self.clip_min,
-            "face": None if self.face is None else [None if math.isnan(v) else v for v in self.face],
-            "face_mean": None if stats is None else stats[0],
-            "face_min": None if stats is None else stats[1],
-        }
 
 
 def cosine_to_reference(frames: torch.Tensor, reference: torch.Tensor) -> list[float]:
@@ -116,9 +107,9 @@ def identity_scores(frames: torch.Tensor, reference: torch.Tensor, embed: Embedd
             frame_clip.append(embed(chunk))
             bar.update(chunk.shape[0])
     clip = cosine_to_reference(torch.cat(frame_clip), reference_clip)
-    face = None
+    face, face_provider = None, ""
     if insightface_pack:
-        from .faces import analyse, face_embeddings, to_uint8
+        from .faces import analyse, face_embeddings, provider_report, to_uint8
 
         hint = "Use a reference with a visible face, or set the face pack to none to score with CLIP only."
         reference_face = face_embeddings(reference, insightface_pack, "reference", hint)
@@ -129,7 +120,8 @@ def identity_scores(frames: torch.Tensor, reference: torch.Tensor, embed: Embedd
                 vector = None if found is None else torch.from_numpy(found.embedding)[None]
                 face.append(math.nan if vector is None else cosine_to_reference(vector, reference_face)[0])
                 bar.update()
-    return IdentityScores(clip=clip, face=face)
+        face_provider = provider_report(insightface_pack)
+    return IdentityScores(clip=clip, face=face, face_provider=face_provider)
 
 
 def plot_scores(scores: IdentityScores) -> torch.Tensor:

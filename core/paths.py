@@ -4,8 +4,9 @@ symlinks.
 
 A ComfyUI server may be shared, so names that come from node inputs (model files, dataset folders, file name
 prefixes, run names) are untrusted text. `safe_name` checks such a name (nodes call it from `VALIDATE_INPUTS`, before
-any work), `readable_path` / `writable_path` join it to a folder and check where it lands. Paths are never taken from
-a file's contents (model metadata, a run's state): derive them from a checked folder and an index instead.
+any work), `readable_path` and `dataset_folder` join it to a folder and check where it lands (written files take
+`core/video.py`'s `output_subdir`, which checks the same way). Paths are never taken from a file's contents (model
+metadata, a run's state): derive them from a checked folder and an index instead.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from . import host
 
 # Folder kinds by what the pack may do there. Any other kind is a model folder ("checkpoints", "ddpm", ...).
 READABLE_KINDS = ("input", "output", "temp")
-WRITABLE_KINDS = ("output", "temp")
 
 MAX_PART = 120  # characters per file or folder name: file systems take 255 bytes, and the pack appends suffixes
 MAX_NAME = 240  # characters in all, subfolders included
@@ -117,26 +117,6 @@ def readable_path(kind: str, name: str, field: str, subfolders: bool = True) -> 
     from .manifest import missing_model_message
 
     raise FileNotFoundError(missing_model_message(kind, name, [str(p) for p in searched]))
-
-
-def writable_path(kind: str, name: str, field: str, subfolders: bool = True) -> Path:
-    """Where to write `name` in the first folder of `kind` ('output', 'temp' or a model folder), checked by the rule.
-
-    The parent folders are created. ValueError for a refused name, or when the place (through a symlinked folder or
-    file) resolves outside that folder.
-    """
-    if kind == "input":
-        raise ValueError(f"'{field}': the pack never writes into ComfyUI's input folder.")
-    name = safe_name(name, field, subfolders)
-    base = roots(kind)[0]
-    target = base / name
-    if not inside(target, [base]):
-        raise ValueError(f"'{field}' {name!r} leads outside ComfyUI's {kind} folder ({base}) through a symlink; "
-                         "choose another name.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not inside(target, [base]):  # a folder swapped for a symlink between the check and the mkdir
-        raise ValueError(f"'{field}' {name!r} leads outside ComfyUI's {kind} folder ({base}); choose another name.")
-    return target
 
 
 def dataset_folder(name: str, field: str = "dataset") -> Path:

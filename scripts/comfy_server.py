@@ -80,14 +80,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_comfyui(comfyui_dir: Path, base: Path, cpu: bool = True,
-                    timeout: float = STARTUP_TIMEOUT_S) -> Iterator[ComfyServer]:
+def running_comfyui(comfyui_dir: Path, base: Path, cpu: bool = True, timeout: float = STARTUP_TIMEOUT_S,
+                    env: dict[str, str] | None = None) -> Iterator[ComfyServer]:
     """Run ComfyUI from `comfyui_dir` on base directory `base` for the duration of the block (on the CPU when `cpu`,
-    else on the device ComfyUI picks)."""
+    else on the device ComfyUI picks), with `env` added to its environment."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = base / "comfyui.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [sys.executable, "main.py", *(["--cpu"] if cpu else []), "--listen", "127.0.0.1", "--port", str(port),
                "--base-directory", str(base), "--database-url", f"sqlite:///{base}/user/comfyui.db"]
     with open(log_path, "w") as log:

@@ -5,9 +5,13 @@
    the rest of the process, hence a process of its own.
 3. tests/host: a real headless ComfyUI serving the pack, every shipped workflow queued through the API client.
 
-Parts 2 and 3 need a ComfyUI work tree in $COMFYUI_DIR; without one they are skipped, said in one line (an error with
---require-comfyui, which CI passes). The last line of the output is `N passed, N failed, N skipped` (CI reads it); the
-exit status is 1 when any part failed. A part that collects no test (pytest's exit 5) is not a failure.
+Parts 2 and 3 need a ComfyUI work tree in $COMFYUI_DIR; without one they are skipped, said in one line. The last line
+of the output is `N passed, N failed, N skipped` (CI reads it); the exit status is 1 when any part failed.
+
+With --require-comfyui (CI passes it) nothing can pass by going missing: no ComfyUI is an error, a part that collects no
+test (pytest's exit 5) fails, and so does every skipped test whose reason is not on tests/skip_allowlist.txt (a short,
+reviewed list: each line a reason, then ` # ` and why it may skip). Without it (a local run, e.g. with -k) a part that
+collects nothing is fine and skips are only listed.
 
     python scripts/run_tests.py [--require-comfyui] [PYTEST ARGS...]   # e.g. -k workflow, -x
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO_ROOT / "build" / "test-results"
 NO_TESTS_COLLECTED = 5  # pytest's exit status when nothing matched
+SKIP_ALLOWLIST = REPO_ROOT / "tests" / "skip_allowlist.txt"
 PARTS = {
     "tests": ["tests", "--ignore=tests/native", "--ignore=tests/host"],
     "tests/native": ["tests/native"],
@@ -40,9 +45,11 @@ class Totals:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    skips: tuple[tuple[str, str], ...] = ()  # (test, reason) of each skipped test
 
     def __add__(self, other: "Totals") -> "Totals":
-        return Totals(self.passed + other.passed, self.failed + other.failed, self.skipped + other.skipped)
+        return Totals(self.passed + other.passed, self.failed + other.failed, self.skipped + other.skipped,
+                      self.skips + other.skips)
 
     def __str__(self) -> str:
         return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
@@ -56,12 +63,35 @@ def read_junit(path: Path) -> Totals:
     for suite in ElementTree.parse(path).getroot().iter("testsuite"):
         tests, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
         failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-        totals += Totals(tests - failed - skipped, failed, skipped)
+        skips = tuple((f"{case.get('classname', '')}::{case.get('name', '')}", skip.get("message", ""))
+                      for case in suite.iter("testcase") for skip in case.iter("skipped"))
+        totals += Totals(tests - failed - skipped, failed, skipped, skips)
     return totals
 
 
-def run_part(name: str, pytest_args: list[str]) -> tuple[Totals, bool]:
-    """Run one pytest process; return its counts and whether it passed."""
+def allowed_skip_reasons(path: Path | None = None) -> list[str]:
+    """The skip reasons CI accepts: each line of the allow-list (default SKIP_ALLOWLIST) up to its ` # why` (blank
+    lines and comments left out). A line without its why is refused: each entry says why it may skip."""
+    path = path or SKIP_ALLOWLIST
+    reasons = []
+    for number, line in enumerate(path.read_text().splitlines() if path.is_file() else [], 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        reason, _, why = line.partition(" # ")
+        if not why.strip():
+            raise ValueError(f"{path}:{number}: '{line}' gives no reason why it may skip: add ' # why'.")
+        reasons.append(reason.strip())
+    return reasons
+
+
+def unallowed_skips(totals: Totals, allowed: list[str]) -> list[tuple[str, str]]:
+    """The skips whose reason (pytest's "file:line: reason" message, or the bare reason) is not on the allow-list."""
+    return [(test, message) for test, message in totals.skips
+            if not any(message == reason or message.endswith(f": {reason}") for reason in allowed)]
+
+
+def run_part(name: str, pytest_args: list[str], required: bool = False) -> tuple[Totals, bool]:
+    """Run one pytest process; return its counts and whether it passed (a `required` part must collect tests)."""
     report = RESULTS_DIR / f"{name.replace('/', '-')}.xml"
     report.unlink(missing_ok=True)
     print(f"\n=== {name} ===", flush=True)
@@ -69,10 +99,11 @@ def run_part(name: str, pytest_args: list[str]) -> tuple[Totals, bool]:
     code = subprocess.call([sys.executable, "-m", "pytest", "-q", *PARTS[name], f"--junitxml={report}", *pytest_args],
                            cwd=REPO_ROOT)
     totals = read_junit(report)
-    ok = code in (0, NO_TESTS_COLLECTED)
+    ok = code == 0 or (code == NO_TESTS_COLLECTED and not required)
     if not ok and not totals.failed:
-        totals.failed = 1  # pytest stopped before reporting a test (usage or internal error): never a clean total
-    print(f"=== {name}: {totals} in {time.perf_counter() - started:.0f} s{'' if ok else f' (pytest exit {code})'}")
+        totals.failed = 1  # no test ran, or pytest stopped before reporting one: never a clean total
+    why = "" if ok else " (no tests collected)" if code == NO_TESTS_COLLECTED else f" (pytest exit {code})"
+    print(f"=== {name}: {totals} in {time.perf_counter() - started:.0f} s{why}")
     return totals, ok
 
 
@@ -86,16 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         print("error: COMFYUI_DIR is not set: the native and host tests cannot run (make test sets it when "
               "build/ComfyUI or the ComfyUI archive is at hand).", file=sys.stderr)
         return 2
+    allowed = allowed_skip_reasons()
     parts = [name for name in PARTS if comfyui or name not in NEEDS_COMFYUI]
     totals, failed_parts = Totals(), []
     for name in parts:
-        part_totals, ok = run_part(name, pytest_args)
+        part_totals, ok = run_part(name, pytest_args, required=require_comfyui)
         totals += part_totals
-        if not ok:
+        if not ok or (require_comfyui and unallowed_skips(part_totals, allowed)):
             failed_parts.append(name)
     print()
     if not comfyui:
         print("Skipped tests/native and tests/host: no ComfyUI (run `make comfyui`, or set COMFYUI_DIR to one).")
+    for test, reason in unallowed_skips(totals, allowed):
+        print(f"{'SKIP NOT ALLOWED' if require_comfyui else 'skipped'}: {test}: {reason}")
     if failed_parts:
         print(f"FAILED: {', '.join(failed_parts)}")
     print(totals)

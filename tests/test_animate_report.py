@@ -53,10 +53,21 @@ def test_clip_report_on_tiny_clip_with_identity(tiny_models_dir):
     assert summary["pixel_difference"][5] == max(summary["pixel_difference"])  # the jump between frames 5 and 6
     assert summary["identity"]["clip"][0] == pytest.approx(1.0, abs=1e-4)  # frame 0 is the reference
     assert summary["identity"]["clip_min"] < 1.0
+    assert summary["identity"]["face"] is None and summary["identity"]["face_provider"] is None  # no face pack
     assert all(-1 <= value <= 1 for row in summary["adherence"] for value in row)
     assert not any(math.isnan(v) for v in summary["consecutive_cosine"])
     plot = report.plot()
     assert plot.height > plot.width * 0.7  # three panels stacked
+
+
+def test_clip_report_with_a_face_pack_names_the_provider_the_faces_ran_on(tiny_models_dir):
+    from test_identity import FACE_PACK, face_picture
+
+    frames = face_picture(64).expand(12, -1, -1, -1).clone()
+    report = clip_report.clip_report(frames, two_prompt_schedule(), ENCODER, frames[:1], FACE_PACK)
+    identity = json.loads(json.dumps(report.summary()))["identity"]
+    assert identity["face"] == pytest.approx([1.0] * 12, abs=1e-4)
+    assert identity["face_provider"] == "faces: insightface on onnxruntime CPUExecutionProvider"
 
 
 def test_clip_report_refuses_a_preview_batch(tiny_models_dir):

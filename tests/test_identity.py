@@ -176,6 +176,7 @@ def test_identity_score_with_the_probe_encoder_and_faces(tiny_models_dir):
     assert scores.face[0] == pytest.approx(1.0, abs=1e-5)
     assert np.isnan(scores.face[2])  # the noise frame has no face: left out, counted
     assert scores.faces_missing == 1 and "1 frames without a face" in scores.summary()
+    assert scores.summary().endswith("faces: insightface on onnxruntime CPUExecutionProvider")
     assert identity_scores(frames.flip(0), a, embed).clip == pytest.approx(scores.clip[::-1], abs=1e-6)
     plot = plot_scores(scores)
     assert plot.ndim == 4 and plot.shape[0] == 1 and plot.shape[-1] == 3
@@ -196,6 +197,18 @@ def test_faces_run_on_onnxruntime_cpu_outside_comfyui(tiny_models_dir):
     found = faces.analyse(faces.to_uint8(face_picture(), "reference")[0], FACE_PACK)
     assert found is not None and found.embedding.shape == (512,)
     assert abs(float(np.linalg.norm(found.embedding)) - 1.0) < 1e-4
+
+
+def test_a_gpu_comfyui_whose_faces_ran_on_the_cpu_gets_a_warning_saying_what_to_do(tiny_models_dir, monkeypatch,
+                                                                                   caplog):
+    faces.load_analyzer(FACE_PACK)
+    assert faces.provider_report(FACE_PACK) == "faces: insightface on onnxruntime CPUExecutionProvider"
+    monkeypatch.setattr(faces.host, "torch_device", lambda: torch.device("cuda"))
+    line, warning = faces.provider_report(FACE_PACK).split("\n")
+    assert line == "faces: insightface on onnxruntime CPUExecutionProvider"
+    assert warning.startswith("WARNING: ComfyUI runs on CUDA but FaceID ran on the CPU")
+    assert "pip install onnxruntime-gpu" in warning and "restart ComfyUI" in warning
+    assert warning in caplog.text
 
 
 def test_largest_face_is_used():

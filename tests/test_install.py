@@ -457,7 +457,7 @@ def test_failing_pip_install_exits_with_the_pip_code(tmp_path, monkeypatch, capl
     (tmp_path / "requirements.txt").write_text("./no-such-local-package\n")  # fails inside pip, no network needed
     monkeypatch.setattr(install, "PACK_ROOT", tmp_path)
     assert install.main([]) == install.EXIT_PIP
-    assert f"pip could not install {tmp_path / 'requirements.txt'}" in caplog.text
+    assert f"pip could not install -r {tmp_path / 'requirements.txt'}" in caplog.text
 
 
 def test_models_dir_that_cannot_be_created_is_a_usage_error(tmp_path, caplog):
@@ -465,3 +465,49 @@ def test_models_dir_that_cannot_be_created_is_a_usage_error(tmp_path, caplog):
     blocker.write_text("not a folder")
     assert install.main(["--tiny", "--models-dir", str(blocker / "models")]) == install.EXIT_USAGE
     assert f"--models-dir: cannot create {blocker / 'models'}" in caplog.text
+
+
+@pytest.mark.parametrize("installed, cuda, expected", [
+    ([], "12.4", ("onnxruntime-gpu>=1.18", "onnxruntime-gpu")),  # a CUDA machine: the GPU build
+    ([], None, ("onnxruntime>=1.18", "onnxruntime")),  # no CUDA GPU (CPU, ROCm, MPS): the CPU build
+    ([], "11.8", ("onnxruntime>=1.18", "onnxruntime")),  # PyPI's GPU build needs CUDA 12
+    (["onnxruntime-directml"], "12.4", (None, "onnxruntime-directml")),  # the user's own build stays
+    (["onnxruntime"], "12.4", (None, "onnxruntime")),
+])
+def test_one_onnxruntime_build_is_chosen(installed, cuda, expected):
+    choice = install.choose_onnxruntime(installed, cuda)
+    assert (choice.install, choice.build) == expected
+    other = "onnxruntime-gpu" if expected[1] == "onnxruntime" else "onnxruntime"
+    assert choice.switch_hint().endswith(f"pip uninstall -y {expected[1]} && {sys.executable} -m pip install {other}")
+
+
+def test_bare_install_puts_in_insightface_without_its_onnxruntime_then_one_build(tmp_path, monkeypatch, caplog):
+    commands, builds = [], [[], ["onnxruntime-gpu"]]
+    monkeypatch.setattr(install, "PACK_ROOT", tmp_path)
+    monkeypatch.setattr(install.subprocess, "run", lambda command, check: commands.append(command[3:]) or
+                        subprocess.CompletedProcess(command, 0))
+    monkeypatch.setattr(install, "installed_onnxruntime_builds", lambda: builds.pop(0))
+    monkeypatch.setattr(install, "torch_cuda_version", lambda: "12.8")
+    caplog.set_level(logging.INFO, logger="LongForm")
+    assert install.main(["--input-dir", str(tmp_path)]) == 0
+    assert commands == [["install", "-r", str(tmp_path / "requirements.txt")], ["install", "--no-deps", install.INSIGHTFACE],
+                        ["install", install.ONNXRUNTIME_GPU]]
+    assert "onnxruntime: onnxruntime-gpu (torch runs on CUDA 12.8). To switch to onnxruntime:" in caplog.text
+
+
+def test_two_builds_already_installed_are_reported_with_the_fix(tmp_path, monkeypatch, caplog):
+    commands = []
+    monkeypatch.setattr(install, "PACK_ROOT", tmp_path)
+    monkeypatch.setattr(install.subprocess, "run", lambda command, check: commands.append(command[3:]) or
+                        subprocess.CompletedProcess(command, 0))
+    monkeypatch.setattr(install, "installed_onnxruntime_builds", lambda: ["onnxruntime", "onnxruntime-gpu"])
+    assert install.main(["--input-dir", str(tmp_path)]) == 0
+    assert len(commands) == 2  # requirements and insightface; no third build
+    assert "Several onnxruntime builds are installed (onnxruntime, onnxruntime-gpu)" in caplog.text
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu" in caplog.text and "pip install --no-deps onnxruntime-gpu" \
+        in caplog.text
+
+
+def test_installed_builds_are_read_from_this_python():
+    builds = install.installed_onnxruntime_builds()
+    assert "onnxruntime" in builds and set(builds) <= set(install.ONNXRUNTIME_BUILDS)  # requirements-dev's CPU build

@@ -243,23 +243,6 @@ def _sd15_states(seed: int = SD15_SEED) -> tuple[dict, dict[str, dict[str, torch
     return parts, {name: seeded_state_dict(model, seed + i, STORAGE_DTYPE) for i, (name, model) in enumerate(parts.items())}
 
 
-def _filled(model, state: dict[str, torch.Tensor]):
-    model.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
-    return model.eval()
-
-
-def tiny_sd15_components(seed: int = SD15_SEED) -> dict:
-    """The UNet, VAE and text encoder (diffusers / transformers objects, fp32) holding exactly the checkpoint's weights."""
-    parts, states = _sd15_states(seed)
-    return {name: _filled(model, states[name]) for name, model in parts.items()}
-
-
-def tiny_controlnet(seed: int = CONTROLNET_SEED):
-    """The ControlNet (a diffusers ControlNetModel, fp32) holding exactly the file's weights, zero-convs random."""
-    controlnet = _empty_controlnet()
-    return _filled(controlnet, seeded_state_dict(controlnet, seed, STORAGE_DTYPE))
-
-
 def _save(tensors: dict[str, torch.Tensor], path: Path) -> None:
     from safetensors.torch import save_file
 

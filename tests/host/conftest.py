@@ -35,8 +35,13 @@ def comfyui(tmp_path_factory):
         path = pack_root / part
         compiled = compileall.compile_dir(path, quiet=1) if path.is_dir() else compileall.compile_file(path, quiet=1)
         assert compiled, f"the pack's {part} does not compile"
+    # The server's home and system temp folders are its own, beside the base directory, so that the security probe
+    # (tests/host/test_security.py) sees every file it writes there, and nothing else writes there.
+    own = {"HOME": base.parent / "server-home", "TMPDIR": base.parent / "server-tmp"}
+    for folder in own.values():
+        folder.mkdir()
     try:
-        with running_comfyui(find_comfyui(COMFYUI_DIR), base) as server:
+        with running_comfyui(find_comfyui(COMFYUI_DIR), base, env={k: str(v) for k, v in own.items()}) as server:
             yield server
     except ServerError as error:  # raised only while starting, before the yield
         pytest.fail(str(error))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import client
+from comfy_server import find_comfyui
 from node_reference import readme_section, render
 from tiny_profile import tiny_profile, with_tiny_models
 from workflow_graph import SEED_NAMES, UI_ONLY_NODES
@@ -28,6 +29,8 @@ def test_every_pack_node_is_listed(object_info, pack):
 def test_pack_imports_cleanly_and_fast(comfyui, object_info):
     log = comfyui.log()
     assert "ComfyUI-LongForm" not in "".join(line for line in log.splitlines() if "IMPORT FAILED" in line)
+    version = (find_comfyui(None) / "comfyui_version.py").read_text().split('"')[-2]
+    assert f"ComfyUI {version}: every internal the pack uses is there." in log  # core/host.py check_comfyui
     match = re.search(r"^\s*([\d.]+) seconds: .*ComfyUI-LongForm\s*$", log, re.MULTILINE)
     assert match, "ComfyUI did not log an import time for the pack"
     print(f"pack import time in ComfyUI: {match.group(1)} s")

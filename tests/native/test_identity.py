@@ -139,10 +139,39 @@ def test_faceid_on_the_cpu_provider_with_its_lora_as_weight_patches(comfy, pack,
     assert faces.providers() == ["CPUExecutionProvider"]  # ComfyUI runs on the CPU here (--cpu)
     locked, info = lock(pack, unet, face_picture(), FACEID, insightface=FACE_PACK)
     assert info.startswith("faceid IP-Adapter")
+    assert info.splitlines()[-1] == "faces: insightface on onnxruntime CPUExecutionProvider"  # no GPU: no warning
     assert len(locked.patches) == 14 * 4 and not unet.patches  # LoRA on q, k, v, out of every attention layer
     assert (sample(comfy, locked, conditioning) - sample(comfy, unet, conditioning)).abs().max() > 1e-3
     with pytest.raises(ValueError, match="No face found"):
         lock(pack, unet, torch.full((1, 64, 64, 3), 0.3), FACEID, insightface=FACE_PACK)
+
+
+def test_faceid_lora_patches_a_processor_of_each_kind_to_w_plus_up_down(comfy, unet):
+    """Through ComfyUI's own loading (the weight patches applied as the model goes to its device): every patched
+    attention weight of a self-attention (attn1, processor 2n) and a cross-attention (attn2, processor 2n + 1) equals
+    W + s·up·down, with s = 1 (the lock's LoRA strength) and up, down read straight from the file."""
+    from longform_pack.core import comfy_ipadapter
+
+    path = comfy.base / "models" / "ipadapter" / FACEID
+    lora = torch.load(path, weights_only=True)["ip_adapter"]
+    layer = ipadapter.attn2_layout(unet.get_model_object("diffusion_model"))[-1]
+    original = {key: value.clone() for key, value in unet.model.state_dict().items()}
+    cond = torch.randn(1, 512, generator=torch.Generator().manual_seed(3))
+    locked = comfy_ipadapter.lock_model(unet, ipadapter.read_adapter(path), cond, torch.zeros_like(cond), 1.0, 0.0, 1.0)
+    comfy.model_management.load_models_gpu([locked])
+    try:
+        patched = locked.model.state_dict()
+        for attention, processor in (("attn1", 2 * layer.number), ("attn2", 2 * layer.number + 1)):
+            for name, target in (("to_q", "to_q"), ("to_k", "to_k"), ("to_v", "to_v"), ("to_out", "to_out.0")):
+                key = f"diffusion_model.{layer.path}.{attention}.{target}.weight"
+                delta = lora[f"{processor}.{name}_lora.up.weight"].double() @ \
+                    lora[f"{processor}.{name}_lora.down.weight"].double()
+                assert delta.abs().max() > 1e-3, key  # a LoRA that changes nothing would prove nothing
+                torch.testing.assert_close(patched[key].double(), original[key].double() + delta, rtol=1e-5,
+                                           atol=1e-6, msg=key)
+    finally:
+        comfy.model_management.unload_all_models()  # puts the shared UNet's own weights back
+    assert all(torch.equal(unet.model.state_dict()[key], value) for key, value in original.items())
 
 
 def test_composes_with_lora_and_another_attn2_patch_in_either_order(comfy, pack, unet, clip_vision, conditioning,
