@@ -12,7 +12,6 @@ imported only to convert the one publisher file that exists solely as a PyTorch 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import importlib
 import importlib.util
@@ -79,7 +78,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # plain http is allowed only
 CHUNK = 1 << 20
 # Statuses worth retrying: the server or a proxy is busy or failing for now, not refusing this file.
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
-SIDECAR_SUFFIX = ".sha256"
 PART_SUFFIX = ".part"
 UNPACK_MARKER = ".longform-install.json"
 # How a download becomes the installed `filename` (the manifest's "unpack"): absent = as is; "zip" = an archive
@@ -115,22 +113,26 @@ class DownloadOptions:
 # ------------------------------------------------------------------------------------------------------------ manifest
 
 
-def _manifest_module():
-    """core/manifest.py loaded on its own (it needs only the standard library), without importing the whole pack."""
-    name = "longform_install_manifest"
+def _core_module(stem: str):
+    """core/<stem>.py loaded on its own (manifest.py and file_hash.py need only the standard library), without
+    importing the whole pack."""
+    name = f"longform_install_{stem}"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PACK_ROOT / "core" / "manifest.py")
+        spec = importlib.util.spec_from_file_location(name, PACK_ROOT / "core" / f"{stem}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses looks its module up while building ModelEntry
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
+file_hash = _core_module("file_hash")  # sha256 of a file, cached in a `<file>.sha256` sidecar
+
+
 def load_entries(path: Path) -> list[ModelEntry]:
     """The manifest's entries (core.manifest.ModelEntry), or InstallError(EXIT_MANIFEST) saying what is wrong."""
     if not path.is_file():
         raise InstallError(f"--manifest: no file at {path}. Pass the path of a models_manifest.json.", EXIT_MANIFEST)
-    load_manifest = _manifest_module().load_manifest
+    load_manifest = _core_module("manifest").load_manifest
     load_manifest.cache_clear()  # read the file as it is now, even if this process read it before
     try:
         return list(load_manifest(path))
@@ -250,53 +252,6 @@ def _progress_bar(enabled: bool, total: int | None, initial: int, desc: str):
 # ------------------------------------------------------------------------------------------------------ verification
 
 
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-def _current_sidecar(path: Path) -> dict | None:
-    """The `.sha256` sidecar record of `path` when it still describes the file (same size and mtime), else None."""
-    info = path.stat()
-    try:
-        record = json.loads(_sidecar(path).read_text(encoding="utf-8"))
-        if record["size"] == info.st_size and record["mtime_ns"] == info.st_mtime_ns and record["sha256"]:
-            return record
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no sidecar or an unreadable one
-    return None
-
-
-def cached_sha256(path: Path) -> str:
-    """The sha256 of `path`, from its `.sha256` sidecar when size and mtime still match, else hashed and cached.
-
-    The sidecar spares re-hashing a 4 GB checkpoint on every run; any change to the file invalidates it.
-    """
-    record = _current_sidecar(path)
-    if record is not None:
-        return record["sha256"]
-    logger.info("Checking the sha256 of %s (%s; once, then cached)...", path.name, _human(path.stat().st_size))
-    digest = sha256_file(path)
-    _write_sidecar(path, digest)
-    return digest
-
-
-def _write_sidecar(path: Path, digest: str, source_sha256: str | None = None) -> None:
-    info = path.stat()
-    record = {"sha256": digest, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
-    if source_sha256:
-        record["source_sha256"] = source_sha256  # a converted file: the hash of the download it came from
-    _sidecar(path).write_text(json.dumps(record) + "\n", encoding="utf-8")
-
-
 def _verify_download(item: ModelEntry, part: Path, url: str) -> str:
     """Check a finished download's size and sha256 against the manifest; delete it and raise on a mismatch."""
     size = part.stat().st_size
@@ -307,7 +262,7 @@ def _verify_download(item: ModelEntry, part: Path, url: str) -> str:
             f"was deleted; run the command again, and if it fails again report the changed file.",
             EXIT_VERIFY,
         )
-    digest = sha256_file(part)
+    digest = file_hash.sha256_file(part)
     if digest != item.sha256.lower():
         part.unlink()
         raise InstallError(
@@ -326,7 +281,7 @@ def _file_installed(item: ModelEntry, target: Path) -> bool:
     if item.size_bytes is not None and size != item.size_bytes:
         logger.warning("'%s': %s is %d bytes, not %d; downloading it again.", item.id, target, size, item.size_bytes)
         return False
-    digest = cached_sha256(target)
+    digest = file_hash.cached_sha256(target)
     if digest != item.sha256.lower():
         logger.warning("'%s': %s has sha256 %s, not the manifest's; downloading it again.", item.id, target, digest)
         return False
@@ -349,7 +304,7 @@ def _converted_installed(item: ModelEntry, target: Path) -> bool:
     """True when a converted file is there, unchanged since conversion, and made from the manifest's download."""
     if not target.is_file():
         return False
-    record = _current_sidecar(target)
+    record = file_hash.current_sidecar(target)
     if record is None or record.get("source_sha256") != item.sha256.lower():
         logger.warning("'%s': %s cannot be traced to the manifest's download; converting it again.", item.id, target)
         return False
@@ -541,7 +496,7 @@ def convert_to_safetensors(source: Path, target: Path, source_digest: str) -> No
     staging = target.with_name(target.name + PART_SUFFIX)
     save_file(tensors, str(staging), metadata={"format": "pt", "converted_from_sha256": source_digest})
     os.replace(staging, target)
-    _write_sidecar(target, sha256_file(target), source_sha256=source_digest)
+    file_hash.write_sidecar(target, file_hash.sha256_file(target), source_sha256=source_digest)
 
 
 # ----------------------------------------------------------------------------------------------------------- commands
@@ -604,7 +559,7 @@ def install_entry(item: ModelEntry, models_dir: Path, options: DownloadOptions) 
     digest = _verify_download(item, part, item.url)
     if item.unpack is None:
         os.replace(part, target)
-        _write_sidecar(target, digest)
+        file_hash.write_sidecar(target, digest)
         logger.info("'%s': saved %s", item.id, target)
         return True
     try:

@@ -246,7 +246,7 @@ def test_verified_file_is_not_downloaded_or_hashed_again(tmp_path, server, monke
     def no_rehash(path):
         raise AssertionError(f"{path} was hashed again although its sidecar is current")
 
-    monkeypatch.setattr(install, "sha256_file", no_rehash)
+    monkeypatch.setattr(install.file_hash, "sha256_file", no_rehash)
     assert _run(tmp_path, [entry]) == 0
     assert len(server.requests) == 1
 
