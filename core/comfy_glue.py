@@ -121,7 +121,7 @@ def tensor_digest(tensor: torch.Tensor) -> str:
 
 
 # A module's weights never change while it lives (ComfyUI patches them in place only with the originals kept in a
-# patcher's backup): each is digested once per load, not per run (about 1 s a GB, docs/security.md).
+# patcher's backup): each is digested once per load, not per run (about 3 s a GB here: docs/animate.md).
 _module_digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
