@@ -86,6 +86,11 @@ UNPACK_MARKER = ".longform-install.json"
 UNPACK_ZIP = "zip"
 UNPACK_TORCH = "torch-to-safetensors"
 UNPACK_KINDS = (UNPACK_ZIP, UNPACK_TORCH)
+# Bounds on an archive (a zip bomb): the manifest's one zip, insightface's buffalo_l, holds 5 ONNX files, under 1 GB.
+# Python's zipfile stops each member at its declared size (a larger one fails its CRC), so the declared sizes bound
+# what unpacking writes.
+MAX_ZIP_ENTRIES = 1_000
+MAX_UNPACKED_BYTES = 8 * 2**30
 
 
 class InstallError(Exception):
@@ -142,6 +147,9 @@ def load_entries(path: Path) -> list[ModelEntry]:
 
 def _check_relative(value: str, field: str, item_id: str) -> None:
     """Refuse a manifest path that could leave the folder it is joined to (absolute, '..', drive, backslash)."""
+    if "\x00" in value:
+        raise InstallError(f"Manifest entry '{item_id}': {field} {value!r} holds a NUL character, which no file name "
+                           "may hold; fix the manifest. Nothing was downloaded.", EXIT_MANIFEST)
     parts = PurePosixPath(value).parts
     if (
         not value
@@ -434,6 +442,18 @@ def _member_path(info: zipfile.ZipInfo, archive: Path) -> PurePosixPath:
     return path
 
 
+def _check_archive_size(members: list[zipfile.ZipInfo], archive: Path) -> None:
+    """InstallError(EXIT_VERIFY) for an archive with more than MAX_ZIP_ENTRIES entries or MAX_UNPACKED_BYTES in all."""
+    unpacked = sum(info.file_size for info in members)
+    if len(members) > MAX_ZIP_ENTRIES or unpacked > MAX_UNPACKED_BYTES:
+        raise InstallError(
+            f"{archive.name} holds {len(members)} entries, {_human(unpacked)} unpacked; an archive may hold at most "
+            f"{MAX_ZIP_ENTRIES} entries and {_human(MAX_UNPACKED_BYTES)}. Refusing to unpack it (a damaged or "
+            "hostile download).",
+            EXIT_VERIFY,
+        )
+
+
 def unpack_zip(archive: Path, target: Path, digest: str) -> int:
     """Unpack `archive` into the folder `target` and write a marker listing its files; return the file count.
 
@@ -444,6 +464,7 @@ def unpack_zip(archive: Path, target: Path, digest: str) -> int:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         with zipfile.ZipFile(archive) as bundle:
+            _check_archive_size(bundle.infolist(), archive)
             members = [(info, _member_path(info, archive)) for info in bundle.infolist() if not info.is_dir()]
             tops = {path.parts[0] for _, path in members}
             strip = tops == {target.name} and all(len(path.parts) > 1 for _, path in members)

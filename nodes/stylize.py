@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..core import comfy_glue, host, lora, sketch, stylize
 from ..core.checks import validate_inputs
+from ..core.text import check_prompt
 
 CATEGORY = "LongForm/stylize"
 
@@ -78,7 +79,7 @@ class LF_Stylize:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
-        size = {"default": 512, "min": 64, "max": 8192, "step": 8}
+        size = {"default": 512, "min": stylize.MIN_SIDE, "max": stylize.MAX_SIDE, "step": 8}
         unit = {"min": 0.0, "max": 1.0, "step": 0.01}
         return {
             "required": {
@@ -136,6 +137,7 @@ def _conditioning(conditioning, clip, text: str, field: str, text_field: str) ->
     """The connected CONDITIONING, else `text` encoded by `clip`."""
     if conditioning is not None:
         return conditioning
+    check_prompt(text, text_field)
     if clip is None:
         raise ValueError(f"'{field}' is not connected and there is no 'clip' to encode '{text_field}': connect a "
                          "CONDITIONING (CLIP Text Encode) or Load Checkpoint's CLIP.")

@@ -465,3 +465,25 @@ def test_models_dir_that_cannot_be_created_is_a_usage_error(tmp_path, caplog):
     blocker.write_text("not a folder")
     assert install.main(["--tiny", "--models-dir", str(blocker / "models")]) == install.EXIT_USAGE
     assert f"--models-dir: cannot create {blocker / 'models'}" in caplog.text
+
+
+@pytest.mark.parametrize("limit, value, members", [
+    ("MAX_ZIP_ENTRIES", 3, {f"part{index}.onnx": b"x" for index in range(5)}),
+    ("MAX_UNPACKED_BYTES", 10_000, {"bomb.onnx": bytes(200_000)}),  # compresses to a few hundred bytes
+])
+def test_an_archive_over_the_entry_or_size_cap_is_refused(tmp_path, server, caplog, monkeypatch, limit, value,
+                                                          members):
+    monkeypatch.setattr(install, limit, value)
+    entry = _entry(server, "bomb.zip", _zip_bytes(members), folder="insightface", filename="models/bomb",
+                   unpack="zip")
+    assert _run(tmp_path, [entry]) == install.EXIT_VERIFY
+    assert "may hold at most" in caplog.text and "Refusing to unpack" in caplog.text
+    assert not (tmp_path / "models" / "insightface" / "models" / "bomb").exists()
+
+
+@pytest.mark.parametrize("field", ["filename", "folder"])
+def test_a_nul_in_a_manifest_path_exits_5_with_a_message(tmp_path, server, caplog, capsys, field):
+    entry = _entry(server, "nul.bin", b"nul", **{field: "bad\x00name.bin"})
+    assert _run(tmp_path, [entry]) == install.EXIT_MANIFEST
+    assert "NUL" in caplog.text and "Traceback" not in capsys.readouterr().err
+    assert server.requests == []

@@ -602,3 +602,49 @@ def test_clip_report_reads_a_streamed_run_from_disk(tiny_models_dir, output_dir)
     assert json.loads(summary)["frames"] == 6 and plot.shape[0] == 1
     with pytest.raises(ValueError, match="'video_path'"):
         LF_ClipReport().report(previews, plan, "longform-tiny-clip.safetensors", video_path="/etc/passwd")
+
+
+# ------------------------------------------------------------------------------------ issue 20: what still got through
+# The red team's classes of 2026-12 (issue 20, item 6), each refused with a clear error.
+
+# 1. Unbounded work: image sides and prompt lengths are capped, the limit named in the error.
+
+
+def test_stylize_sides_are_capped_with_the_limit_named():
+    from longform_pack.core import stylize
+    from longform_pack.nodes.stylize import LF_Stylize
+
+    declared = LF_Stylize.INPUT_TYPES()["required"]
+    assert declared["width"][1]["max"] == declared["height"][1]["max"] == stylize.MAX_SIDE == 2048
+    with pytest.raises(ValueError, match="'width' is 8192.*from 64 to 2048"):
+        checks.check_widgets(LF_Stylize.INPUT_TYPES(), {"width": 8192})
+    for field, size in (("width", dict(width=8192, height=512)), ("height", dict(width=512, height=2056))):
+        with pytest.raises(ValueError, match=f"'{field}' is .*from 64 to 2048 pixels"):
+            stylize.render(None, None, None, torch.zeros(1, 64, 64, 3), [], [], **size)  # refused before any work
+
+
+@pytest.mark.parametrize("field", ["prompt", "negative_prompt"])
+def test_stylize_prompts_over_the_cap_are_refused_before_encoding(fake_clip, field):
+    from longform_pack.core.text import MAX_PROMPT_CHARS, check_prompt
+    from longform_pack.nodes import stylize as stylize_nodes
+
+    with pytest.raises(ValueError, match=f"'{field}' is 100000 characters long; a prompt takes at most "
+                                         f"{MAX_PROMPT_CHARS}"):
+        stylize_nodes._conditioning(None, fake_clip, "x" * 100_000, "positive", field)
+    assert fake_clip.encoded == []
+    assert check_prompt("y" * MAX_PROMPT_CHARS, field)  # the limit itself is a prompt
+
+
+def test_schedule_prompts_and_negative_over_the_cap_are_refused_with_their_line():
+    from longform_pack.core import schedule
+    from longform_pack.core.text import MAX_PROMPT_CHARS
+
+    long = "x" * (MAX_PROMPT_CHARS + 1)
+    with pytest.raises(schedule.ScheduleError) as caught:
+        schedule.parse_schedule(f"0: a fox\n4: {long}\n8: a cat --neg {long}", 12)
+    text = str(caught.value)
+    assert "line 2, column 1: the prompt is 4001 characters long" in text
+    assert "line 3, column 1: the negative is 4001 characters long" in text and f"at most {MAX_PROMPT_CHARS}" in text
+    with pytest.raises(ValueError, match=f"'negative' is 100000 characters long; a prompt takes at most "
+                                         f"{MAX_PROMPT_CHARS}"):
+        schedule.parse_schedule("0: a fox", 12, default_negative="x" * 100_000)
