@@ -6,6 +6,7 @@ from ..core import comfy_glue, host, lora, sketch, stylize
 from ..core.checks import validate_inputs
 from ..core.text import check_prompt
 
+DEFAULT_NEGATIVE = "lowres, blurry"
 CATEGORY = "LongForm/stylize"
 
 
@@ -54,7 +55,7 @@ class LF_SketchToScribble:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, threshold):
+    def VALIDATE_INPUTS(cls, threshold=None):
         return validate_inputs(cls, {"threshold": threshold})
 
     def prepare(self, image, threshold, invert, min_line_width, edges, width, height):
@@ -111,19 +112,19 @@ class LF_Stylize:
                                              "connected (Load Checkpoint's CLIP, after any LoRA)."}),
                 "prompt": ("STRING", {"multiline": True, "default": "",
                                       "tooltip": "What the picture shows (used with 'clip')."}),
-                "negative_prompt": ("STRING", {"multiline": True, "default": "lowres, blurry",
+                "negative_prompt": ("STRING", {"multiline": True, "default": DEFAULT_NEGATIVE,
                                                "tooltip": "What to steer away from (used with 'clip')."}),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, cfg, controlnet_strength, control_start, control_end):
+    def VALIDATE_INPUTS(cls, cfg=None, controlnet_strength=None, control_start=None, control_end=None):
         return validate_inputs(cls, {"cfg": cfg, "controlnet_strength": controlnet_strength,
                                      "control_start": control_start, "control_end": control_end})
 
     def render(self, model, vae, control_net, scribble, seed, steps, cfg, sampler_name, scheduler,
                controlnet_strength, control_start, control_end, width, height, positive=None, negative=None, clip=None,
-               prompt="", negative_prompt=""):
+               prompt="", negative_prompt=DEFAULT_NEGATIVE):
         positive = _conditioning(positive, clip, prompt, "positive", "prompt")
         negative = _conditioning(negative, clip, negative_prompt, "negative", "negative_prompt")
         image, latent = stylize.render(model, vae, control_net, scribble, positive, negative, seed=seed, steps=steps,
@@ -182,7 +183,7 @@ class LF_LoraLoader:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, strength_model, strength_clip):
+    def VALIDATE_INPUTS(cls, strength_model=None, strength_clip=None):
         return validate_inputs(cls, {"strength_model": strength_model, "strength_clip": strength_clip})
 
     def _lora(self, name: str) -> lora.KohyaLora:

@@ -648,3 +648,52 @@ def test_schedule_prompts_and_negative_over_the_cap_are_refused_with_their_line(
     with pytest.raises(ValueError, match=f"'negative' is 100000 characters long; a prompt takes at most "
                                          f"{MAX_PROMPT_CHARS}"):
         schedule.parse_schedule("0: a fox", 12, default_negative="x" * 100_000)
+
+
+# 2. Every VALIDATE_INPUTS takes any subset of the inputs (ComfyUI passes only those a graph holds), and every optional
+# input has a default in the node's function.
+
+
+def _valid_value(entry: tuple):
+    """A value an API graph may give an input: its default, else the first choice, else None (a linked input)."""
+    kind, options = entry[0], (entry[1] if len(entry) > 1 else {})
+    if "default" in options:
+        return options["default"]
+    return kind[0] if isinstance(kind, (list, tuple)) and kind else None
+
+
+def _node_classes(pack):
+    return sorted(pack.NODE_CLASS_MAPPINGS.items())
+
+
+def test_every_validate_inputs_takes_any_subset_of_optional_inputs(pack):
+    import inspect
+
+    checked = 0
+    for name, node_class in _node_classes(pack):
+        if not hasattr(node_class, "VALIDATE_INPUTS"):
+            continue
+        declared = node_class.INPUT_TYPES()
+        named = set(inspect.signature(node_class.VALIDATE_INPUTS).parameters)
+        required = {key: _valid_value(entry) for key, entry in declared.get("required", {}).items() if key in named}
+        optional = {key: _valid_value(entry) for key, entry in declared.get("optional", {}).items() if key in named}
+        assert node_class.VALIDATE_INPUTS(**required) is True, name
+        assert node_class.VALIDATE_INPUTS(**required, **optional) is True, name
+        for key in optional:  # each optional input alone, as a graph that sets only that one gives it
+            assert node_class.VALIDATE_INPUTS(**required, **{key: optional[key]}) is True, (name, key)
+        assert node_class.VALIDATE_INPUTS() is True, name  # every input linked or omitted: nothing to check yet
+        checked += 1
+    assert checked >= 10
+
+
+def test_every_optional_input_has_a_default_in_the_node_function(pack):
+    import inspect
+
+    for name, node_class in _node_classes(pack):
+        parameters = inspect.signature(getattr(node_class, node_class.FUNCTION)).parameters
+        for key, entry in node_class.INPUT_TYPES().get("optional", {}).items():
+            assert key in parameters, (name, key)
+            default = parameters[key].default
+            assert default is not inspect.Parameter.empty, f"{name}.{node_class.FUNCTION}: optional '{key}' has no default"
+            declared = entry[1].get("default") if len(entry) > 1 else None
+            assert declared is None or default == declared, f"{name}: '{key}' defaults to {default!r}, declared {declared!r}"
