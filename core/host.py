@@ -347,16 +347,30 @@ def apply_lora(model, clip, tensors: dict, strength_model: float, strength_clip:
     CLIP, for a LoRA already under kohya names (`core/lora.py`). The inputs are never modified; as in core Load LoRA,
     a strength of 0 still patches (with no effect).
 
-    Returns (model, clip, the LoRA module names ComfyUI placed); model or clip may be None (not adapted).
+    A module whose up . down product does not fit the weight it names is left out (ComfyUI would log and skip it
+    while sampling). Returns (model, clip, the LoRA module names ComfyUI placed, misfits: module name -> what does not
+    fit); model or clip may be None (not adapted).
     """
     import comfy.lora
+    import comfy.utils
+
+    from .lora import shape_misfit, without
 
     key_map: dict[str, str] = {}
-    if model is not None:
-        comfy.lora.model_lora_keys_unet(model.model, key_map)
-    if clip is not None:
-        comfy.lora.model_lora_keys_clip(clip.cond_stage_model, key_map)
-    patches = comfy.lora.load_lora(tensors, key_map, log_missing=False)
+    misfits: dict[str, str] = {}
+    for holder, owner, map_keys in ((model, "model", comfy.lora.model_lora_keys_unet),
+                                    (clip, "cond_stage_model", comfy.lora.model_lora_keys_clip)):
+        if holder is None:
+            continue
+        module = getattr(holder, owner)
+        keys = map_keys(module, {})
+        key_map.update(keys)
+        for name, target in keys.items():
+            if f"{name}.lora_down.weight" in tensors and isinstance(target, str):
+                problem = shape_misfit(tensors, name, tuple(comfy.utils.get_attr(module, target).shape))
+                if problem is not None:
+                    misfits[name] = problem
+    patches = comfy.lora.load_lora(without(tensors, set(misfits)), key_map, log_missing=False)
     patched: set[str] = set()
     if model is not None:
         model = model.clone()
@@ -364,5 +378,6 @@ def apply_lora(model, clip, tensors: dict, strength_model: float, strength_clip:
     if clip is not None:
         clip = clip.clone()
         patched.update(clip.add_patches(patches, strength_clip))
-    placed = {name for name, weight in key_map.items() if weight in patched and f"{name}.lora_down.weight" in tensors}
-    return model, clip, placed
+    placed = {name for name, weight in key_map.items() if weight in patched and f"{name}.lora_down.weight" in tensors
+              and name not in misfits}
+    return model, clip, placed, misfits

@@ -198,9 +198,9 @@ class LF_LoraLoader:
         if strength_model == 0 and strength_clip == 0:
             return (model, clip, "strengths are 0: the LoRA was not applied")
         kohya = self._lora(lora_name)
-        model, clip, placed = host.apply_lora(model, clip, kohya.tensors, strength_model, strength_clip)
-        unmapped = sorted(source for name, source in kohya.sources.items() if name not in placed)
-        text = lora.report(len(placed), len(kohya.sources), unmapped, kohya.unrecognised)
+        model, clip, placed, misfits = host.apply_lora(model, clip, kohya.tensors, strength_model, strength_clip)
+        unmapped = sorted(source for name, source in kohya.sources.items() if name not in placed and name not in misfits)
+        text = lora.report(len(placed), len(kohya.sources), unmapped, kohya.unrecognised, sorted(misfits.values()))
         return (model, clip, text)
 
 

@@ -697,3 +697,25 @@ def test_every_optional_input_has_a_default_in_the_node_function(pack):
             assert default is not inspect.Parameter.empty, f"{name}.{node_class.FUNCTION}: optional '{key}' has no default"
             declared = entry[1].get("default") if len(entry) > 1 else None
             assert declared is None or default == declared, f"{name}: '{key}' defaults to {default!r}, declared {declared!r}"
+
+
+# 3. A LoRA full of NaN or infinity is refused, naming the file and a key (it rendered black, "applied 104 of 104").
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_lora_with_nan_or_infinity_is_refused_naming_file_and_key(tmp_path, bad):
+    from longform_pack.core import lora
+
+    module = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+    good = {f"{module}.lora_up.weight": torch.ones(32, 4), f"{module}.lora_down.weight": torch.ones(4, 768),
+            "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight": torch.ones(32, 4),
+            "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": torch.ones(4, 32)}
+    save_file(good, str(tmp_path / "fine.safetensors"))
+    assert len(lora.load(tmp_path / "fine.safetensors").sources) == 2
+    broken = dict(good)
+    broken[f"{module}.lora_down.weight"] = torch.ones(4, 768)
+    broken[f"{module}.lora_down.weight"][1, 7] = bad
+    save_file(broken, str(tmp_path / "diverged.safetensors"))
+    with pytest.raises(ValueError, match=f"'lora_name': the LoRA 'diverged.safetensors' holds NaN or infinite values "
+                                         f"in 1 of its tensors \\(first: '{module}'\\)"):
+        lora.load(tmp_path / "diverged.safetensors")
