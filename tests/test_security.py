@@ -719,3 +719,51 @@ def test_a_lora_with_nan_or_infinity_is_refused_naming_file_and_key(tmp_path, ba
     with pytest.raises(ValueError, match=f"'lora_name': the LoRA 'diverged.safetensors' holds NaN or infinite values "
                                          f"in 1 of its tensors \\(first: '{module}'\\)"):
         lora.load(tmp_path / "diverged.safetensors")
+
+
+# 4. A file uploaded into a stream run's folder (POST /upload/image, type=output) cannot block that run name: with
+# 'resume' off the state is not read, the pack's own files are set aside in a dated subfolder and the run starts clean.
+
+
+@pytest.mark.parametrize("uploaded", [b"{not json", b"[]", json.dumps({"key": "theirs"}).encode(), b"\xff\xfe" * 40_000])
+def test_a_broken_uploaded_state_blocks_nothing_with_resume_off(tmp_path, uploaded):
+    from longform_pack.core import video
+
+    clip = _stream_run(tmp_path / "run", count=6, chunk=2)
+    (clip.directory / video.STATE_FILE).write_bytes(uploaded)
+    (clip.directory / "notes.txt").write_text("the user's own file")
+    again = video.StreamingClip(clip.directory, 6, 8, chunk_frames=2, preview_frames=2, key="k")
+    with pytest.raises(ValueError, match="Turn 'resume' off to start that folder over \\(its files are moved into"):
+        again.open(resume=True)
+    assert again.open(resume=False) == 0  # the advice is right: the run starts clean
+    aside = [path for path in clip.directory.iterdir() if path.name.startswith(video.SET_ASIDE_PREFIX)]
+    assert len(aside) == 1 and (aside[0] / video.STATE_FILE).read_bytes() == uploaded
+    assert len(list((aside[0] / "frames").glob("*.png"))) == 6 and (aside[0] / "run.mp4").is_file()
+    assert (clip.directory / "notes.txt").read_text() == "the user's own file"  # only the pack's files move
+    assert list((clip.directory / "frames").iterdir()) == []
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        again.append(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    again.close()
+    resumed = video.StreamingClip(clip.directory, 6, 8, chunk_frames=2, preview_frames=2, key="k")
+    assert resumed.open(resume=True) == 3  # the clean run's own state resumes
+    resumed.close()
+
+
+def test_another_runs_folder_is_set_aside_not_deleted_with_resume_off(tmp_path):
+    from longform_pack.core import video
+
+    clip = _stream_run(tmp_path / "run", count=4, chunk=2, key="first")
+    frames = {path.name: path.read_bytes() for path in clip.frames_dir.iterdir()}
+    second = video.StreamingClip(clip.directory, 4, 8, chunk_frames=2, preview_frames=2, key="second")
+    with pytest.raises(ValueError, match="holds a run with other settings"):
+        second.open(resume=True)
+    assert second.open(resume=False) == 0
+    second.close()
+    third = video.StreamingClip(clip.directory, 4, 8, chunk_frames=2, preview_frames=2, key="third")
+    assert third.open(resume=False) == 0  # a second start over: its own subfolder, even within the same second
+    third.close()
+    aside = sorted(path for path in clip.directory.iterdir() if path.name.startswith(video.SET_ASIDE_PREFIX))
+    assert len(aside) == 2
+    kept = [folder for folder in aside if (folder / "frames").is_dir() and any((folder / "frames").iterdir())]
+    assert {path.name: path.read_bytes() for path in (kept[0] / "frames").iterdir()} == frames
