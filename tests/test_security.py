@@ -767,3 +767,43 @@ def test_another_runs_folder_is_set_aside_not_deleted_with_resume_off(tmp_path):
     assert len(aside) == 2
     kept = [folder for folder in aside if (folder / "frames").is_dir() and any((folder / "frames").iterdir())]
     assert {path.name: path.read_bytes() for path in (kept[0] / "frames").iterdir()} == frames
+
+
+# 5. A DDPM dataset's entries are checked after resolving symlinks: a label folder or picture linking outside the
+# dataset folder is refused (SECURITY.md's promise), one linking inside it is read.
+
+
+def _picture(path, value):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 8), value, dtype=np.uint8)).save(path)
+
+
+@pytest.mark.parametrize("link", ["label folder", "picture"])
+def test_a_dataset_entry_linking_outside_the_dataset_is_refused(folders, link):
+    from longform_pack.core.ddpm import data
+
+    dataset = folders / "input" / "pets"
+    _picture(dataset / "cat" / "one.png", 10)
+    _picture(folders / "outside" / "dog" / "secret.png", 200)
+    if link == "label folder":
+        (dataset / "dog").symlink_to(folders / "outside" / "dog", target_is_directory=True)
+        entry = "dog"
+    else:
+        (dataset / "cat" / "two.png").symlink_to(folders / "outside" / "dog" / "secret.png")
+        entry = "cat/two.png"
+    with pytest.raises(ValueError, match=f"dataset folder 'pets': '{entry}' is a symlink leading outside the "
+                                         "dataset folder"):
+        data.load_folder_dataset("pets", 8)
+
+
+def test_a_dataset_entry_linking_inside_the_dataset_is_read(folders):
+    from longform_pack.core.ddpm import data
+
+    dataset = folders / "input" / "pets"
+    _picture(dataset / "cat" / "one.png", 10)
+    _picture(dataset / "dog" / "one.png", 200)
+    (dataset / "dog" / "two.png").symlink_to(dataset / "dog" / "one.png")
+    loaded = data.load_folder_dataset("pets", 8)
+    assert len(loaded) == 3 and loaded.class_names == ["cat", "dog"]
