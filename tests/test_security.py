@@ -807,3 +807,66 @@ def test_a_dataset_entry_linking_inside_the_dataset_is_read(folders):
     (dataset / "dog" / "two.png").symlink_to(dataset / "dog" / "one.png")
     loaded = data.load_folder_dataset("pets", 8)
     assert len(loaded) == 3 and loaded.class_names == ["cat", "dog"]
+
+
+# 6 + 7. A storyboard is bounded (scenes, total frames) and its unreadable forms are storyboard errors with a line.
+
+
+def _storyboard_errors(text: str, limit_patches: dict, monkeypatch) -> list:
+    from longform_pack.core.film import storyboard
+
+    for name, value in limit_patches.items():
+        monkeypatch.setattr(storyboard, name, value)
+    with pytest.raises(storyboard.StoryboardError) as caught:
+        storyboard.parse_storyboard(text, ".", "board.yaml")
+    assert "board.yaml has" in str(caught.value)
+    return [(issue.line, issue.where, issue.message) for issue in caught.value.issues]
+
+
+def _board(scenes: int, duration: float = 1) -> str:
+    listed = "".join(f"  - {{name: s{index}, duration: {duration}, schedule: '0: a fox'}}\n" for index in range(scenes))
+    return f"title: long\nfps: 12\nwidth: 64\nheight: 64\nscenes:\n{listed}"
+
+
+def test_a_storyboard_with_too_many_scenes_is_refused_at_the_first_one_over(monkeypatch):
+    from longform_pack.core.film import storyboard
+
+    assert storyboard.MAX_SCENES == 500
+    issues = _storyboard_errors(_board(6), {"MAX_SCENES": 4}, monkeypatch)
+    assert issues == [(10, "scenes[4]", "the film has 6 scenes; a storyboard holds at most 4: split the film into "
+                                        "several storyboards")]
+
+
+def test_a_film_longer_than_the_cap_is_refused_at_the_scene_that_passes_it(monkeypatch):
+    from longform_pack.core.film import storyboard
+
+    assert storyboard.MAX_FILM_FRAMES == 108_000
+    issues = _storyboard_errors(_board(5, duration=10), {"MAX_FILM_FRAMES": 300}, monkeypatch)  # 120 frames a scene
+    assert issues == [(8, "scenes[2]", "the film reaches 360 frames by this scene; a film holds at most 300 frames: "
+                                       "split it into several storyboards")]
+
+
+def test_real_caps_hold_a_board_of_many_long_scenes(monkeypatch):
+    from longform_pack.core.film import storyboard
+
+    issues = _storyboard_errors(_board(storyboard.MAX_SCENES + 1, duration=0.1), {}, monkeypatch)
+    assert issues[0][1] == f"scenes[{storyboard.MAX_SCENES}]" and "at most 500" in issues[0][2]
+    issues = _storyboard_errors(_board(20, duration=600), {}, monkeypatch)  # 7,200 frames a scene at 12 fps
+    assert issues == [(21, "scenes[15]", "the film reaches 115200 frames by this scene; a film holds at most 108000 "
+                                         "frames: split it into several storyboards")]
+
+
+def test_a_deeply_nested_storyboard_is_a_storyboard_error(monkeypatch):
+    issues = _storyboard_errors("title: " + "[" * 100_000 + "]" * 100_000, {}, monkeypatch)
+    assert issues == [(1, "syntax", "the file nests lists or mappings too deeply to read; a storyboard needs only a "
+                                    "few levels")]
+
+
+def test_a_storyboard_that_is_not_utf8_is_a_storyboard_error_with_its_line(tmp_path):
+    from longform_pack.core.film import storyboard
+
+    (tmp_path / "board.yaml").write_bytes(b"title: film\nfps: 12\nwidth: 64\nheight: 64\n# caf\xe9\nscenes: []\n")
+    with pytest.raises(storyboard.StoryboardError) as caught:
+        storyboard.load_storyboard(tmp_path / "board.yaml", tmp_path)
+    assert [(issue.line, issue.where) for issue in caught.value.issues] == [(5, "encoding")]
+    assert "byte 0xe9 is not UTF-8 text; save the storyboard as UTF-8" in str(caught.value)
