@@ -8,13 +8,14 @@ ComfyUI modules are imported inside functions so that importing this module neve
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -251,6 +252,41 @@ class ManagedModel:
 
             comfy.model_management.load_models_gpu([self.patcher])
         return self.device
+
+
+# The pack's own caches (loaded encoders, face analyzers, tokenizers): each registers its clear function here, and
+# they are released when ComfyUI unloads its models (POST /free with unload_models, the Unload Models command).
+_RELEASERS: list[Callable[[], None]] = []
+
+
+def release_on_unload(release: Callable[[], None]) -> Callable[[], None]:
+    """Register a cache's `release` (its clear function) to run whenever ComfyUI unloads all models; returns it."""
+    _RELEASERS.append(release)
+    return release
+
+
+def release_caches() -> None:
+    """Empty every cache registered with `release_on_unload` (their models are freed once nothing else holds them)."""
+    for release in _RELEASERS:
+        release()
+
+
+def hook_model_unloading() -> None:
+    """Inside ComfyUI: wrap `comfy.model_management.unload_all_models` (what POST /free with unload_models and the
+    Unload Models command call) so the pack's caches are released with ComfyUI's models. Idempotent."""
+    import comfy.model_management as mm
+
+    original = mm.unload_all_models
+    if getattr(original, "releases_longform_caches", False):
+        return
+
+    @functools.wraps(original)
+    def unload_all_models(*args, **kwargs):
+        release_caches()
+        return original(*args, **kwargs)
+
+    unload_all_models.releases_longform_caches = True
+    mm.unload_all_models = unload_all_models
 
 
 def make_room(bytes_needed: int, device: torch.device) -> None:
