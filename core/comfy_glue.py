@@ -142,11 +142,6 @@ def module_digest(module: torch.nn.Module | None, originals: dict | None = None,
     return _module_digests[module]
 
 
-def forget_digests() -> None:
-    """Drop the cached module digests (ComfyUI unloaded its models; a reload digests again)."""
-    _module_digests.clear()
-
-
 def describe(value: Any, depth: int = 6) -> Any:
     """A JSON-able summary of a patch for fingerprints, from what decides the output only.
 

@@ -3,7 +3,6 @@ replaced under the same name makes its units render again; an unchanged one keep
 
 import json
 import os
-import shutil
 
 import pytest
 
@@ -12,18 +11,15 @@ from longform_pack.core.film import model_digests as model_digests_module
 from longform_pack.core.film import plan as film_plan
 from longform_pack.core.film.model_digests import model_digests
 from longform_pack.core.film.storyboard import parse_storyboard
-from test_film_storyboard import EXAMPLES, GOOD
+from test_film import inputs  # noqa: F401 (a fixture: the storyboard's pictures in an input folder)
+from test_film_storyboard import GOOD
 
 
 @pytest.fixture
-def folders(tmp_path):
-    """An input folder with the storyboard's pictures and a models dir with a small file for every model it names."""
-    inputs = tmp_path / "input"
-    inputs.mkdir()
-    for name in ("longform_sketch.png", "longform_character.png"):
-        shutil.copy(EXAMPLES / name, inputs / name)
+def folders(inputs):
+    """The input folder with the storyboard's pictures and a models dir with a small file for every model it names."""
     board = parse_storyboard(GOOD, inputs)
-    models = tmp_path / "models"
+    models = inputs.parent / "models"
     folder_of = {"checkpoint": "checkpoints", "lora": "loras", "controlnet": "controlnet",
                  "clip_vision": "clip_vision", "ipadapter": "ipadapter"}
     for role, name in board.models.items():
