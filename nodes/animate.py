@@ -191,7 +191,8 @@ class LF_Animate:
                                                               "tooltip": "stream to disk: video format written in chunks."}),
                 "resume": ("BOOLEAN", {"default": True,
                                        "tooltip": "stream to disk: continue a stopped run with the same settings from "
-                                                  "its last frame (off: start the folder over)."}),
+                                                  "its last frame (off: start over, the earlier files set aside in a "
+                                                  "dated subfolder)."}),
                 "preview_frames": ("INT", {"default": 16, "min": 1, "max": 256,
                                            "tooltip": "stream to disk: how many evenly spaced frames to return."}),
             },
