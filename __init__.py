@@ -9,5 +9,6 @@ if __package__:
     if host.in_comfyui():
         host.check_comfyui()
         host.register_model_folders()
+        host.hook_model_unloading()
 
     __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -13,7 +13,6 @@ imported only to convert the one publisher file that exists solely as a PyTorch 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import importlib
 import importlib.util
@@ -80,7 +79,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # plain http is allowed only
 CHUNK = 1 << 20
 # Statuses worth retrying: the server or a proxy is busy or failing for now, not refusing this file.
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
-SIDECAR_SUFFIX = ".sha256"
 PART_SUFFIX = ".part"
 UNPACK_MARKER = ".longform-install.json"
 # How a download becomes the installed `filename` (the manifest's "unpack"): absent = as is; "zip" = an archive
@@ -89,6 +87,11 @@ UNPACK_MARKER = ".longform-install.json"
 UNPACK_ZIP = "zip"
 UNPACK_TORCH = "torch-to-safetensors"
 UNPACK_KINDS = (UNPACK_ZIP, UNPACK_TORCH)
+# Bounds on an archive (a zip bomb): the manifest's one zip, insightface's buffalo_l, holds 5 ONNX files, under 1 GB.
+# Python's zipfile stops each member at its declared size (a larger one fails its CRC), so the declared sizes bound
+# what unpacking writes.
+MAX_ZIP_ENTRIES = 1_000
+MAX_UNPACKED_BYTES = 8 * 2**30
 
 
 class InstallError(Exception):
@@ -116,22 +119,26 @@ class DownloadOptions:
 # ------------------------------------------------------------------------------------------------------------ manifest
 
 
-def _manifest_module():
-    """core/manifest.py loaded on its own (it needs only the standard library), without importing the whole pack."""
-    name = "longform_install_manifest"
+def _core_module(stem: str):
+    """core/<stem>.py loaded on its own (manifest.py and file_hash.py need only the standard library), without
+    importing the whole pack."""
+    name = f"longform_install_{stem}"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, PACK_ROOT / "core" / "manifest.py")
+        spec = importlib.util.spec_from_file_location(name, PACK_ROOT / "core" / f"{stem}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses looks its module up while building ModelEntry
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
+file_hash = _core_module("file_hash")  # sha256 of a file, cached in a `<file>.sha256` sidecar
+
+
 def load_entries(path: Path) -> list[ModelEntry]:
     """The manifest's entries (core.manifest.ModelEntry), or InstallError(EXIT_MANIFEST) saying what is wrong."""
     if not path.is_file():
         raise InstallError(f"--manifest: no file at {path}. Pass the path of a models_manifest.json.", EXIT_MANIFEST)
-    load_manifest = _manifest_module().load_manifest
+    load_manifest = _core_module("manifest").load_manifest
     load_manifest.cache_clear()  # read the file as it is now, even if this process read it before
     try:
         return list(load_manifest(path))
@@ -141,6 +148,9 @@ def load_entries(path: Path) -> list[ModelEntry]:
 
 def _check_relative(value: str, field: str, item_id: str) -> None:
     """Refuse a manifest path that could leave the folder it is joined to (absolute, '..', drive, backslash)."""
+    if "\x00" in value:
+        raise InstallError(f"Manifest entry '{item_id}': {field} {value!r} holds a NUL character, which no file name "
+                           "may hold; fix the manifest. Nothing was downloaded.", EXIT_MANIFEST)
     parts = PurePosixPath(value).parts
     if (
         not value
@@ -251,53 +261,6 @@ def _progress_bar(enabled: bool, total: int | None, initial: int, desc: str):
 # ------------------------------------------------------------------------------------------------------ verification
 
 
-def sha256_file(path: Path) -> str:
-    """The hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-def _current_sidecar(path: Path) -> dict | None:
-    """The `.sha256` sidecar record of `path` when it still describes the file (same size and mtime), else None."""
-    info = path.stat()
-    try:
-        record = json.loads(_sidecar(path).read_text(encoding="utf-8"))
-        if record["size"] == info.st_size and record["mtime_ns"] == info.st_mtime_ns and record["sha256"]:
-            return record
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no sidecar or an unreadable one
-    return None
-
-
-def cached_sha256(path: Path) -> str:
-    """The sha256 of `path`, from its `.sha256` sidecar when size and mtime still match, else hashed and cached.
-
-    The sidecar spares re-hashing a 4 GB checkpoint on every run; any change to the file invalidates it.
-    """
-    record = _current_sidecar(path)
-    if record is not None:
-        return record["sha256"]
-    logger.info("Checking the sha256 of %s (%s; once, then cached)...", path.name, _human(path.stat().st_size))
-    digest = sha256_file(path)
-    _write_sidecar(path, digest)
-    return digest
-
-
-def _write_sidecar(path: Path, digest: str, source_sha256: str | None = None) -> None:
-    info = path.stat()
-    record = {"sha256": digest, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
-    if source_sha256:
-        record["source_sha256"] = source_sha256  # a converted file: the hash of the download it came from
-    _sidecar(path).write_text(json.dumps(record) + "\n", encoding="utf-8")
-
-
 def _verify_download(item: ModelEntry, part: Path, url: str) -> str:
     """Check a finished download's size and sha256 against the manifest; delete it and raise on a mismatch."""
     size = part.stat().st_size
@@ -308,7 +271,7 @@ def _verify_download(item: ModelEntry, part: Path, url: str) -> str:
             f"was deleted; run the command again, and if it fails again report the changed file.",
             EXIT_VERIFY,
         )
-    digest = sha256_file(part)
+    digest = file_hash.sha256_file(part)
     if digest != item.sha256.lower():
         part.unlink()
         raise InstallError(
@@ -327,7 +290,7 @@ def _file_installed(item: ModelEntry, target: Path) -> bool:
     if item.size_bytes is not None and size != item.size_bytes:
         logger.warning("'%s': %s is %d bytes, not %d; downloading it again.", item.id, target, size, item.size_bytes)
         return False
-    digest = cached_sha256(target)
+    digest = file_hash.cached_sha256(target)
     if digest != item.sha256.lower():
         logger.warning("'%s': %s has sha256 %s, not the manifest's; downloading it again.", item.id, target, digest)
         return False
@@ -350,7 +313,7 @@ def _converted_installed(item: ModelEntry, target: Path) -> bool:
     """True when a converted file is there, unchanged since conversion, and made from the manifest's download."""
     if not target.is_file():
         return False
-    record = _current_sidecar(target)
+    record = file_hash.current_sidecar(target)
     if record is None or record.get("source_sha256") != item.sha256.lower():
         logger.warning("'%s': %s cannot be traced to the manifest's download; converting it again.", item.id, target)
         return False
@@ -480,6 +443,18 @@ def _member_path(info: zipfile.ZipInfo, archive: Path) -> PurePosixPath:
     return path
 
 
+def _check_archive_size(members: list[zipfile.ZipInfo], archive: Path) -> None:
+    """InstallError(EXIT_VERIFY) for an archive with more than MAX_ZIP_ENTRIES entries or MAX_UNPACKED_BYTES in all."""
+    unpacked = sum(info.file_size for info in members)
+    if len(members) > MAX_ZIP_ENTRIES or unpacked > MAX_UNPACKED_BYTES:
+        raise InstallError(
+            f"{archive.name} holds {len(members)} entries, {_human(unpacked)} unpacked; an archive may hold at most "
+            f"{MAX_ZIP_ENTRIES} entries and {_human(MAX_UNPACKED_BYTES)}. Refusing to unpack it (a damaged or "
+            "hostile download).",
+            EXIT_VERIFY,
+        )
+
+
 def unpack_zip(archive: Path, target: Path, digest: str) -> int:
     """Unpack `archive` into the folder `target` and write a marker listing its files; return the file count.
 
@@ -490,6 +465,7 @@ def unpack_zip(archive: Path, target: Path, digest: str) -> int:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         with zipfile.ZipFile(archive) as bundle:
+            _check_archive_size(bundle.infolist(), archive)
             members = [(info, _member_path(info, archive)) for info in bundle.infolist() if not info.is_dir()]
             tops = {path.parts[0] for _, path in members}
             strip = tops == {target.name} and all(len(path.parts) > 1 for _, path in members)
@@ -542,7 +518,7 @@ def convert_to_safetensors(source: Path, target: Path, source_digest: str) -> No
     staging = target.with_name(target.name + PART_SUFFIX)
     save_file(tensors, str(staging), metadata={"format": "pt", "converted_from_sha256": source_digest})
     os.replace(staging, target)
-    _write_sidecar(target, sha256_file(target), source_sha256=source_digest)
+    file_hash.write_sidecar(target, file_hash.sha256_file(target), source_sha256=source_digest)
 
 
 # ----------------------------------------------------------------------------------------------------------- commands
@@ -605,7 +581,7 @@ def install_entry(item: ModelEntry, models_dir: Path, options: DownloadOptions) 
     digest = _verify_download(item, part, item.url)
     if item.unpack is None:
         os.replace(part, target)
-        _write_sidecar(target, digest)
+        file_hash.write_sidecar(target, digest)
         logger.info("'%s': saved %s", item.id, target)
         return True
     try:

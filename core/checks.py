@@ -7,11 +7,13 @@ answers with `validate_inputs`, which re-checks the declared ranges and choices 
 rules:
 
     @classmethod
-    def VALIDATE_INPUTS(cls, guidance, filename_prefix):
+    def VALIDATE_INPUTS(cls, guidance=None, filename_prefix=None):
         return validate_inputs(cls, {"guidance": guidance, "filename_prefix": filename_prefix},
                                names={"filename_prefix": safe_name})
 
-Do not name `input_types` there: that switches off ComfyUI's type check of linked inputs. A linked input arrives as
+Every parameter defaults to None: ComfyUI passes only the inputs a graph holds, so an API graph that omits an optional
+input (or a required one) would otherwise get a raw "missing 1 required positional argument" (tests/test_security.py
+checks every node). Do not name `input_types` there: that switches off ComfyUI's type check of linked inputs. A linked input arrives as
 None at validation time (its value is known only when the graph runs), so core functions also call `check_finite`
 on the numbers they take: validation refuses what it can before any work, the core refuses the rest.
 """

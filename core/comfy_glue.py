@@ -9,6 +9,9 @@ inside the functions: importing this module never pulls ComfyUI in.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import weakref
 from typing import Any, Callable
 
 import torch
@@ -109,51 +112,74 @@ def with_attn1_patch(model, patch: Callable[..., Any]):
     return patched
 
 
-def _checksum(module: torch.nn.Module | None, backup: dict | None = None, prefix: str = "") -> list[str]:
-    """Sums of a module's first and last weights: cheap, and different for other files or seeds.
+def tensor_digest(tensor: torch.Tensor) -> str:
+    """sha256 of a tensor's dtype, shape and bytes (read where it lies; a GPU tensor is copied to the CPU)."""
+    data = tensor.detach().to("cpu").contiguous()
+    digest = hashlib.sha256(f"{data.dtype} {tuple(data.shape)}".encode())
+    digest.update(data.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:24]
 
-    The same in every process: a weight that ComfyUI has patched in place (a LoRA, once the model sampled) is read
-    from the patcher's `backup` (the patches are fingerprinted apart), and the sum, taken in float64, is rounded to 8
-    significant digits so that a reduction order that varies with thread counts cannot change it.
+
+# A module's weights never change while it lives (ComfyUI patches them in place only with the originals kept in a
+# patcher's backup): each is digested once per load, not per run (about 3 s a GB here: docs/animate.md).
+_module_digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def module_digest(module: torch.nn.Module | None, originals: dict | None = None, prefix: str = "") -> str | None:
+    """sha256 of every parameter and buffer of `module` (names, dtypes, shapes, bytes), computed once per module.
+
+    A weight that ComfyUI has patched in place (a LoRA, once the model sampled) is read from the patcher's backup
+    `originals` (keyed by `prefix` + name): the patches are fingerprinted apart, so the digest is the loaded file's.
     """
-    weights = list(module.named_parameters()) if module is not None else []
-    if not weights:
-        return []
-    sums = []
-    for name, weight in (weights[0], weights[-1]):
-        original = (backup or {}).get(prefix + name)
-        tensor = original.weight if original is not None else weight
-        sums.append(f"{float(tensor.detach().double().sum()):.8g}")
-    return sums
+    if module is None:
+        return None
+    if module not in _module_digests:
+        digest = hashlib.sha256()
+        for name, tensor in module.state_dict(keep_vars=True).items():
+            original = (originals or {}).get(prefix + name)
+            digest.update(f"{name}={tensor_digest(original.weight if original is not None else tensor)};".encode())
+        _module_digests[module] = digest.hexdigest()[:24]
+    return _module_digests[module]
 
 
-def _describe(value: Any, depth: int = 6) -> Any:
-    """A JSON-able summary of a patch object for fingerprints: numbers and strings as they are, tensors and modules by
-    shape and checksum, other objects by their attributes (a few levels deep), functions by name."""
+def describe(value: Any, depth: int = 6) -> Any:
+    """A JSON-able summary of a patch for fingerprints, from what decides the output only.
+
+    An object that offers `resume_key()` (the pack's own patches) is described by what that returns: its explicit
+    settings and content. Other objects by their public attributes (a few levels deep), never their private ones
+    (`_name`: caches that fill while sampling); tensors and modules by a digest of their content; functions by name.
+    """
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     if isinstance(value, torch.Tensor):
-        return [list(value.shape), f"{float(value.detach().double().sum()):.8g}"]
+        return tensor_digest(value)
     if isinstance(value, torch.nn.Module):
-        return [type(value).__name__, _checksum(value)]
+        return [type(value).__name__, module_digest(value)]
+    if callable(getattr(value, "resume_key", None)):
+        return [type(value).__name__, describe(value.resume_key(), depth)]
     if depth == 0:
         return type(value).__name__
     if isinstance(value, dict):
-        return {str(key): _describe(item, depth - 1) for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(key): describe(item, depth - 1) for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
-        return [_describe(item, depth - 1) for item in value]
+        return [describe(item, depth - 1) for item in value]
+    if inspect.isroutine(value):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
     if hasattr(value, "__dict__"):
-        return [type(value).__name__, {name: _describe(item, depth - 1) for name, item in sorted(vars(value).items())}]
+        public = {name: item for name, item in vars(value).items() if not name.startswith("_")}
+        return [type(value).__name__, {name: describe(item, depth - 1) for name, item in sorted(public.items())}]
     return getattr(value, "__qualname__", type(value).__name__)
 
 
 def fingerprint(model, vae, control_net=None) -> tuple:
-    """What identifies the models of a streamed run for resuming it: the MODEL's class, weight checksums, weight
-    patches (LoRA keys and strengths) and attention patches (an identity lock's weight, window and reference
-    embeddings), the VAE's and the ControlNet's checksums."""
-    patches = sorted((key, [float(entry[0]) for entry in entries]) for key, entries in model.patches.items())
-    attention = _describe(model.model_options.get("transformer_options", {}))
+    """What identifies the models of a streamed run for resuming it, from content and explicit settings only: the
+    MODEL's class and weights digest, its weight patches (LoRA deltas digested, with their strengths), object patches
+    (e.g. a replaced model_sampling) and attention patches (an identity lock's adapter weights, reference, weight and
+    window), the VAE's and the ControlNet's weights digests."""
+    backup = getattr(model, "backup", {})
+    patches = sorted((key, describe(entries)) for key, entries in model.patches.items())
     control = getattr(control_net, "control_model", None)
-    return (type(model.model).__name__, _checksum(model.model.diffusion_model, model.backup, "diffusion_model."),
-            patches, attention,
-            _checksum(vae.first_stage_model), _checksum(control))
+    return (type(model.model).__name__, module_digest(model.model.diffusion_model, backup, "diffusion_model."),
+            patches, describe(getattr(model, "object_patches", {})),
+            describe(model.model_options.get("transformer_options", {})),
+            module_digest(vae.first_stage_model), module_digest(control))

@@ -410,9 +410,12 @@ def load_encoder(kind: str, filename: str) -> Encoder:
     return _CACHE[key]
 
 
+@host.release_on_unload
 def clear_cache() -> None:
-    """Forget every loaded encoder (frees their memory)."""
+    """Forget every loaded encoder and the bundled tokenizers (frees their memory); also when ComfyUI unloads its
+    models."""
     _CACHE.clear()
+    load_tokenizer.cache_clear()
 
 
 def detect_architecture(keys: list[str]) -> str | None:

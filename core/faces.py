@@ -29,6 +29,12 @@ _ANALYZERS: dict[tuple[str, tuple[str, ...]], object] = {}
 _PROVIDERS_USED: dict[str, str] = {}
 
 
+@host.release_on_unload
+def clear_cache() -> None:
+    """Forget the cached face analyzers (their ONNX sessions); also when ComfyUI unloads its models."""
+    _ANALYZERS.clear()
+
+
 @dataclass(frozen=True)
 class FaceResult:
     """The largest face of one picture: box (x1, y1, x2, y2) in pixels, detector score, L2-normalised embedding."""

@@ -8,6 +8,7 @@ ComfyUI modules are imported inside functions so that importing this module neve
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -374,6 +375,41 @@ class ManagedModel:
         return self.device
 
 
+# The pack's own caches (loaded encoders, face analyzers, tokenizers): each registers its clear function here, and
+# they are released when ComfyUI unloads its models (POST /free with unload_models, the Unload Models command).
+_RELEASERS: list[Callable[[], None]] = []
+
+
+def release_on_unload(release: Callable[[], None]) -> Callable[[], None]:
+    """Register a cache's `release` (its clear function) to run whenever ComfyUI unloads all models; returns it."""
+    _RELEASERS.append(release)
+    return release
+
+
+def release_caches() -> None:
+    """Empty every cache registered with `release_on_unload` (their models are freed once nothing else holds them)."""
+    for release in _RELEASERS:
+        release()
+
+
+def hook_model_unloading() -> None:
+    """Inside ComfyUI: wrap `comfy.model_management.unload_all_models` (what POST /free with unload_models and the
+    Unload Models command call) so the pack's caches are released with ComfyUI's models. Idempotent."""
+    import comfy.model_management as mm
+
+    original = mm.unload_all_models
+    if getattr(original, "releases_longform_caches", False):
+        return
+
+    @functools.wraps(original)
+    def unload_all_models(*args, **kwargs):
+        release_caches()
+        return original(*args, **kwargs)
+
+    unload_all_models.releases_longform_caches = True
+    mm.unload_all_models = unload_all_models
+
+
 def make_room(bytes_needed: int, device: torch.device) -> None:
     """Inside ComfyUI, have its model management free `bytes_needed` on `device` (evicting other models) before the
     pack puts working memory there itself, as training does; nothing outside ComfyUI."""
@@ -469,16 +505,30 @@ def apply_lora(model, clip, tensors: dict, strength_model: float, strength_clip:
     CLIP, for a LoRA already under kohya names (`core/lora.py`). The inputs are never modified; as in core Load LoRA,
     a strength of 0 still patches (with no effect).
 
-    Returns (model, clip, the LoRA module names ComfyUI placed); model or clip may be None (not adapted).
+    A module whose up . down product does not fit the weight it names is left out (ComfyUI would log and skip it
+    while sampling). Returns (model, clip, the LoRA module names ComfyUI placed, misfits: module name -> what does not
+    fit); model or clip may be None (not adapted).
     """
     import comfy.lora
+    import comfy.utils
+
+    from .lora import shape_misfit, without
 
     key_map: dict[str, str] = {}
-    if model is not None:
-        comfy.lora.model_lora_keys_unet(model.model, key_map)
-    if clip is not None:
-        comfy.lora.model_lora_keys_clip(clip.cond_stage_model, key_map)
-    patches = comfy.lora.load_lora(tensors, key_map, log_missing=False)
+    misfits: dict[str, str] = {}
+    for holder, owner, map_keys in ((model, "model", comfy.lora.model_lora_keys_unet),
+                                    (clip, "cond_stage_model", comfy.lora.model_lora_keys_clip)):
+        if holder is None:
+            continue
+        module = getattr(holder, owner)
+        keys = map_keys(module, {})
+        key_map.update(keys)
+        for name, target in keys.items():
+            if f"{name}.lora_down.weight" in tensors and isinstance(target, str):
+                problem = shape_misfit(tensors, name, tuple(comfy.utils.get_attr(module, target).shape))
+                if problem is not None:
+                    misfits[name] = problem
+    patches = comfy.lora.load_lora(without(tensors, set(misfits)), key_map, log_missing=False)
     patched: set[str] = set()
     if model is not None:
         model = model.clone()
@@ -486,5 +536,6 @@ def apply_lora(model, clip, tensors: dict, strength_model: float, strength_clip:
     if clip is not None:
         clip = clip.clone()
         patched.update(clip.add_patches(patches, strength_clip))
-    placed = {name for name, weight in key_map.items() if weight in patched and f"{name}.lora_down.weight" in tensors}
-    return model, clip, placed
+    placed = {name for name, weight in key_map.items() if weight in patched and f"{name}.lora_down.weight" in tensors
+              and name not in misfits}
+    return model, clip, placed, misfits

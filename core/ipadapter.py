@@ -370,6 +370,12 @@ class IdentityConditioning:
     managed: tuple = ()  # the host's handles on `model` (ComfyUI ModelPatchers), so it loads and unloads with the UNet
     _tokens: dict = field(default_factory=dict, repr=False)
 
+    def resume_key(self) -> dict:
+        """What decides this lock's output, for a streamed run's resume key: the settings and the content (the host
+        digests the module and tensors), never the projected tokens cached while sampling."""
+        return {"weight": self.weight, "sigma_start": self.sigma_start, "sigma_end": self.sigma_end,
+                "model": self.model, "cond": self.cond, "uncond": self.uncond}
+
     def acts_at(self, sigmas: torch.Tensor | None) -> bool:
         """True when the current step's sigma lies inside the window (always, when the host gives no sigma)."""
         if sigmas is None:
@@ -418,6 +424,10 @@ class IPAttention:
         k_ip = layers[f"{self.ip_key}_to_k_ip"](tokens).to(q.dtype)
         v_ip = layers[f"{self.ip_key}_to_v_ip"](tokens).to(q.dtype)
         return out + self.lock.weight * self.attention(q, k_ip, v_ip, heads, extra_options)
+
+    def resume_key(self) -> list:
+        """The layer, the lock's key and the chained patch before it (see IdentityConditioning.resume_key)."""
+        return [self.ip_key, self.lock.resume_key(), self.previous]
 
     def models(self) -> list:
         """The host's handles on the adapter's module: ComfyUI loads them with the UNet (ModelPatcher.model_patches_models)."""

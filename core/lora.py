@@ -17,6 +17,7 @@ Module names `unet.<diffusers path>` (also `unet.base_model.model.` and `.proces
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,33 @@ def load(path: Path, field: str = "lora_name") -> KohyaLora:
             f"{field}: '{Path(path).name}' holds no LoRA weights (no lora_up/lora_down or lora_A/lora_B pairs): "
             "choose a LoRA file in models/loras."
         )
+    broken = [key for key, tensor in converted.tensors.items() if not bool(torch.isfinite(tensor).all())]
+    if broken:
+        module = broken[0].split(".", 1)[0]
+        raise ValueError(
+            f"'{field}': the LoRA '{Path(path).name}' holds NaN or infinite values in {len(broken)} of its tensors "
+            f"(first: '{converted.sources.get(module, module)}'); applied, it would render black or noise. The file "
+            "is damaged or its training diverged: choose another LoRA."
+        )
     return converted
+
+
+def shape_misfit(tensors: dict[str, torch.Tensor], name: str, weight_shape: tuple[int, ...]) -> str | None:
+    """Why the kohya module `name` of `tensors` cannot patch a weight of `weight_shape` (None when it can): ComfyUI
+    forms up . down (with lora_mid's kernel, when there is one) and reshapes it to the weight, logging and skipping
+    a patch whose product does not fit."""
+    up, down = tensors[f"{name}.lora_up.weight"], tensors[f"{name}.lora_down.weight"]
+    mid = tensors.get(f"{name}.lora_mid.weight")
+    if up.ndim >= 2 and down.ndim >= 2 and up.shape[1] == down.shape[0] and up.shape[0] == weight_shape[0]:
+        kernel = mid.shape[2:] if mid is not None else down.shape[2:]
+        if up.shape[0] * down.shape[1] * math.prod(kernel) == math.prod(weight_shape):
+            return None
+    return f"{name} (up {list(up.shape)}, down {list(down.shape)} for a weight of {list(weight_shape)})"
+
+
+def without(tensors: dict[str, torch.Tensor], names: set[str]) -> dict[str, torch.Tensor]:
+    """`tensors` less every tensor of the kohya modules `names`."""
+    return {key: tensor for key, tensor in tensors.items() if key.split(".", 1)[0] not in names}
 
 
 def kohya_module_name(module: str) -> str:
@@ -108,10 +135,13 @@ def to_kohya(state: dict[str, torch.Tensor]) -> KohyaLora:
     return result
 
 
-def report(applied: int, total: int, unmapped: list[str], unrecognised: list[str], limit: int = 20) -> str:
-    """The loader's STRING output: how many modules applied, and the names of those it could not place."""
+def report(applied: int, total: int, unmapped: list[str], unrecognised: list[str], misfits: list[str] = (),
+           limit: int = 20) -> str:
+    """The loader's STRING output: how many modules applied, and the names of those it could not place or that do
+    not fit their weight's shape (not applied)."""
     lines = [f"applied {applied} of {total} LoRA modules"]
-    for title, names in (("not in this model", unmapped), ("not LoRA weights", unrecognised)):
+    for title, names in (("not in this model", unmapped), ("of the wrong shape, not applied", list(misfits)),
+                         ("not LoRA weights", unrecognised)):
         if names:
             shown = ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
             lines.append(f"{len(names)} {title}: {shown}")

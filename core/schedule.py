@@ -42,7 +42,7 @@ from PIL import Image
 
 from .checks import check_finite
 from .host import progress
-from .text import issue_report, shorten
+from .text import MAX_PROMPT_CHARS, check_prompt, issue_report, shorten
 
 INTERPOLATIONS = ("linear", "eased", "slerp", "step")
 # Bounds on work (SECURITY.md): any text an API client sends answers within seconds, as a schedule or an error.
@@ -221,6 +221,7 @@ def parse_schedule(
     if fps is not None and not check_finite(fps, "fps") > 0:
         raise ValueError(f"'fps' is {fps}; it must be above 0.")
     text = check_text(text, field)
+    check_prompt(default_negative, "negative")
     stripped = text.lstrip()
     parser = _parse_json_form if stripped.startswith(("{", '"')) else _parse_line_form
     issues: list[ScheduleIssue] = []
@@ -444,6 +445,13 @@ def _resolve(
         if frame is None or split is None:
             continue
         prompt, negative = split
+        too_long = [(part, len(text)) for part, text in (("prompt", prompt), ("negative", negative))
+                    if text is not None and len(text) > MAX_PROMPT_CHARS]
+        for part, length in too_long:
+            issues.append(ScheduleIssue(item.frame_line, item.frame_column, f"the {part} is {length} characters "
+                                        f"long; a prompt takes at most {MAX_PROMPT_CHARS} characters: shorten it"))
+        if too_long:
+            continue
         keyframes.append(Keyframe(frame, prompt, negative if negative is not None else default_negative, item.frame_line))
     return keyframes
 

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -32,6 +33,7 @@ VIDEO_FORMATS = ("mp4", "webm", "webp", "gif")
 STREAM_FORMATS = ("mp4", "webm")
 STATE_FILE = "state.json"
 MAX_STATE_BYTES = 64_000  # a state is a few hundred bytes
+SET_ASIDE_PREFIX = "set-aside-"  # where a run started over puts the earlier run's files
 FRAME_PATTERN = "frame_{:06d}.png"
 
 # Codec settings: H.264 at CRF 18 plays in every browser; VP9 constant quality (CRF 32, -b:v 0), row threads on.
@@ -267,15 +269,21 @@ class StreamingClip:
     # ---------------------------------------------------------------------------------------------------- life cycle
 
     def open(self, resume: bool = True) -> int:
-        """Prepare the folder and return the index of the next frame to make (0 unless resuming)."""
-        state = self._read_state()
-        if state is not None and resume:
+        """Prepare the folder and return the index of the next frame to make (0 unless resuming).
+
+        With `resume` off the folder's state is not read at all: the files this writer makes (an earlier run's, or
+        ones uploaded into the folder) are set aside into a dated subfolder and the run starts clean, so no file in
+        the folder can block a run name.
+        """
+        state = self._read_state() if resume else None
+        if state is not None:
             theirs = (state.get("key"), state.get("frame_count"), state.get("format"), state.get("chunk_frames"))
             ours = (self.key, self.frame_count, self.video_format, self.chunk_frames)
             if theirs != ours:
                 raise ValueError(
                     f"'{self.directory.name}' holds a run with other settings (key, frames, format, chunk: {theirs}; "
-                    f"this run: {ours}). Choose another run name, or turn 'resume' off to start that folder over."
+                    f"this run: {ours}). Choose another run name, or turn 'resume' off to start that folder over (its "
+                    f"files are moved into a '{SET_ASIDE_PREFIX}<date>' subfolder)."
                 )
             self.written = self._count_frames(state["written"])
             self._chunks = self._count_chunks(state["chunks"])
@@ -283,9 +291,12 @@ class StreamingClip:
             self.previews = {i: self.load_frame(i) for i in sorted(self._preview_set) if i < self.written}
             logger.info("Resuming %s at frame %d of %d.", self.directory, self.written, self.frame_count)
             return self.written
-        if state is not None:
-            logger.info("Starting %s over: 'resume' is off.", self.directory)
-        self._clear()
+        aside = self._set_aside()
+        if aside is not None:
+            logger.info("Starting %s over ('resume' is off, or it held no state): the earlier files are in %s.",
+                        self.directory, aside.name)
+        self.frames_dir.mkdir(parents=True, exist_ok=True)
+        self.written, self._chunks, self.previews = 0, 0, {}
         self._write_state()
         return 0
 
@@ -371,17 +382,27 @@ class StreamingClip:
             count += 1
         return count
 
-    def _clear(self) -> None:
-        """Start the folder over: remove the frames, chunks and video this writer makes (files only)."""
+    def _set_aside(self) -> Path | None:
+        """Move what this writer makes (frames/, chunks/, state.json, the clip video in any stream format) into a new
+        subfolder `set-aside-<UTC date and time>`; other files stay. Returns that subfolder, None when nothing was
+        there."""
         self.close()
-        for folder in (self.frames_dir, self.directory / "chunks"):
-            if folder.is_dir():
-                for path in folder.iterdir():
-                    if path.is_file() or path.is_symlink():
-                        path.unlink()
-        self.video_path.unlink(missing_ok=True)
-        self.frames_dir.mkdir(parents=True, exist_ok=True)
-        self.written, self._chunks, self.previews = 0, 0, {}
+        state = self.directory / STATE_FILE
+        own = [self.frames_dir, self.directory / "chunks", state, state.with_suffix(".tmp"),
+               *(self.directory / f"{self.directory.name}.{fmt}" for fmt in STREAM_FORMATS)]
+        present = [path for path in own if path.exists() or path.is_symlink()]
+        if not present:
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        aside = self.directory / f"{SET_ASIDE_PREFIX}{stamp}"
+        suffix = 1
+        while aside.exists():
+            suffix += 1
+            aside = self.directory / f"{SET_ASIDE_PREFIX}{stamp}-{suffix}"
+        aside.mkdir()
+        for path in present:
+            os.replace(path, aside / path.name)
+        return aside
 
     def _read_state(self) -> dict | None:
         """The folder's state, checked to be this writer's own format; ValueError (folder untouched) when it is not."""
@@ -416,7 +437,8 @@ class StreamingClip:
         return ValueError(
             f"The run folder '{self.directory.name}' has a {STATE_FILE} that does not fit this run: {problem}. It was "
             "changed outside LongForm, so nothing was resumed and the folder was left as it was. Turn 'resume' off to "
-            "start that folder over, or choose another run name."
+            f"start that folder over (its files are moved into a '{SET_ASIDE_PREFIX}<date>' subfolder), or choose "
+            "another run name."
         )
 
     def _write_state(self) -> None:

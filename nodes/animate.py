@@ -58,7 +58,7 @@ class LF_PromptSchedule:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, seconds, fps):
+    def VALIDATE_INPUTS(cls, seconds=None, fps=None):
         return validate_inputs(cls, {"seconds": seconds, "fps": fps})
 
     def build(self, clip, text: str, seconds: float, fps: float, interpolation: str, negative: str):
@@ -101,7 +101,7 @@ class LF_SaveVideo:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, fps, filename_prefix):
+    def VALIDATE_INPUTS(cls, fps=None, filename_prefix=None):
         return validate_inputs(cls, {"fps": fps, "filename_prefix": filename_prefix},
                                names={"filename_prefix": safe_name})
 
@@ -191,14 +191,15 @@ class LF_Animate:
                                                               "tooltip": "stream to disk: video format written in chunks."}),
                 "resume": ("BOOLEAN", {"default": True,
                                        "tooltip": "stream to disk: continue a stopped run with the same settings from "
-                                                  "its last frame (off: start the folder over)."}),
+                                                  "its last frame (off: start over, the earlier files set aside in a "
+                                                  "dated subfolder)."}),
                 "preview_frames": ("INT", {"default": 16, "min": 1, "max": 256,
                                            "tooltip": "stream to disk: how many evenly spaced frames to return."}),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, cfg, controlnet_strength, shared_noise, fps, run_name):
+    def VALIDATE_INPUTS(cls, cfg=None, controlnet_strength=None, shared_noise=None, fps=None, run_name=None):
         return validate_inputs(cls, {"cfg": cfg, "controlnet_strength": controlnet_strength,
                                      "shared_noise": shared_noise, "fps": fps, "run_name": run_name},
                                names={"run_name": safe_name})
@@ -266,7 +267,7 @@ class LF_ClipReport:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, insightface):
+    def VALIDATE_INPUTS(cls, insightface=None):
         return validate_inputs(cls, {"insightface": insightface},
                                names={"insightface": optional_name})
 

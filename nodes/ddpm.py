@@ -75,7 +75,7 @@ class LF_DDPMTrain:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, dataset, name, learning_rate):
+    def VALIDATE_INPUTS(cls, dataset=None, name=None, learning_rate=None):
         """Before any work: the dataset folder (input folder only), the model name (one safe file name), a finite
         learning rate."""
         return validate_inputs(cls, {"dataset": dataset, "name": name, "learning_rate": learning_rate},
@@ -172,7 +172,7 @@ class LF_DDPMSample:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, guidance, eta, filename_prefix):
+    def VALIDATE_INPUTS(cls, guidance=None, eta=None, filename_prefix=None):
         return validate_inputs(cls, {"guidance": guidance, "eta": eta, "filename_prefix": filename_prefix},
                                names={"filename_prefix": safe_name})
 

@@ -112,7 +112,7 @@ class LF_Film:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, storyboard):
+    def VALIDATE_INPUTS(cls, storyboard=None):
         return validate_inputs(cls, {"storyboard": storyboard}, names={"storyboard": safe_name})
 
     def render(self, storyboard: str, encoder: str, film_node: str, dynprompt):

@@ -82,7 +82,7 @@ class LF_IdentityLock:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, weight, start_at, end_at, ipadapter, insightface=None):
+    def VALIDATE_INPUTS(cls, weight=None, start_at=None, end_at=None, ipadapter=None, insightface=None):
         return validate_inputs(cls, {"weight": weight, "start_at": start_at, "end_at": end_at, "ipadapter": ipadapter,
                                      "insightface": insightface},
                                names={"ipadapter": safe_name, "insightface": safe_name})
@@ -133,7 +133,7 @@ class LF_IdentityScore:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, encoder, face_pack):
+    def VALIDATE_INPUTS(cls, encoder=None, face_pack=None):
         return validate_inputs(cls, {"encoder": encoder, "face_pack": face_pack},
                                names={"encoder": safe_name, "face_pack": safe_name})
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ..core import comfy_glue, host, lora, sketch, stylize
 from ..core.checks import validate_inputs
+from ..core.text import check_prompt
 
+DEFAULT_NEGATIVE = "lowres, blurry"
 CATEGORY = "LongForm/stylize"
 
 
@@ -53,7 +55,7 @@ class LF_SketchToScribble:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, threshold):
+    def VALIDATE_INPUTS(cls, threshold=None):
         return validate_inputs(cls, {"threshold": threshold})
 
     def prepare(self, image, threshold, invert, min_line_width, edges, width, height):
@@ -78,7 +80,7 @@ class LF_Stylize:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
-        size = {"default": 512, "min": 64, "max": 8192, "step": 8}
+        size = {"default": 512, "min": stylize.MIN_SIDE, "max": stylize.MAX_SIDE, "step": 8}
         unit = {"min": 0.0, "max": 1.0, "step": 0.01}
         return {
             "required": {
@@ -110,19 +112,19 @@ class LF_Stylize:
                                              "connected (Load Checkpoint's CLIP, after any LoRA)."}),
                 "prompt": ("STRING", {"multiline": True, "default": "",
                                       "tooltip": "What the picture shows (used with 'clip')."}),
-                "negative_prompt": ("STRING", {"multiline": True, "default": "lowres, blurry",
+                "negative_prompt": ("STRING", {"multiline": True, "default": DEFAULT_NEGATIVE,
                                                "tooltip": "What to steer away from (used with 'clip')."}),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, cfg, controlnet_strength, control_start, control_end):
+    def VALIDATE_INPUTS(cls, cfg=None, controlnet_strength=None, control_start=None, control_end=None):
         return validate_inputs(cls, {"cfg": cfg, "controlnet_strength": controlnet_strength,
                                      "control_start": control_start, "control_end": control_end})
 
     def render(self, model, vae, control_net, scribble, seed, steps, cfg, sampler_name, scheduler,
                controlnet_strength, control_start, control_end, width, height, positive=None, negative=None, clip=None,
-               prompt="", negative_prompt=""):
+               prompt="", negative_prompt=DEFAULT_NEGATIVE):
         positive = _conditioning(positive, clip, prompt, "positive", "prompt")
         negative = _conditioning(negative, clip, negative_prompt, "negative", "negative_prompt")
         image, latent = stylize.render(model, vae, control_net, scribble, positive, negative, seed=seed, steps=steps,
@@ -136,6 +138,7 @@ def _conditioning(conditioning, clip, text: str, field: str, text_field: str) ->
     """The connected CONDITIONING, else `text` encoded by `clip`."""
     if conditioning is not None:
         return conditioning
+    check_prompt(text, text_field)
     if clip is None:
         raise ValueError(f"'{field}' is not connected and there is no 'clip' to encode '{text_field}': connect a "
                          "CONDITIONING (CLIP Text Encode) or Load Checkpoint's CLIP.")
@@ -180,7 +183,7 @@ class LF_LoraLoader:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, strength_model, strength_clip):
+    def VALIDATE_INPUTS(cls, strength_model=None, strength_clip=None):
         return validate_inputs(cls, {"strength_model": strength_model, "strength_clip": strength_clip})
 
     def _lora(self, name: str) -> lora.KohyaLora:
@@ -195,9 +198,9 @@ class LF_LoraLoader:
         if strength_model == 0 and strength_clip == 0:
             return (model, clip, "strengths are 0: the LoRA was not applied")
         kohya = self._lora(lora_name)
-        model, clip, placed = host.apply_lora(model, clip, kohya.tensors, strength_model, strength_clip)
-        unmapped = sorted(source for name, source in kohya.sources.items() if name not in placed)
-        text = lora.report(len(placed), len(kohya.sources), unmapped, kohya.unrecognised)
+        model, clip, placed, misfits = host.apply_lora(model, clip, kohya.tensors, strength_model, strength_clip)
+        unmapped = sorted(source for name, source in kohya.sources.items() if name not in placed and name not in misfits)
+        text = lora.report(len(placed), len(kohya.sources), unmapped, kohya.unrecognised, sorted(misfits.values()))
         return (model, clip, text)
 
 

@@ -124,6 +124,7 @@ def render(args) -> int:
     storyboard = Path(args.storyboard)
     input_dir = Path(args.input_dir or storyboard.parent).resolve()
     board = load_storyboard(storyboard, input_dir)
+    _use_models_dir(args)
     plan = film_plan.FilmPlan(board, args.out, pack.NODE_CLASS_MAPPINGS, **_profile(args))
     baseline = None
     if args.baseline:
@@ -148,10 +149,6 @@ def render(args) -> int:
             FilmRun(baseline, workers, retries=args.retries).run()
             film_render.finish_film(baseline)
         encoder = "" if args.no_report else (with_tiny_models(args.encoder) if args.tiny else args.encoder)
-        if encoder:
-            from longform_pack.core import host
-
-            host.set_models_dir(args.models_dir or Path(args.comfyui or ".") / "models")
         video, report_json, report_plot = film_render.finish_film(plan, encoder, baseline)
     finally:
         stop_servers(started, actors)
@@ -160,6 +157,13 @@ def render(args) -> int:
         if path is not None:
             print(path)
     return 0
+
+
+def _use_models_dir(args) -> None:
+    """The models the servers load: the unit keys hash those files, and the film report's encoder is there."""
+    from longform_pack.core import host
+
+    host.set_models_dir(args.models_dir or Path(args.comfyui or ".") / "models")
 
 
 def _profile(args) -> dict:
@@ -183,6 +187,7 @@ def show_plan(args) -> int:
 
     storyboard = Path(args.storyboard)
     board = load_storyboard(storyboard, Path(args.input_dir or storyboard.parent).resolve())
+    _use_models_dir(args)
     plan = FilmPlan(board, args.out, pack.NODE_CLASS_MAPPINGS, **_profile(args))
     print(f"{board.title}: {board.frame_count} frames, {board.seconds:.1f} s at {board.fps:g} fps -> {plan.film_dir}")
     for unit in plan.units.values():
@@ -200,14 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--input-dir", help="folder the storyboard's pictures are in (default: its own folder)")
         command.add_argument("--out", type=Path, default=Path("outputs"), help="output folder (default %(default)s)")
         command.add_argument("--tiny", action="store_true", help="use the tiny stand-in models' filenames")
+        command.add_argument("--comfyui", default=os.environ.get("COMFYUI_DIR"), help="ComfyUI's folder")
+        command.add_argument("--models-dir", help="models folder (default: ComfyUI's models); unit keys hash the "
+                                                  "model files found there")
     render_parser = commands.choices["render"]
     render_parser.add_argument("--url", action="append", help="a running ComfyUI server (repeat for several)")
     render_parser.add_argument("--servers", type=int, default=1, help="servers to start (default %(default)s)")
     render_parser.add_argument("--ray", action="store_true", help="start the servers as Ray actors")
     render_parser.add_argument("--ray-address", help="a Ray cluster's address (default: a local Ray)")
     render_parser.add_argument("--gpus-per-server", type=float, default=0.0, help="GPUs per server (0: --cpu)")
-    render_parser.add_argument("--comfyui", default=os.environ.get("COMFYUI_DIR"), help="ComfyUI's folder")
-    render_parser.add_argument("--models-dir", help="models folder for the servers (default: ComfyUI's models)")
     render_parser.add_argument("--encoder", default="clip-vit-base-patch32.safetensors",
                                help="CLIP in models/encoders for the film report (default %(default)s)")
     render_parser.add_argument("--no-report", action="store_true", help="stitch only, no film report")

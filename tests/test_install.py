@@ -246,7 +246,7 @@ def test_verified_file_is_not_downloaded_or_hashed_again(tmp_path, server, monke
     def no_rehash(path):
         raise AssertionError(f"{path} was hashed again although its sidecar is current")
 
-    monkeypatch.setattr(install, "sha256_file", no_rehash)
+    monkeypatch.setattr(install.file_hash, "sha256_file", no_rehash)
     assert _run(tmp_path, [entry]) == 0
     assert len(server.requests) == 1
 
@@ -511,3 +511,25 @@ def test_two_builds_already_installed_are_reported_with_the_fix(tmp_path, monkey
 def test_installed_builds_are_read_from_this_python():
     builds = install.installed_onnxruntime_builds()
     assert "onnxruntime" in builds and set(builds) <= set(install.ONNXRUNTIME_BUILDS)  # requirements-dev's CPU build
+
+
+@pytest.mark.parametrize("limit, value, members", [
+    ("MAX_ZIP_ENTRIES", 3, {f"part{index}.onnx": b"x" for index in range(5)}),
+    ("MAX_UNPACKED_BYTES", 10_000, {"bomb.onnx": bytes(200_000)}),  # compresses to a few hundred bytes
+])
+def test_an_archive_over_the_entry_or_size_cap_is_refused(tmp_path, server, caplog, monkeypatch, limit, value,
+                                                          members):
+    monkeypatch.setattr(install, limit, value)
+    entry = _entry(server, "bomb.zip", _zip_bytes(members), folder="insightface", filename="models/bomb",
+                   unpack="zip")
+    assert _run(tmp_path, [entry]) == install.EXIT_VERIFY
+    assert "may hold at most" in caplog.text and "Refusing to unpack" in caplog.text
+    assert not (tmp_path / "models" / "insightface" / "models" / "bomb").exists()
+
+
+@pytest.mark.parametrize("field", ["filename", "folder"])
+def test_a_nul_in_a_manifest_path_exits_5_with_a_message(tmp_path, server, caplog, capsys, field):
+    entry = _entry(server, "nul.bin", b"nul", **{field: "bad\x00name.bin"})
+    assert _run(tmp_path, [entry]) == install.EXIT_MANIFEST
+    assert "NUL" in caplog.text and "Traceback" not in capsys.readouterr().err
+    assert server.requests == []

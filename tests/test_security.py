@@ -591,3 +591,271 @@ def test_clip_report_reads_a_streamed_run_from_disk(tiny_models_dir, output_dir)
     assert json.loads(summary)["frames"] == 6 and plot.shape[0] == 1
     with pytest.raises(ValueError, match="'video_path'"):
         LF_ClipReport().report(previews, plan, "longform-tiny-clip.safetensors", video_path="/etc/passwd")
+
+
+# ------------------------------------------------------------------------------------ issue 20: what still got through
+# The red team's classes of 2026-12 (issue 20, item 6), each refused with a clear error.
+
+# 1. Unbounded work: image sides and prompt lengths are capped, the limit named in the error.
+
+
+def test_stylize_sides_are_capped_with_the_limit_named():
+    from longform_pack.core import stylize
+    from longform_pack.nodes.stylize import LF_Stylize
+
+    declared = LF_Stylize.INPUT_TYPES()["required"]
+    assert declared["width"][1]["max"] == declared["height"][1]["max"] == stylize.MAX_SIDE == 2048
+    with pytest.raises(ValueError, match="'width' is 8192.*from 64 to 2048"):
+        checks.check_widgets(LF_Stylize.INPUT_TYPES(), {"width": 8192})
+    for field, size in (("width", dict(width=8192, height=512)), ("height", dict(width=512, height=2056))):
+        with pytest.raises(ValueError, match=f"'{field}' is .*from 64 to 2048 pixels"):
+            stylize.render(None, None, None, torch.zeros(1, 64, 64, 3), [], [], **size)  # refused before any work
+
+
+@pytest.mark.parametrize("field", ["prompt", "negative_prompt"])
+def test_stylize_prompts_over_the_cap_are_refused_before_encoding(fake_clip, field):
+    from longform_pack.core.text import MAX_PROMPT_CHARS, check_prompt
+    from longform_pack.nodes import stylize as stylize_nodes
+
+    with pytest.raises(ValueError, match=f"'{field}' is 100000 characters long; a prompt takes at most "
+                                         f"{MAX_PROMPT_CHARS}"):
+        stylize_nodes._conditioning(None, fake_clip, "x" * 100_000, "positive", field)
+    assert fake_clip.encoded == []
+    assert check_prompt("y" * MAX_PROMPT_CHARS, field)  # the limit itself is a prompt
+
+
+def test_schedule_prompts_and_negative_over_the_cap_are_refused_with_their_line():
+    from longform_pack.core import schedule
+    from longform_pack.core.text import MAX_PROMPT_CHARS
+
+    long = "x" * (MAX_PROMPT_CHARS + 1)
+    with pytest.raises(schedule.ScheduleError) as caught:
+        schedule.parse_schedule(f"0: a fox\n4: {long}\n8: a cat --neg {long}", 12)
+    text = str(caught.value)
+    assert "line 2, column 1: the prompt is 4001 characters long" in text
+    assert "line 3, column 1: the negative is 4001 characters long" in text and f"at most {MAX_PROMPT_CHARS}" in text
+    with pytest.raises(ValueError, match=f"'negative' is 100000 characters long; a prompt takes at most "
+                                         f"{MAX_PROMPT_CHARS}"):
+        schedule.parse_schedule("0: a fox", 12, default_negative="x" * 100_000)
+
+
+# 2. Every VALIDATE_INPUTS takes any subset of the inputs (ComfyUI passes only those a graph holds), and every optional
+# input has a default in the node's function.
+
+
+def _valid_value(entry: tuple):
+    """A value an API graph may give an input: its default, else the first choice, else None (a linked input)."""
+    kind, options = entry[0], (entry[1] if len(entry) > 1 else {})
+    if "default" in options:
+        return options["default"]
+    return kind[0] if isinstance(kind, (list, tuple)) and kind else None
+
+
+def _node_classes(pack):
+    return sorted(pack.NODE_CLASS_MAPPINGS.items())
+
+
+def test_every_validate_inputs_takes_any_subset_of_optional_inputs(pack):
+    import inspect
+
+    checked = 0
+    for name, node_class in _node_classes(pack):
+        if not hasattr(node_class, "VALIDATE_INPUTS"):
+            continue
+        declared = node_class.INPUT_TYPES()
+        named = set(inspect.signature(node_class.VALIDATE_INPUTS).parameters)
+        required = {key: _valid_value(entry) for key, entry in declared.get("required", {}).items() if key in named}
+        optional = {key: _valid_value(entry) for key, entry in declared.get("optional", {}).items() if key in named}
+        assert node_class.VALIDATE_INPUTS(**required) is True, name
+        assert node_class.VALIDATE_INPUTS(**required, **optional) is True, name
+        for key in optional:  # each optional input alone, as a graph that sets only that one gives it
+            assert node_class.VALIDATE_INPUTS(**required, **{key: optional[key]}) is True, (name, key)
+        assert node_class.VALIDATE_INPUTS() is True, name  # every input linked or omitted: nothing to check yet
+        checked += 1
+    assert checked >= 10
+
+
+def test_every_optional_input_has_a_default_in_the_node_function(pack):
+    import inspect
+
+    for name, node_class in _node_classes(pack):
+        parameters = inspect.signature(getattr(node_class, node_class.FUNCTION)).parameters
+        for key, entry in node_class.INPUT_TYPES().get("optional", {}).items():
+            assert key in parameters, (name, key)
+            default = parameters[key].default
+            assert default is not inspect.Parameter.empty, f"{name}.{node_class.FUNCTION}: optional '{key}' has no default"
+            declared = entry[1].get("default") if len(entry) > 1 else None
+            assert declared is None or default == declared, f"{name}: '{key}' defaults to {default!r}, declared {declared!r}"
+
+
+# 3. A LoRA full of NaN or infinity is refused, naming the file and a key (it rendered black, "applied 104 of 104").
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_lora_with_nan_or_infinity_is_refused_naming_file_and_key(tmp_path, bad):
+    from longform_pack.core import lora
+
+    module = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+    good = {f"{module}.lora_up.weight": torch.ones(32, 4), f"{module}.lora_down.weight": torch.ones(4, 768),
+            "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight": torch.ones(32, 4),
+            "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": torch.ones(4, 32)}
+    save_file(good, str(tmp_path / "fine.safetensors"))
+    assert len(lora.load(tmp_path / "fine.safetensors").sources) == 2
+    broken = dict(good)
+    broken[f"{module}.lora_down.weight"] = torch.ones(4, 768)
+    broken[f"{module}.lora_down.weight"][1, 7] = bad
+    save_file(broken, str(tmp_path / "diverged.safetensors"))
+    with pytest.raises(ValueError, match=f"'lora_name': the LoRA 'diverged.safetensors' holds NaN or infinite values "
+                                         f"in 1 of its tensors \\(first: '{module}'\\)"):
+        lora.load(tmp_path / "diverged.safetensors")
+
+
+# 4. A file uploaded into a stream run's folder (POST /upload/image, type=output) cannot block that run name: with
+# 'resume' off the state is not read, the pack's own files are set aside in a dated subfolder and the run starts clean.
+
+
+@pytest.mark.parametrize("uploaded", [b"{not json", b"[]", json.dumps({"key": "theirs"}).encode(), b"\xff\xfe" * 40_000])
+def test_a_broken_uploaded_state_blocks_nothing_with_resume_off(tmp_path, uploaded):
+    from longform_pack.core import video
+
+    clip = _stream_run(tmp_path / "run", count=6, chunk=2)
+    (clip.directory / video.STATE_FILE).write_bytes(uploaded)
+    (clip.directory / "notes.txt").write_text("the user's own file")
+    again = video.StreamingClip(clip.directory, 6, 8, chunk_frames=2, preview_frames=2, key="k")
+    with pytest.raises(ValueError, match="Turn 'resume' off to start that folder over \\(its files are moved into"):
+        again.open(resume=True)
+    assert again.open(resume=False) == 0  # the advice is right: the run starts clean
+    aside = [path for path in clip.directory.iterdir() if path.name.startswith(video.SET_ASIDE_PREFIX)]
+    assert len(aside) == 1 and (aside[0] / video.STATE_FILE).read_bytes() == uploaded
+    assert len(list((aside[0] / "frames").glob("*.png"))) == 6 and (aside[0] / "run.mp4").is_file()
+    assert (clip.directory / "notes.txt").read_text() == "the user's own file"  # only the pack's files move
+    assert list((clip.directory / "frames").iterdir()) == []
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        again.append(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    again.close()
+    resumed = video.StreamingClip(clip.directory, 6, 8, chunk_frames=2, preview_frames=2, key="k")
+    assert resumed.open(resume=True) == 3  # the clean run's own state resumes
+    resumed.close()
+
+
+def test_another_runs_folder_is_set_aside_not_deleted_with_resume_off(tmp_path):
+    from longform_pack.core import video
+
+    clip = _stream_run(tmp_path / "run", count=4, chunk=2, key="first")
+    frames = {path.name: path.read_bytes() for path in clip.frames_dir.iterdir()}
+    second = video.StreamingClip(clip.directory, 4, 8, chunk_frames=2, preview_frames=2, key="second")
+    with pytest.raises(ValueError, match="holds a run with other settings"):
+        second.open(resume=True)
+    assert second.open(resume=False) == 0
+    second.close()
+    third = video.StreamingClip(clip.directory, 4, 8, chunk_frames=2, preview_frames=2, key="third")
+    assert third.open(resume=False) == 0  # a second start over: its own subfolder, even within the same second
+    third.close()
+    aside = sorted(path for path in clip.directory.iterdir() if path.name.startswith(video.SET_ASIDE_PREFIX))
+    assert len(aside) == 2
+    kept = [folder for folder in aside if (folder / "frames").is_dir() and any((folder / "frames").iterdir())]
+    assert {path.name: path.read_bytes() for path in (kept[0] / "frames").iterdir()} == frames
+
+
+# 5. A DDPM dataset's entries are checked after resolving symlinks: a label folder or picture linking outside the
+# dataset folder is refused (SECURITY.md's promise), one linking inside it is read.
+
+
+def _picture(path, value):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 8), value, dtype=np.uint8)).save(path)
+
+
+@pytest.mark.parametrize("link", ["label folder", "picture"])
+def test_a_dataset_entry_linking_outside_the_dataset_is_refused(folders, link):
+    from longform_pack.core.ddpm import data
+
+    dataset = folders / "input" / "pets"
+    _picture(dataset / "cat" / "one.png", 10)
+    _picture(folders / "outside" / "dog" / "secret.png", 200)
+    if link == "label folder":
+        (dataset / "dog").symlink_to(folders / "outside" / "dog", target_is_directory=True)
+        entry = "dog"
+    else:
+        (dataset / "cat" / "two.png").symlink_to(folders / "outside" / "dog" / "secret.png")
+        entry = "cat/two.png"
+    with pytest.raises(ValueError, match=f"dataset folder 'pets': '{entry}' is a symlink leading outside the "
+                                         "dataset folder"):
+        data.load_folder_dataset("pets", 8)
+
+
+def test_a_dataset_entry_linking_inside_the_dataset_is_read(folders):
+    from longform_pack.core.ddpm import data
+
+    dataset = folders / "input" / "pets"
+    _picture(dataset / "cat" / "one.png", 10)
+    _picture(dataset / "dog" / "one.png", 200)
+    (dataset / "dog" / "two.png").symlink_to(dataset / "dog" / "one.png")
+    loaded = data.load_folder_dataset("pets", 8)
+    assert len(loaded) == 3 and loaded.class_names == ["cat", "dog"]
+
+
+# 6 + 7. A storyboard is bounded (scenes, total frames) and its unreadable forms are storyboard errors with a line.
+
+
+def _storyboard_errors(text: str, limit_patches: dict, monkeypatch) -> list:
+    from longform_pack.core.film import storyboard
+
+    for name, value in limit_patches.items():
+        monkeypatch.setattr(storyboard, name, value)
+    with pytest.raises(storyboard.StoryboardError) as caught:
+        storyboard.parse_storyboard(text, ".", "board.yaml")
+    assert "board.yaml has" in str(caught.value)
+    return [(issue.line, issue.where, issue.message) for issue in caught.value.issues]
+
+
+def _board(scenes: int, duration: float = 1) -> str:
+    listed = "".join(f"  - {{name: s{index}, duration: {duration}, schedule: '0: a fox'}}\n" for index in range(scenes))
+    return f"title: long\nfps: 12\nwidth: 64\nheight: 64\nscenes:\n{listed}"
+
+
+def test_a_storyboard_with_too_many_scenes_is_refused_at_the_first_one_over(monkeypatch):
+    from longform_pack.core.film import storyboard
+
+    assert storyboard.MAX_SCENES == 500
+    issues = _storyboard_errors(_board(6), {"MAX_SCENES": 4}, monkeypatch)
+    assert issues == [(10, "scenes[4]", "the film has 6 scenes; a storyboard holds at most 4: split the film into "
+                                        "several storyboards")]
+
+
+def test_a_film_longer_than_the_cap_is_refused_at_the_scene_that_passes_it(monkeypatch):
+    from longform_pack.core.film import storyboard
+
+    assert storyboard.MAX_FILM_FRAMES == 108_000
+    issues = _storyboard_errors(_board(5, duration=10), {"MAX_FILM_FRAMES": 300}, monkeypatch)  # 120 frames a scene
+    assert issues == [(8, "scenes[2]", "the film reaches 360 frames by this scene; a film holds at most 300 frames: "
+                                       "split it into several storyboards")]
+
+
+def test_real_caps_hold_a_board_of_many_long_scenes(monkeypatch):
+    from longform_pack.core.film import storyboard
+
+    issues = _storyboard_errors(_board(storyboard.MAX_SCENES + 1, duration=0.1), {}, monkeypatch)
+    assert issues[0][1] == f"scenes[{storyboard.MAX_SCENES}]" and "at most 500" in issues[0][2]
+    issues = _storyboard_errors(_board(20, duration=600), {}, monkeypatch)  # 7,200 frames a scene at 12 fps
+    assert issues == [(21, "scenes[15]", "the film reaches 115200 frames by this scene; a film holds at most 108000 "
+                                         "frames: split it into several storyboards")]
+
+
+def test_a_deeply_nested_storyboard_is_a_storyboard_error(monkeypatch):
+    issues = _storyboard_errors("title: " + "[" * 100_000 + "]" * 100_000, {}, monkeypatch)
+    assert issues == [(1, "syntax", "the file nests lists or mappings too deeply to read; a storyboard needs only a "
+                                    "few levels")]
+
+
+def test_a_storyboard_that_is_not_utf8_is_a_storyboard_error_with_its_line(tmp_path):
+    from longform_pack.core.film import storyboard
+
+    (tmp_path / "board.yaml").write_bytes(b"title: film\nfps: 12\nwidth: 64\nheight: 64\n# caf\xe9\nscenes: []\n")
+    with pytest.raises(storyboard.StoryboardError) as caught:
+        storyboard.load_storyboard(tmp_path / "board.yaml", tmp_path)
+    assert [(issue.line, issue.where) for issue in caught.value.issues] == [(5, "encoding")]
+    assert "byte 0xe9 is not UTF-8 text; save the storyboard as UTF-8" in str(caught.value)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .. import host
-from ..paths import dataset_folder
+from ..paths import dataset_folder, inside
 
 logger = logging.getLogger("LongForm")
 
@@ -92,6 +92,8 @@ def load_folder_dataset(folder: str, image_size: int) -> LabelledImages:
     """
     root = resolve_folder(folder)
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for class_dir in class_dirs:
+        _check_inside(class_dir, root, folder)
     if not class_dirs:
         raise ValueError(
             f"dataset folder '{folder}' ({root}) has no subfolders. Make one subfolder per label (e.g. cat/, dog/) "
@@ -105,6 +107,8 @@ def load_folder_dataset(folder: str, image_size: int) -> LabelledImages:
                 f"dataset folder '{folder}': the label subfolder '{class_dir.name}' holds no images "
                 f"({', '.join(IMAGE_SUFFIXES)}). Add images to it or remove it."
             )
+        for path in found:
+            _check_inside(path, root, folder)
         files.extend((path, index) for path in found)
         if len(files) > MAX_IMAGES:
             raise ValueError(f"dataset folder '{folder}' holds more than {MAX_IMAGES} images; train on a smaller set.")
@@ -118,6 +122,15 @@ def load_folder_dataset(folder: str, image_size: int) -> LabelledImages:
     labels = torch.tensor([index for _, index in files], dtype=torch.long)
     logger.info("Loaded %d images in %d labels from %s.", len(labels), len(class_dirs), root)
     return LabelledImages(images, labels, [p.name for p in class_dirs])
+
+
+def _check_inside(path: Path, root: Path, folder: str) -> None:
+    """ValueError for a label folder or picture that, once its symlinks are resolved, lies outside the dataset folder
+    (the folder itself is checked to lie in the input folder; its entries are checked here, one by one)."""
+    if not inside(path, [root]):
+        raise ValueError(f"dataset folder '{folder}': '{path.relative_to(root).as_posix()}' is a symlink leading "
+                         "outside the dataset folder; only what lies inside it is read. Copy the pictures into the "
+                         "folder instead of linking them.")
 
 
 def _open_picture(path: Path, folder: str) -> Image.Image:

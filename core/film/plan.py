@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..video import FRAME_PATTERN, fingerprint
+from .model_digests import model_digests
 from .storyboard import Scene, Storyboard
 
 logger = logging.getLogger("LongForm")
@@ -110,7 +111,7 @@ class FilmPlan:
         if workflow is not None and self._rename is not None:
             workflow = self._rename(workflow)
         key = fingerprint(kind, workflow, [self.units[dep].key for dep in deps],
-                          [_file_digest(path) for path in pictures if path is not None])
+                          [_file_digest(path) for path in pictures if path is not None], model_digests(workflow))
         self.units[unit_id] = Unit(unit_id, kind, scene, deps, frames, workflow, key)
 
     def _build(self) -> None:

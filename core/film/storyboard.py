@@ -45,6 +45,9 @@ TRANSITIONS = ("cut", "crossfade", "morph")
 SEED_MODES = ("fixed", "per frame")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Bounds on a film (SECURITY.md), as a schedule's are: each scene is capped by its schedule (600 s), the film here.
+MAX_SCENES = 500
+MAX_FILM_FRAMES = 108_000  # 30 minutes at 60 fps, 2.5 hours at 12 fps
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,14 @@ def load_storyboard(path: str | Path, input_dir: str | Path) -> Storyboard:
     if not path.is_file():
         raise FileNotFoundError(f"'storyboard' is {str(path)!r}: no such file. Give a .yaml or .json storyboard "
                                 "(example_inputs/storyboard.yaml is one).")
-    return parse_storyboard(path.read_text(encoding="utf-8"), input_dir, source=path.name)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise StoryboardError([StoryboardIssue(line, "encoding", f"byte 0x{data[error.start]:02x} is not UTF-8 text; "
+                                                                 "save the storyboard as UTF-8")], path.name) from None
+    return parse_storyboard(text, input_dir, source=path.name)
 
 
 def parse_storyboard(text: str, input_dir: str | Path, source: str = "storyboard") -> Storyboard:
@@ -304,6 +314,9 @@ def parse_storyboard(text: str, input_dir: str | Path, source: str = "storyboard
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         raise StoryboardError([StoryboardIssue(line, "syntax", str(getattr(error, "problem", error)))], source) from None
+    except RecursionError:
+        raise StoryboardError([StoryboardIssue(1, "syntax", "the file nests lists or mappings too deeply to read; a "
+                                                            "storyboard needs only a few levels")], source) from None
     reader = _Reader(issues, Path(input_dir))
     if not isinstance(root, yaml.MappingNode):
         raise StoryboardError([StoryboardIssue(1, "storyboard", "the file must be a mapping with title, fps, width, "
@@ -347,6 +360,10 @@ def _scenes(reader: "_Reader", film: dict, characters: dict[str, Character]) -> 
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         reader.issue(node, "scenes", "give a list of scenes, each starting with '- name: ...'")
         return []
+    if len(node.value) > MAX_SCENES:
+        reader.issue(node.value[MAX_SCENES], f"scenes[{MAX_SCENES}]", f"the film has {len(node.value)} scenes; a "
+                     f"storyboard holds at most {MAX_SCENES}: split the film into several storyboards")
+        return []
     scenes, names = [], {}
     fps = float(film["fps"]) if film.get("fps") else None
     for index, item in enumerate(node.value):
@@ -379,7 +396,20 @@ def _scenes(reader: "_Reader", film: dict, characters: dict[str, Character]) -> 
                             schedule_text=values["schedule"].value, sketch=values.get("sketch"), character=character,
                             seed=index if values.get("seed") is None else values["seed"], transition=transition,
                             line=item.start_mark.line + 1))
+    _check_film_length(reader, scenes)
     return scenes
+
+
+def _check_film_length(reader: "_Reader", scenes: list[Scene]) -> None:
+    """An issue at the scene where the film (scenes and transitions) passes MAX_FILM_FRAMES frames."""
+    total = 0
+    for scene in scenes:
+        total += scene.frame_count + scene.transition.frames
+        if total > MAX_FILM_FRAMES:
+            reader.issues.append(StoryboardIssue(scene.line, f"scenes[{scene.index}]", f"the film reaches {total} "
+                                                 f"frames by this scene; a film holds at most {MAX_FILM_FRAMES} "
+                                                 "frames: split it into several storyboards"))
+            return
 
 
 def _schedule(reader: "_Reader", node, duration: float, fps: float, film: dict, where: str) -> PromptSchedule | None:

@@ -277,6 +277,19 @@ def test_streamed_video_report_and_a_tampered_state(comfyui, no_escape):
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == before
     secret.unlink()
 
+    # Issue 20: an uploaded state.json blocks nothing with 'resume' off (the advice of the error above): the run
+    # starts clean and the earlier files, the uploaded state included, are set aside in a dated subfolder.
+    upload(comfyui.url, "state.json", b"{not json", STREAM_RUN)
+    for node in prompt.values():
+        if node["class_type"] == "LF_Animate":
+            node["inputs"]["resume"] = False
+    comfyui.client.free()
+    entry = wait_for(comfyui, comfyui.client.queue(prompt), timeout=1500)
+    assert entry["status"]["status_str"] == "success", error_message(entry)
+    assert len(list((run / "frames").glob("*.png"))) == 4 and json.loads((run / "state.json").read_text())["written"] == 4
+    aside = [path for path in run.iterdir() if path.name.startswith("set-aside-")]
+    assert len(aside) == 1 and (aside[0] / "state.json").read_bytes() == b"{not json"
+
 
 def test_a_normal_workflow_still_runs_afterwards(comfyui, no_escape):
     prompt = tiny_profile(json.loads((REPO_ROOT / "workflows" / "api" / "ddpm_train_and_sample.json").read_text()))

@@ -53,5 +53,6 @@ def comfy(request, tmp_path_factory, pack):
     tiny.build_all(base / "models")
     host_ns = _import_comfyui(base)
     host.register_model_folders()
+    host.hook_model_unloading()  # as the pack's __init__ does inside ComfyUI
     assert host.in_comfyui(), "ComfyUI did not import: core/host.py still takes its standalone branch"
     return host_ns

@@ -27,10 +27,33 @@ def test_probe_encoders_are_loaded_and_evicted_by_comfyui(comfy, kind):
     assert held_by_comfyui(comfy, encoder.managed)
     comfy.model_management.unload_all_models()
     assert not held_by_comfyui(comfy, encoder.managed)
-    # The cached encoder comes back through ComfyUI on its next use, with the same results.
-    torch.testing.assert_close(use(probe.load_encoder(kind, ENCODERS[kind])), first)
-    assert held_by_comfyui(comfy, encoder.managed)
+    # Unloading also emptied the pack's cache: the encoder is loaded again, through ComfyUI, with the same results.
+    again = probe.load_encoder(kind, ENCODERS[kind])
+    assert again is not encoder
+    torch.testing.assert_close(use(again), first)
+    assert held_by_comfyui(comfy, again.managed)
     comfy.model_management.unload_all_models()
+
+
+def test_unloading_comfyuis_models_releases_the_packs_caches(comfy):
+    """POST /free with unload_models calls unload_all_models: the encoders, tokenizers and face analyzers the pack
+    caches are let go with ComfyUI's models, so their memory is freed once nothing else holds them."""
+    import gc
+    import weakref
+
+    from longform_pack.core import encoders, faces
+
+    encoder = probe.load_encoder("clip", ENCODERS["clip"])
+    use(encoder)
+    probe.token_view("clip", "a red square")
+    faces.load_analyzer("models/longform_tiny")
+    assert encoders._CACHE and faces._ANALYZERS and encoders.load_tokenizer.cache_info().currsize
+    released = weakref.ref(encoder.managed.patcher.model)
+    del encoder
+    comfy.model_management.unload_all_models()
+    gc.collect()
+    assert not encoders._CACHE and not faces._ANALYZERS and not encoders.load_tokenizer.cache_info().currsize
+    assert released() is None  # the encoder's weights are gone, not only moved to the offload device
 
 
 def test_ddpm_is_loaded_and_evicted_by_comfyui(comfy, tmp_path):

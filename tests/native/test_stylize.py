@@ -74,7 +74,7 @@ def test_missing_conditioning_and_bad_sizes_name_the_field(pack, models, scribbl
     node = pack.nodes.stylize.LF_Stylize()
     with pytest.raises(ValueError, match="'positive' is not connected and there is no 'clip'"):
         node.render(models["model"], models["vae"], models["control_net"], scribble, **SETTINGS)
-    with pytest.raises(ValueError, match="'width' must be a multiple of 8"):
+    with pytest.raises(ValueError, match="'width' is 60; give a multiple of 8 from 64 to 2048"):
         stylize(pack, models, scribble, width=60)
     with pytest.raises(ValueError, match="'control_start'"):
         stylize(pack, models, scribble, control_start=0.9)
