@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 from install_report import canonical, requirement_lines
+from test_meter_vbench import REFERENCE_PACKAGES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Provided by ComfyUI itself: its modules, and the torch build its user chose.
@@ -20,6 +21,9 @@ HOST_PACKAGES = {"torch", "torchvision"}
 INSTALLED_BY_INSTALL_PY = {"insightface", "onnxruntime"}  # see install.py INSIGHTFACE, choose_onnxruntime
 # Imported only inside a script that names the package in its error when it is missing (the README's screenshots).
 OPTIONAL_SCRIPT_IMPORTS = {"playwright"}
+# VBench's metric code and the two packages it imports: the parity tests install them into build/vbench with --no-deps
+# (vbench pins numpy < 2 and transformers == 4.33.2), never into the venv.
+PARITY_REFERENCE = {spec.split("==")[0] for spec in REFERENCE_PACKAGES}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -130,11 +134,11 @@ def test_pyproject_dependencies_are_requirements_txt():
 
 def test_everything_the_tests_scripts_and_builders_import_is_in_requirements_dev():
     local = {path.stem for path in REPO_ROOT.rglob("*.py") if ".venv" not in path.parts and "build" not in path.parts}
-    local |= {"longform_pack"}
+    local |= {path.parent.name for path in REPO_ROOT.rglob("__init__.py") if ".venv" not in path.parts} | {"longform_pack"}
     files = [path for folder in ("tests", "scripts", "bench", "core") for path in (REPO_ROOT / folder).rglob("*.py")]
     imported = {module.split(".")[0] for path in files for level, module in _imports(path) if level == 0}
     third_party = (imported - set(sys.stdlib_module_names) - {"__future__"} - local - COMFYUI_MODULES - HOST_PACKAGES
-                   - OPTIONAL_SCRIPT_IMPORTS)
+                   - OPTIONAL_SCRIPT_IMPORTS - PARITY_REFERENCE)
     dev = listed("requirements-dev.txt")
     missing = {name: sorted(distributions_of(name)) for name in third_party if not distributions_of(name) & dev}
     assert not missing, f"imported by tests, scripts, bench or core/tiny but in no requirements file: {missing}"
