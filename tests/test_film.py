@@ -16,6 +16,7 @@ from longform_pack.core.film import report as film_report
 from longform_pack.core.film.stitch import crossfade, film_frames
 from longform_pack.core.film.storyboard import baseline_of, parse_storyboard
 from longform_pack.core.manifest import load_manifest
+from longform_pack.core.meter.pixels import warp_error
 from longform_pack.core.video import StreamingClip
 from test_film_storyboard import EXAMPLES, GOOD
 from tiny_profile import TINY_SAMPLER_STEPS, film_profile
@@ -212,9 +213,9 @@ def test_crossfade_dissolves_between_its_neighbours():
 def test_warp_error_follows_motion():
     texture = frame_picture(3, 0)
     shifted = np.roll(texture, 2, axis=1)
-    assert film_report.warp_error(texture, texture) == 0.0
+    assert warp_error(texture, texture) == 0.0
     plain = float(np.mean(((shifted.astype(np.float32) - texture) / 255.0) ** 2))
-    assert film_report.warp_error(texture, shifted) < 0.25 * plain  # the flow explains most of the motion
+    assert warp_error(texture, shifted) < 0.25 * plain  # the flow explains most of the motion
 
 
 class FakeEncoder:
