@@ -1,6 +1,8 @@
 """The consistency meter on synthetic clips whose answers are known without any model, its sources, its cache and
 its report. meter-vbench's modules are replaced by tests/meter_standin.py until that branch is merged."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -221,3 +223,36 @@ def test_pixels_delta_e_is_cie76():
     assert pixels.delta_e([50, 0, 0], [50, 3, 4]) == pytest.approx(5.0)
     white = np.full((4, 4, 3), 255, np.uint8)
     assert pixels.mean_lab(white) == pytest.approx([100, 0, 0], abs=0.01)
+
+
+# --------------------------------------------------------------------------------------------------------- the node
+
+
+def test_the_node_measures_a_batch_or_a_file_and_refuses_neither_or_both(tmp_path, monkeypatch):
+    from longform_pack.core.video import write_video
+    from longform_pack.nodes.meter import LF_VideoReport
+
+    monkeypatch.setenv("LONGFORM_INPUT_DIR", str(tmp_path / "input"))
+    monkeypatch.setenv("LONGFORM_OUTPUT_DIR", str(tmp_path / "output"))
+    (tmp_path / "input").mkdir()
+    clip = [np.roll(texture(17), k, axis=1) for k in range(12)] + [texture(18) // 2] * 12  # a cut to a darker shot
+    write_video(clip, tmp_path / "input" / "clip.mp4", FPS)
+    assert LF_VideoReport.INPUT_TYPES()["optional"]["video"][0] == ["none", "clip.mp4"]
+    assert LF_VideoReport.VALIDATE_INPUTS() is True
+    assert LF_VideoReport.VALIDATE_INPUTS(fps=0.0, video="clip.mp4", storyboard="none") is True
+    assert "'video'" in LF_VideoReport.VALIDATE_INPUTS(video="../clip.mp4")
+    assert "'fps'" in LF_VideoReport.VALIDATE_INPUTS(fps=float("nan"))
+    node = LF_VideoReport()
+    from_file, plot = node.report(0.0, video="clip.mp4")
+    from_batch, _ = node.report(FPS, images=batch(clip).images)
+    assert json.loads(from_file)["fps"] == FPS and plot.shape[-1] == 3
+    assert [c["frame"] for c in json.loads(from_file)["cuts"]["value"]] == [12]
+    assert [c["frame"] for c in json.loads(from_batch)["cuts"]["value"]] == [12]
+    with pytest.raises(ValueError, match="neither 'images' nor 'video'"):
+        node.report(FPS)
+    with pytest.raises(ValueError, match="both 'images' and 'video'"):
+        node.report(FPS, images=batch(clip).images, video="clip.mp4")
+    with pytest.raises(FileNotFoundError, match="'video' 'gone.mp4'"):
+        node.report(FPS, video="gone.mp4")
+    with pytest.raises(ValueError, match="'fps' is 0.0"):
+        node.report(0.0, images=batch(clip).images)
