@@ -289,7 +289,7 @@ class VideoReport:
         drift = curves.colour_drift(self.measures)
         lines.append(f"colour drift ΔE to frame 0: end {drift['to_first'][-1]:.2f}, max {drift['to_first'].max():.2f}")
         if self.timeline is None:
-            lines.append(f"cuts: {', '.join(str(k) for k in self.measures.scene_starts[1:]) or 'none'}")
+            lines.append(f"cuts at frames: {', '.join(str(k) for k in self.measures.scene_starts[1:]) or 'none'}")
         else:
             lines.append(f"seams: {len(self.timeline.boundaries())}")
         return lines
