@@ -149,8 +149,7 @@ def sketch_to_video() -> Graph:
         "Core nodes load and sample the first frame; LF Animate takes the same MODEL (LoRA and identity lock "
         "applied), VAE and ControlNet, and the schedule's per-frame conditioning.\n\n"
         "Out: an mp4 and a gif in output/longform/, the schedule's timeline, and a clip report: prompt adherence "
-        "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score; and the "
-        "video report (flicker, motion guard, colour drift, drift curve; docs/meter.md)."
+        "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score."
     )
     checkpoint, lora, control_net = _models(graph)
     clip, vae = lora.out(1), checkpoint.out(2)
@@ -175,8 +174,6 @@ def sketch_to_video() -> Graph:
     )
     graph.node("SaveImage", images=report.out(0), filename_prefix="longform/sketch_to_video_report")
     graph.node("PreviewAny", title="Clip Report", source=report.out(1))
-    meter = graph.node("LF_VideoReport", title="Video Report", images=frames.out(0), fps=8.0)
-    graph.node("SaveImage", images=meter.out(1), filename_prefix="longform/sketch_to_video_meter")
     return graph
 
 
