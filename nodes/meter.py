@@ -8,7 +8,7 @@ from ..core import host
 from ..core.checks import validate_inputs
 from ..core.images import from_pil
 from ..core.paths import readable_path, safe_name
-from ..core.video import check_fps, next_output_path, ui_entry
+from ..core.video import check_fps
 from .film import list_storyboards
 
 CATEGORY = "LongForm/meter"
@@ -29,7 +29,6 @@ class LF_VideoReport:
     )
     CATEGORY = CATEGORY
     FUNCTION = "report"
-    OUTPUT_NODE = True  # shows its plot in the node, so a graph needs nothing after it
     RETURN_TYPES = ("STRING", "IMAGE")
     RETURN_NAMES = ("report_json", "plot")
 
@@ -80,11 +79,7 @@ class LF_VideoReport:
             board = load_storyboard(readable_path("input", storyboard, "storyboard"), host.input_dir())
             timeline = storyboard_timeline(board)
         result = video_report(source, timeline, "" if encoder == NONE else encoder)
-        plot = result.plot()
-        shown = next_output_path("longform/video_report", "png", host.temp_dir())
-        plot.save(shown)
-        return {"ui": {"images": [{**ui_entry(shown, host.temp_dir()), "type": "temp"}]},
-                "result": (json.dumps(result.summary(), indent=1), from_pil(plot))}
+        return json.dumps(result.summary(), indent=1), from_pil(result.plot())
 
 
 NODE_CLASS_MAPPINGS = {"LF_VideoReport": LF_VideoReport}

@@ -149,7 +149,8 @@ def sketch_to_video() -> Graph:
         "Core nodes load and sample the first frame; LF Animate takes the same MODEL (LoRA and identity lock "
         "applied), VAE and ControlNet, and the schedule's per-frame conditioning.\n\n"
         "Out: an mp4 and a gif in output/longform/, the schedule's timeline, and a clip report: prompt adherence "
-        "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score."
+        "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score, beside "
+        "the video report (flicker, motion guard, cuts, colour drift, drift curve; docs/meter.md)."
     )
     checkpoint, lora, control_net = _models(graph)
     clip, vae = lora.out(1), checkpoint.out(2)
@@ -172,7 +173,9 @@ def sketch_to_video() -> Graph:
         video_path=frames.out(1),  # in 'stream to disk' mode the report reads every frame of the run from disk
         clip_vision=clip_vision.out(0),
     )
-    graph.node("SaveImage", images=report.out(0), filename_prefix="longform/sketch_to_video_report")
+    meter = graph.node("LF_VideoReport", title="Video Report", images=frames.out(0), fps=8.0)
+    both = graph.node("ImageBatch", image1=report.out(0), image2=meter.out(1))  # one picture per report
+    graph.node("SaveImage", images=both.out(0), filename_prefix="longform/sketch_to_video_report")
     graph.node("PreviewAny", title="Clip Report", source=report.out(1))
     return graph
 
