@@ -13,9 +13,9 @@ whose colour drifts slowly, with a hard cut to a new texture every 30 seconds. T
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -39,6 +39,7 @@ def synthetic_source(seconds: float):
 
     from longform_pack.core.meter.frames import FrameSource
 
+    @functools.lru_cache(maxsize=2)
     def texture(seed: int) -> np.ndarray:
         noise = np.random.default_rng(seed).uniform(0, 255, (SIDE, SIDE, 3)).astype(np.float32)
         return cv2.GaussianBlur(noise, (0, 0), 4).clip(0, 255).astype(np.uint8)
@@ -79,7 +80,16 @@ def run_one(seconds: float, models: Path) -> dict:
     report.plot()
     elapsed = time.perf_counter() - started
     return {"frames": source.count, "seconds": round(elapsed, 2), "frames_per_second": round(source.count / elapsed, 2),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mib": peak_rss_mib()}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size since it started its program (VmHWM: unlike ru_maxrss, it does not
+    carry over the parent's size at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status: the peak memory figure needs Linux.")
 
 
 def _fresh(seconds: float, models: Path) -> dict:

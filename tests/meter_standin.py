@@ -64,6 +64,9 @@ def install():
     vbench.dynamic_degree = lambda chunks, fps, raft: None
     vbench.motion_smoothness = lambda chunks, interpolator: None
     vbench.load_raft = vbench.load_interpolator = lambda: None
+    vbench.NOT_MEASURED = {"subject_consistency": "dino_vitb16", "background_consistency": "clip_probe",
+                           "dynamic_degree": "models/encoders/raft_large_C_T_V1.safetensors",
+                           "motion_smoothness": "models/encoders/amt-s.pth"}
     sys.modules[features.__name__], sys.modules[vbench.__name__] = features, vbench
     package = sys.modules[PACKAGE]
     package.features, package.vbench = features, vbench

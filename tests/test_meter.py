@@ -190,7 +190,7 @@ def test_with_no_model_installed_the_model_free_figures_remain(monkeypatch):
     result = meter_report.video_report(batch(clip))
     summary = result.summary()
     assert summary["whole"]["subject_consistency"]["value"] is None
-    assert "dino_vitb16" in summary["whole"]["subject_consistency"]["not_measured"]
+    assert "install dino_vitb16" in summary["whole"]["subject_consistency"]["not_measured"]
     assert summary["whole"]["temporal_flickering"]["value"] is not None
     assert [cut["frame"] for cut in summary["cuts"]["value"]] == [20]
     assert summary["whole"]["motion_guard"]["value"] is False and summary["whole"]["colour_drift"]["value"] > 0

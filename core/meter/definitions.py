@@ -30,7 +30,8 @@ DEFINITIONS = {
         "dynamic_degree", "RAFT (meter-vbench)"),
     "mean_top5_flow": Definition(
         "Mean over frame pairs (sampled at about 8 fps, short side scaled to at most 256) of the mean of the largest "
-        "5% of OpenCV DIS flow magnitudes, in pixels."),
+        "5% of OpenCV DIS flow magnitudes (fast preset; the medium one where the pair is consecutive at full size), in "
+        "pixels."),
     "static": Definition(
         "True when fewer than max(1, round(4 x sampled frames / 16)) pairs have a mean top-5% DIS flow above "
         "6 x (short side / 256) pixels: VBench's dynamic-degree rule on OpenCV flow."),

@@ -163,7 +163,7 @@ class _Pass:
                     np.abs(frame.astype(np.float32) - previous.astype(np.float32)).mean() / 255.0)
                 record["histogram_distance"][offset] = pixels.histogram_distance(previous_histogram, histogram)
             if k >= self.stride and k % self.stride == 0:
-                guard_flow = pair_flow if same_scale else pixels.flow(guard, greys[-self.stride])
+                guard_flow = pair_flow if same_scale else pixels.flow(guard, greys[-self.stride], fast=True)
                 record["flow_top"][offset] = pixels.top_flow(guard_flow)
             greys.append(guard)
             previous, previous_histogram = frame, histogram

@@ -74,45 +74,42 @@ def figure(definition: str, value=None, not_measured: str = "", **extra) -> dict
     return entry
 
 
-def _missing(entry: str, what: str) -> str:
-    return f"not measured: {what} is not installed (manifest entry '{entry}'; python install.py --models meter)"
+def _missing(metric: str) -> str:
+    from .vbench import NOT_MEASURED
+
+    return f"not measured: its model is not installed; install {NOT_MEASURED[metric]} (python install.py --models meter)"
 
 
-def feature_models() -> tuple[object | None, object | None, dict[str, str]]:
-    """meter-vbench's subject (DINO) and background (CLIP ViT-B/32) models, each None when not installed, and the
-    manifest entries of those missing."""
+def feature_models() -> tuple[object | None, object | None]:
+    """meter-vbench's subject (DINO) and background (CLIP ViT-B/32) models, each None when not installed."""
     from . import features
 
-    subject = features.load_feature_model(SUBJECT_MODEL)
-    background = features.load_feature_model(BACKGROUND_MODEL)
-    missing = {name: features.MISSING[name] for name, model in ((SUBJECT_MODEL, subject),
-                                                                (BACKGROUND_MODEL, background)) if model is None}
-    return subject, background, missing
+    return features.load_feature_model(SUBJECT_MODEL), features.load_feature_model(BACKGROUND_MODEL)
 
 
-def vbench_figures(source: FrameSource, models: MeterModels, missing: dict[str, str]) -> dict[str, dict]:
-    """VBench's five video-quality figures on `source` (each its own streamed pass, meter-vbench's code)."""
-    from . import features, vbench
+def vbench_figures(source: FrameSource, models: MeterModels) -> dict[str, dict]:
+    """VBench's five video-quality figures on `source` (meter-vbench's code, each its own streamed pass)."""
+    from . import vbench
 
     def chunks():
         return source.float_chunks()
 
+    def measured(metric: str, model, function, *args) -> dict:
+        """The metric's figure; without its model (None), "not measured" and what to install."""
+        value = None if model is None else function(chunks(), *args)
+        return figure(metric, None if value is None else round(float(value), 6),
+                      "" if value is not None else _missing(metric))
+
     raft, interpolator = vbench.load_raft(), vbench.load_interpolator()
-    result = {"temporal_flickering": figure("temporal_flickering", round(float(vbench.temporal_flickering(chunks())),
-                                                                        6))}
-    for name, model, model_name, function in (
-            ("subject_consistency", models.subject, SUBJECT_MODEL, vbench.subject_consistency),
-            ("background_consistency", models.background, BACKGROUND_MODEL, vbench.background_consistency)):
-        result[name] = (figure(name, round(float(function(chunks(), model)), 6)) if model is not None else
-                        figure(name, None, _missing(missing[model_name], model_name)))
-    dynamic = vbench.dynamic_degree(chunks(), source.fps, raft) if raft is not None else None
-    result["dynamic_degree"] = figure("dynamic_degree", dynamic, "" if raft is not None else
-                                      _missing(features.MISSING.get("raft", "raft"), "RAFT"))
-    smooth = vbench.motion_smoothness(chunks(), interpolator) if interpolator is not None else None
-    result["motion_smoothness"] = figure("motion_smoothness", smooth, "" if interpolator is not None else
-                                         _missing(features.MISSING.get("interpolator", "interpolator"),
-                                                  "the frame-interpolation model"))
-    return result
+    return {
+        "temporal_flickering": measured("temporal_flickering", True, vbench.temporal_flickering),
+        "subject_consistency": measured("subject_consistency", models.subject, vbench.subject_consistency,
+                                        models.subject),
+        "background_consistency": measured("background_consistency", models.background,
+                                           vbench.background_consistency, models.background),
+        "dynamic_degree": measured("dynamic_degree", raft, vbench.dynamic_degree, source.fps, raft),
+        "motion_smoothness": measured("motion_smoothness", interpolator, vbench.motion_smoothness, interpolator),
+    }
 
 
 @dataclass
@@ -320,7 +317,7 @@ def video_report(source: FrameSource, timeline: Timeline | None = None, encoder:
     with `references`, [R, D] unit CLIP vectors); `cache_dir`: per-chunk figures kept between runs."""
     from ..encoders import load_encoder
 
-    subject, background, missing = feature_models()
+    subject, background = feature_models()
     models = MeterModels(subject, background, load_encoder("clip", encoder) if encoder else None,
                          tuple(timeline.prompts) if timeline is not None else (), references)
     measures = measure(source, models, [s["start"] for s in timeline.segments] if timeline is not None else None,
@@ -328,6 +325,6 @@ def video_report(source: FrameSource, timeline: Timeline | None = None, encoder:
     if timeline is not None and len(timeline.scheduled) != measures.count:
         raise ValueError(f"'storyboard' describes {len(timeline.scheduled)} frames but the video {source.name!r} has "
                          f"{measures.count}: give the storyboard this video was rendered from.")
-    notes = [f"{name} not installed: its figures are computed on the pixel thumbnail instead, named as such"
-             for name in missing]
-    return VideoReport(measures, vbench_figures(source, models, missing), timeline, notes)
+    notes = [f"{name} is not installed: seams and switches read the pixel thumbnail instead, named as such"
+             for name, model in ((SUBJECT_MODEL, subject), (BACKGROUND_MODEL, background)) if model is None]
+    return VideoReport(measures, vbench_figures(source, models), timeline, notes)
