@@ -280,6 +280,31 @@ def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatc
     assert np.isnan(measures.identity[8:]).all()  # only scene one has a character
     picture = film_report.FilmReport(measures, baseline=measures).plot()
     assert picture.size[0] > 500
+    meter = summary["meter"]  # the consistency meter's report of the same pass
+    assert [seam["frame"] for seam in meter["seams"]["value"]] == [8, 11, 17, 19]
+    assert meter["seams"]["value"][1]["kind"] == "end of crossfade"
+    assert meter["whole"]["motion_guard"]["value"] is True  # every scene is one still picture
+
+
+def test_a_film_report_run_again_measures_only_frames_that_changed(pack, inputs, monkeypatch):
+    from longform_pack.core.meter import measure as meter_measure
+
+    plan = make_plan(pack, inputs)
+    film_render.render_sequential(plan, StandInServer(plan))
+    prompts = ["a forest", "a forest at dusk", "a storm", "a town"]
+    monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
+    monkeypatch.setattr(meter_measure, "CHUNK_FRAMES", 8)  # the film's 23 frames in three chunks
+    first = film_report.measure(plan, "fake")
+    measured = []
+    original = meter_measure._Pass.compute
+    monkeypatch.setattr(meter_measure._Pass, "compute", lambda self, chunk, start: measured.append(start) or
+                        original(self, chunk, start))
+    again = film_report.measure(plan, "fake")
+    assert measured == [] and np.array_equal(first.warp_error, again.warp_error, equal_nan=True)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(film_frames(plan)[12])
+    changed = film_report.measure(plan, "fake")
+    assert measured == [8]  # only the chunk holding the re-rendered frame
+    assert changed.warp_error[12] != first.warp_error[12] and changed.warp_error[20] == first.warp_error[20]
 
 
 def test_the_baseline_is_the_same_film_without_the_consistency_switches(pack, inputs):
