@@ -10,6 +10,7 @@ import torch
 from longform_pack.core.meter import curves, frames, measure, pixels
 from longform_pack.core.meter import report as meter_report
 from longform_pack.core.meter.definitions import DEFINITIONS
+from test_film import FakeEncoder
 
 FPS, SIDE = 16.0, 64
 
@@ -140,27 +141,6 @@ def test_cached_chunks_are_not_measured_again_and_a_changed_frame_is(tmp_path, m
     assert changed.scalars["histogram_distance"][66] > first.scalars["histogram_distance"][66]
 
 
-class SwitchEncoder:
-    """Texts: one axis per prompt. Images: the axis named by the frame's top-left red value."""
-
-    path = "switch-encoder"
-
-    def __init__(self, prompts):
-        self.prompts = prompts
-
-    def encode_texts(self, texts, truncate=False):
-        vectors = torch.zeros(len(texts), 4)
-        for row, text in enumerate(texts):
-            vectors[row, self.prompts.index(text)] = 1.0
-        return type("E", (), {"vectors": vectors})
-
-    def encode_images(self, images):
-        vectors = torch.zeros(images.shape[0], 4)
-        for row, picture in enumerate(images):
-            vectors[row, int(round(float(picture[0, 0, 0]) * 255)) % 4] = 1.0
-        return type("E", (), {"vectors": vectors})
-
-
 def test_storyboard_seams_and_prompt_switch_latency(monkeypatch):
     prompts = ["a forest", "a storm"]
     timeline = meter_report.Timeline(
@@ -171,7 +151,7 @@ def test_storyboard_seams_and_prompt_switch_latency(monkeypatch):
         picture = texture(11) if k < 20 else np.clip(texture(12).astype(int) + 30, 0, 255).astype(np.uint8)
         picture[0, 0, 0] = 0 if k < 23 else 1  # the frames show the storm prompt 3 frames late
         clip.append(picture)
-    monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: SwitchEncoder(prompts))
+    monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
     summary = report_of(clip, timeline=timeline, encoder="fake")
     seam = summary["seams"]["value"][0]
     assert (seam["frame"], seam["kind"], seam["from"], seam["to"]) == (20, "cut", "forest", "storm")
