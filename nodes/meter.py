@@ -61,6 +61,7 @@ class LF_VideoReport:
                                names={"video": safe_name, "storyboard": safe_name})
 
     def report(self, fps: float, images=None, video: str = NONE, storyboard: str = NONE, encoder: str = NONE):
+        from ..core.encoders import load_encoder
         from ..core.film.storyboard import load_storyboard
         from ..core.meter.frames import BatchFrames, VideoFrames, video_file
         from ..core.meter.report import storyboard_timeline, video_report
@@ -78,7 +79,8 @@ class LF_VideoReport:
         if storyboard not in ("", NONE):
             board = load_storyboard(readable_path("input", storyboard, "storyboard"), host.input_dir())
             timeline = storyboard_timeline(board)
-        result = video_report(source, timeline, "" if encoder == NONE else encoder)
+        clip = None if encoder in ("", NONE) else load_encoder("clip", encoder)
+        result = video_report(source, timeline, clip)
         return json.dumps(result.summary(), indent=1), from_pil(result.plot())
 
 

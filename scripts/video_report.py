@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     load_pack()
     from longform_pack.core import host
+    from longform_pack.core.encoders import load_encoder
     from longform_pack.core.film.storyboard import load_storyboard
     from longform_pack.core.meter.frames import VideoFrames
     from longform_pack.core.meter.report import storyboard_timeline, video_report
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> dict:
     timeline = None
     if args.storyboard is not None:
         timeline = storyboard_timeline(load_storyboard(args.storyboard, args.storyboard.resolve().parent))
-    report = video_report(VideoFrames(args.video, args.fps), timeline, args.encoder)
+    clip = load_encoder("clip", args.encoder) if args.encoder else None
+    report = video_report(VideoFrames(args.video, args.fps), timeline, clip)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = report.summary()
     (args.out / "report.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")

@@ -263,6 +263,7 @@ def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatc
 
     film_render.render_sequential(plan, SceneFrames(plan))
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
+    monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))  # CLIP: the fake
     measures = film_report.measure(plan, "fake")
     summary = film_report.FilmReport(measures).summary()
     segments = {s["label"]: s for s in summary["segments"]}
@@ -293,6 +294,7 @@ def test_a_film_report_run_again_measures_only_frames_that_changed(pack, inputs,
     film_render.render_sequential(plan, StandInServer(plan))
     prompts = ["a forest", "a forest at dusk", "a storm", "a town"]
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
+    monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))
     monkeypatch.setattr(meter_measure, "CHUNK_FRAMES", 8)  # the film's 23 frames in three chunks
     first = film_report.measure(plan, "fake")
     measured = []

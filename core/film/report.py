@@ -151,7 +151,7 @@ def measure(plan: FilmPlan, encoder_name: str) -> FilmMeasures:
         pictures = [from_pil(_pil(board.characters[name].reference)) for name in characters]
         references = torch.nn.functional.normalize(
             torch.cat([encoder.encode_images(picture).vectors.float() for picture in pictures]), dim=-1)
-    meter = video_report(FileFrames(film_frames(plan), board.fps, board.title), timeline, encoder_name, references,
+    meter = video_report(FileFrames(film_frames(plan), board.fps, board.title), timeline, encoder, references,
                          cache_dir=plan.film_dir / "meter")
     measures = meter.measures
     count = measures.count

@@ -310,16 +310,15 @@ def seam_frames(timeline: Timeline | None) -> set[int]:
     return frames | {frame - 1 for frame in frames}
 
 
-def video_report(source: FrameSource, timeline: Timeline | None = None, encoder: str = "",
+def video_report(source: FrameSource, timeline: Timeline | None = None, clip=None,
                  references: torch.Tensor | None = None, cache_dir: Path | None = None) -> VideoReport:
     """Measure `source` and return its report. `timeline`: a storyboard's segments and prompts (seams and switch
-    latency instead of detected cuts); `encoder`: the probe's CLIP in models/encoders, for adherence (and identity
-    with `references`, [R, D] unit CLIP vectors); `cache_dir`: per-chunk figures kept between runs."""
-    from ..encoders import load_encoder
-
+    latency instead of detected cuts); `clip`: the probe's CLIP encoder (encoders.load_encoder("clip", ...)), for
+    adherence, and identity with `references` ([R, D] unit CLIP vectors); `cache_dir`: per-chunk figures kept
+    between runs."""
     subject, background = feature_models()
-    models = MeterModels(subject, background, load_encoder("clip", encoder) if encoder else None,
-                         tuple(timeline.prompts) if timeline is not None else (), references)
+    models = MeterModels(subject, background, clip, tuple(timeline.prompts) if timeline is not None else (),
+                         references)
     measures = measure(source, models, [s["start"] for s in timeline.segments] if timeline is not None else None,
                        seam_frames(timeline), cache_dir, f"video report {source.name}")
     if timeline is not None and len(timeline.scheduled) != measures.count:
