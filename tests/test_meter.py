@@ -2,6 +2,7 @@
 its report. meter-vbench's modules are replaced by tests/meter_standin.py until that branch is merged."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from longform_pack.core.meter.definitions import DEFINITIONS
 from test_film import FakeEncoder
 
 FPS, SIDE = 16.0, 64
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def texture(seed: int, side: int = SIDE) -> np.ndarray:
@@ -179,9 +181,7 @@ def test_with_no_model_installed_the_model_free_figures_remain(monkeypatch):
 
 
 def test_every_figure_names_a_definition_and_docs_define_each():
-    from pathlib import Path
-
-    docs = (Path(__file__).resolve().parent.parent / "docs" / "meter.md").read_text(encoding="utf-8")
+    docs = (REPO_ROOT / "docs" / "meter.md").read_text(encoding="utf-8")
     assert all(f"`{key}`" in docs for key in DEFINITIONS)
     summary = report_of([np.roll(texture(15), k, axis=1) for k in range(20)])
 
@@ -236,3 +236,14 @@ def test_the_node_measures_a_batch_or_a_file_and_refuses_neither_or_both(tmp_pat
         node.report(FPS, video="gone.mp4")
     with pytest.raises(ValueError, match="'fps' is 0.0"):
         node.report(0.0, images=batch(clip).images)
+
+
+def test_the_command_line_reports_the_shipped_example_clip(tmp_path):
+    import video_report
+
+    summary = video_report.main([str(REPO_ROOT / "example_inputs" / "longform_clip.mp4"), "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "report.json").read_text()) == summary
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert [cut["frame"] for cut in summary["cuts"]["value"]] == [20]  # the pan ends, the sketch begins
+    assert summary["whole"]["motion_guard"]["value"] is False  # a 4 px a frame pan at 128 px
+    assert summary["scenes"][1]["motion_guard"]["value"] is True  # the held sketch
