@@ -1,6 +1,7 @@
 """The consistency meter on synthetic clips whose answers are known without any model, its sources, its cache and
 its report. meter-vbench's modules are replaced by tests/meter_standin.py until that branch is merged."""
 
+import itertools
 import json
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def test_the_drift_curve_falls_with_the_gap_on_a_slow_change():
     curve = meter_report.video_report(batch(clip)).measures.drift["pixel"]
     assert list(curve) == ["2 frames", "5 frames", "10 frames", "1 s", "20 frames", "50 frames", "10 s"]  # 1 s = 16
     values = [curve[label] for label in list(curve)[:-1]]
-    assert all(a > b for a, b in zip(values, values[1:]))
+    assert all(a > b for a, b in itertools.pairwise(values))
     assert curve["10 s"] is None  # the clip is shorter than 10 s
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import collections
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch

@@ -6,6 +6,7 @@ id, definitions.py) and one plot.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 from . import curves
 from .definitions import DEFINITIONS
 from .frames import FrameSource
-from .measure import MeterModels, Measures, measure
+from .measure import Measures, MeterModels, measure
 
 SUBJECT_MODEL, BACKGROUND_MODEL = "dino_vitb16", "clip_vitb32"
 KIND_FIGURE = {"subject": "subject_similarity", "background": "background_similarity",
@@ -182,7 +183,7 @@ class VideoReport:
         return values
 
     def _between_scenes(self) -> dict[str, list[float]]:
-        return {KIND_FIGURE[kind]: [round(float(a @ b), 6) for a, b in zip(means, means[1:])]
+        return {KIND_FIGURE[kind]: [round(float(a @ b), 6) for a, b in itertools.pairwise(means)]
                 for kind, means in self.measures.scene_means.items()}
 
     def _scene(self, label: str, kind: str, start: int, stop: int, drift: dict) -> dict:
@@ -203,7 +204,7 @@ class VideoReport:
     def _seams(self) -> list[dict]:
         spans = self.spans()
         found = []
-        for (leaving, leaving_kind, start, stop), (arriving, arriving_kind, _, _) in zip(spans, spans[1:]):
+        for (leaving, leaving_kind, start, stop), (arriving, arriving_kind, _, _) in itertools.pairwise(spans):
             kind = arriving_kind if arriving_kind != "scene" else ("cut" if leaving_kind == "scene" else
                                                                    f"end of {leaving_kind}")
             found.append({"from": leaving, "to": arriving, "kind": kind, **curves.seam(self.measures, stop,
