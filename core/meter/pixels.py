@@ -66,9 +66,10 @@ def guard_grey(frame: np.ndarray) -> np.ndarray:
 
 
 def top_flow(flow_field: np.ndarray, share: float = 0.05) -> float:
-    """Mean of the largest `share` of the flow's magnitudes (VBench's dynamic degree statistic: top 5%)."""
+    """Mean of the largest `share` of the flow's magnitudes: VBench's dynamic-degree statistic (top 5%, the count
+    rounded down as VBench does)."""
     magnitude = np.sqrt((flow_field.astype(np.float32) ** 2).sum(-1)).ravel()
-    count = max(1, round(magnitude.size * share))
+    count = max(1, int(magnitude.size * share))
     return float(np.partition(magnitude, magnitude.size - count)[-count:].mean())
 
 
