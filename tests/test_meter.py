@@ -116,8 +116,10 @@ def test_a_video_name_is_looked_up_in_input_then_output(tmp_path, monkeypatch):
     (tmp_path / "output" / "runs").mkdir(parents=True)
     (tmp_path / "input").mkdir()
     (tmp_path / "output" / "runs" / "clip.mp4").write_bytes(b"")
+    (tmp_path / "output" / "runs" / "chunks").mkdir()
+    (tmp_path / "output" / "runs" / "chunks" / "chunk_00000.mp4").write_bytes(b"")
     assert frames.video_file("runs/clip.mp4") == (tmp_path / "output" / "runs" / "clip.mp4").resolve()
-    assert frames.list_videos() == ["runs/clip.mp4"]
+    assert frames.list_videos() == ["runs/clip.mp4"]  # a streamed run's pieces are not offered
     with pytest.raises(FileNotFoundError, match="'video' 'nope.mp4' is in neither"):
         frames.video_file("nope.mp4")
     with pytest.raises(ValueError, match="absolute paths are refused"):

@@ -162,12 +162,14 @@ def video_file(name: str, field: str = "video") -> Path:
 
 
 def list_videos() -> list[str]:
-    """Video files in the input and output folders, as names `video_file` accepts (input first)."""
+    """Video files in the input and output folders, as names `video_file` accepts (input first); the pieces of a
+    streamed run (its `chunks/` folder) are left out: the run's own video is listed."""
     from .. import host
 
     names: list[str] = []
     for root in (host.input_dir(), host.output_dir()):
         if root.is_dir():
             names += sorted(path.relative_to(root).as_posix() for path in root.rglob("*")
-                            if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file())
+                            if path.suffix.lower() in VIDEO_SUFFIXES and path.parent.name != "chunks"
+                            and path.is_file())
     return list(dict.fromkeys(names))
