@@ -219,6 +219,8 @@ class VideoReport:
         measures = self.measures
         seconds = np.arange(measures.count) / measures.fps
         marks = [start for _, _, start, _ in self.spans()[1:]]
+        switches = ([frame for frame, _, _ in curves.prompt_switches(self.timeline.scheduled)]
+                    if self.timeline is not None and measures.adherence is not None else [])
         canvas = new_figure(12, 12)
         grid = canvas.add_gridspec(6, 2, height_ratios=[1.3, 1, 1, 1, 1, 1.6], hspace=0.55, wspace=0.25,
                                    top=0.96, bottom=0.06, left=0.06, right=0.98)
@@ -253,12 +255,19 @@ class VideoReport:
                 axes.axhline(threshold, color="red", linestyle="--", linewidth=1)
             for frame in marks:
                 axes.axvline(frame / measures.fps, color="grey", linestyle=":", linewidth=1)
-            axes.set_title(title, fontsize=9)
+            for frame in switches:
+                axes.axvline(frame / measures.fps, color="purple", linestyle="--", linewidth=0.8)
+            if row == 1:  # scene names over their stretch, so a dip reads as "at the forest-storm seam"
+                for label, _, start, stop in self.spans():
+                    axes.annotate(label, ((start + stop) / 2 / measures.fps, 1.0), xycoords=("data", "axes fraction"),
+                                  xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=7,
+                                  color="dimgrey")
+            axes.set_title(title, fontsize=9, pad=12 if row == 1 else 6)
             axes.tick_params(labelsize=7)
             if len(lines) > 1:
                 axes.legend(fontsize=7, loc="best")
-        axes.set_xlabel("seconds (dotted: " + ("seams" if self.timeline is not None else "detected cuts") + ")",
-                        fontsize=8)
+        axes.set_xlabel("seconds (dotted: " + ("seams; dashed: prompt switches" if self.timeline is not None else
+                                               "detected cuts") + ")", fontsize=8)
         curve_axes = canvas.add_subplot(grid[5, 0])
         for kind, curve in measures.drift.items():
             points = [(label, value) for label, value in curve.items() if value is not None]
@@ -290,6 +299,8 @@ class VideoReport:
             lines.append(f"cuts at frames: {', '.join(str(k) for k in self.measures.scene_starts[1:]) or 'none'}")
         else:
             lines.append(f"seams: {len(self.timeline.boundaries())}")
+            for switch in curves.switch_latency(self.measures, self.timeline.scheduled, self.timeline.prompts):
+                lines.append(f"prompt switch at frame {switch['frame']}: {switch['latency_frames']} frames to follow")
         return lines
 
 
