@@ -174,7 +174,8 @@ def sketch_to_video() -> Graph:
         clip_vision=clip_vision.out(0),
     )
     meter = graph.node("LF_VideoReport", title="Video Report", images=frames.out(0), fps=8.0)
-    both = graph.node("ImageBatch", image1=report.out(0), image2=meter.out(1))  # one picture per report
+    both = graph.node("ImageStitch", image1=report.out(0), image2=meter.out(1), direction="down",
+                      match_image_size=True, spacing_width=0, spacing_color="white")  # one picture, the two reports
     graph.node("SaveImage", images=both.out(0), filename_prefix="longform/sketch_to_video_report")
     graph.node("PreviewAny", title="Clip Report", source=report.out(1))
     return graph
