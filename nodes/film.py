@@ -29,7 +29,8 @@ FILM_OUTPUTS = ("STRING", "IMAGE", "STRING")
 FILM_OUTPUT_NAMES = ("video_path", "report_plot", "report_json")
 
 
-def _storyboards() -> list[str]:
+def list_storyboards() -> list[str]:
+    """Storyboard files in the input folder, as names relative to it."""
     root = host.input_dir()
     if not root.is_dir():
         return []
@@ -103,7 +104,7 @@ class LF_Film:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "storyboard": (_storyboards(), {"tooltip": "A storyboard file in the input folder (.yaml or .json); "
+                "storyboard": (list_storyboards(), {"tooltip": "A storyboard file in the input folder (.yaml or .json); "
                                                            "its pictures are names in the input folder too."}),
                 "encoder": ([NO_REPORT] + host.list_models("encoders", (".safetensors",)),
                             {"tooltip": "The probe's CLIP in models/encoders for the film report, or none."}),

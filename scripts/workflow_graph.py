@@ -36,6 +36,12 @@ CORE_NODES: dict[str, dict[str, Any]] = {
         "outputs": [("IMAGE", "IMAGE")],
     },
     "ImageBatch": {"inputs": [("image1", "IMAGE", {}), ("image2", "IMAGE", {})], "outputs": [("IMAGE", "IMAGE")]},
+    "ImageStitch": {
+        "inputs": [("image1", "IMAGE", {}), ("direction", "COMBO", {"default": "right"}),
+                   ("match_image_size", "BOOLEAN", {"default": True}), ("spacing_width", "INT", {"default": 0}),
+                   ("spacing_color", "COMBO", {"default": "white"}), ("image2", "IMAGE", {})],
+        "outputs": [("IMAGE", "IMAGE")],
+    },
     "SaveAnimatedWEBP": {
         "inputs": [
             ("images", "IMAGE", {}),

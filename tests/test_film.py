@@ -16,6 +16,7 @@ from longform_pack.core.film import report as film_report
 from longform_pack.core.film.stitch import crossfade, film_frames
 from longform_pack.core.film.storyboard import baseline_of, parse_storyboard
 from longform_pack.core.manifest import load_manifest
+from longform_pack.core.meter.pixels import warp_error
 from longform_pack.core.video import StreamingClip
 from test_film_storyboard import EXAMPLES, GOOD
 from tiny_profile import TINY_SAMPLER_STEPS, film_profile
@@ -239,9 +240,9 @@ def test_crossfade_dissolves_between_its_neighbours():
 def test_warp_error_follows_motion():
     texture = frame_picture(3, 0)
     shifted = np.roll(texture, 2, axis=1)
-    assert film_report.warp_error(texture, texture) == 0.0
+    assert warp_error(texture, texture) == 0.0
     plain = float(np.mean(((shifted.astype(np.float32) - texture) / 255.0) ** 2))
-    assert film_report.warp_error(texture, shifted) < 0.25 * plain  # the flow explains most of the motion
+    assert warp_error(texture, shifted) < 0.25 * plain  # the flow explains most of the motion
 
 
 class FakeEncoder:
@@ -289,6 +290,7 @@ def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatc
 
     render_in_order(plan, SceneFrames(plan))
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
+    monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))  # CLIP: the fake
     measures = film_report.measure(plan, "fake")
     summary = film_report.FilmReport(measures).summary()
     segments = {s["label"]: s for s in summary["segments"]}
@@ -306,6 +308,32 @@ def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatc
     assert np.isnan(measures.identity[8:]).all()  # only scene one has a character
     picture = film_report.FilmReport(measures, baseline=measures).plot()
     assert picture.size[0] > 500
+    meter = summary["meter"]  # the consistency meter's report of the same pass
+    assert [seam["frame"] for seam in meter["seams"]["value"]] == [8, 11, 17, 19]
+    assert meter["seams"]["value"][1]["kind"] == "end of crossfade"
+    assert meter["whole"]["motion_guard"]["value"] is True  # every scene is one still picture
+
+
+def test_a_film_report_run_again_measures_only_frames_that_changed(pack, inputs, monkeypatch):
+    from longform_pack.core.meter import measure as meter_measure
+
+    plan = make_plan(pack, inputs)
+    film_render.render_sequential(plan, StandInServer(plan))
+    prompts = ["a forest", "a forest at dusk", "a storm", "a town"]
+    monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
+    monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))
+    monkeypatch.setattr(meter_measure, "CHUNK_FRAMES", 8)  # the film's 23 frames in three chunks
+    first = film_report.measure(plan, "fake")
+    measured = []
+    original = meter_measure._Pass.compute
+    monkeypatch.setattr(meter_measure._Pass, "compute", lambda self, chunk, start: measured.append(start) or
+                        original(self, chunk, start))
+    again = film_report.measure(plan, "fake")
+    assert measured == [] and np.array_equal(first.warp_error, again.warp_error, equal_nan=True)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(film_frames(plan)[12])
+    changed = film_report.measure(plan, "fake")
+    assert measured == [8]  # only the chunk holding the re-rendered frame
+    assert changed.warp_error[12] != first.warp_error[12] and changed.warp_error[20] == first.warp_error[20]
 
 
 def test_the_baseline_is_the_same_film_without_the_consistency_switches(pack, inputs):

@@ -10,7 +10,7 @@ import pytest
 from longform_pack.core import host, manifest, tiny
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FAMILIES = {"probe", "stylize", "identity", "animate", "ddpm", "film"}
+FAMILIES = {"probe", "stylize", "identity", "animate", "ddpm", "film", "meter"}
 HEAVY_MODULES = ("diffusers", "transformers", "insightface", "onnxruntime", "cv2", "imageio", "sklearn", "matplotlib")
 
 

@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 API_WORKFLOWS = sorted((REPO_ROOT / "workflows" / "api").glob("*.json"))
 MODEL_SUFFIXES = (".safetensors", ".bin", ".onnx", ".ckpt", ".pt", ".pth")
 EXPECTED = {"clip_probe", "sketch_to_image", "identity_lock", "sketch_to_video", "schedule_to_ksampler",
-            "ddpm_train_and_sample"}
+            "ddpm_train_and_sample", "video_report"}
 
 
 def model_values(prompt: dict) -> list[tuple[str, str, str]]:
@@ -52,6 +52,8 @@ def test_loaded_images_ship_with_the_pack_and_nodes_are_core_or_ours(path, pack)
         assert node["class_type"] in CORE_NODES or node["class_type"] in pack.NODE_CLASS_MAPPINGS, node_id
         if node["class_type"] == "LoadImage":
             assert (REPO_ROOT / "example_inputs" / node["inputs"]["image"]).is_file(), node["inputs"]["image"]
+        if node["class_type"] == "LF_VideoReport" and node["inputs"].get("video", "none") != "none":
+            assert (REPO_ROOT / "example_inputs" / node["inputs"]["video"]).is_file(), node["inputs"]["video"]
 
 
 # ------------------------------------------------------------------------------------------- the UI files, for a person

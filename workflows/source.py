@@ -149,7 +149,8 @@ def sketch_to_video() -> Graph:
         "Core nodes load and sample the first frame; LF Animate takes the same MODEL (LoRA and identity lock "
         "applied), VAE and ControlNet, and the schedule's per-frame conditioning.\n\n"
         "Out: an mp4 and a gif in output/longform/, the schedule's timeline, and a clip report: prompt adherence "
-        "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score."
+        "per frame (the curves cross near the switch), frame-to-frame consistency and the identity score, beside "
+        "the video report (flicker, motion guard, cuts, colour drift, drift curve; docs/meter.md)."
     )
     checkpoint, lora, control_net = _models(graph)
     clip, vae = lora.out(1), checkpoint.out(2)
@@ -172,8 +173,33 @@ def sketch_to_video() -> Graph:
         video_path=frames.out(1),  # in 'stream to disk' mode the report reads every frame of the run from disk
         clip_vision=clip_vision.out(0),
     )
-    graph.node("SaveImage", images=report.out(0), filename_prefix="longform/sketch_to_video_report")
+    meter = graph.node("LF_VideoReport", title="Video Report", images=frames.out(0), fps=8.0)
+    both = graph.node("ImageStitch", image1=report.out(0), image2=meter.out(1), direction="down",
+                      match_image_size=True, spacing_width=0, spacing_color="white")  # one picture, the two reports
+    graph.node("SaveImage", images=both.out(0), filename_prefix="longform/sketch_to_video_report")
     graph.node("PreviewAny", title="Clip Report", source=report.out(1))
+    return graph
+
+
+EXAMPLE_VIDEO = "longform_clip.mp4"
+
+
+def video_report() -> Graph:
+    """Any video file measured by the consistency meter: drift, flicker, cuts, motion, colour."""
+    graph = Graph("video_report")
+    graph.note(
+        "Video report (the consistency meter).\n\nChange: the video (any mp4/webm/mov/gif in ComfyUI's input or "
+        "output folder; the example pans over the character, warms in colour, then cuts to the sketch), fps (0: the "
+        "file's own), and optionally the storyboard it was rendered from (seams and prompt-switch latency; with the "
+        "probe's CLIP as encoder). Or disconnect the file and connect any IMAGE batch.\n\nOut: a plot (stills on "
+        "the time line, cuts marked, per-frame similarity, flow, colour drift and warp error, the drift curve) and "
+        "the JSON report; docs/meter.md defines each figure. VBench's model-based figures need python install.py "
+        "--models meter; without it the static flag, cuts, colour drift and flicker are still measured."
+    )
+    report = graph.node("LF_VideoReport", title="Video Report", video=EXAMPLE_VIDEO, fps=0.0, storyboard="none",
+                        encoder="none")
+    graph.node("SaveImage", images=report.out(1), filename_prefix="longform/video_report")
+    graph.node("PreviewAny", title="Report JSON", source=report.out(0))
     return graph
 
 
@@ -249,4 +275,5 @@ WORKFLOWS = {
     "sketch_to_video": sketch_to_video,
     "schedule_to_ksampler": schedule_to_ksampler,
     "ddpm_train_and_sample": ddpm_train_and_sample,
+    "video_report": video_report,
 }

@@ -40,6 +40,7 @@ def finish_film(plan: FilmPlan, encoder: str = "", baseline: FilmPlan | None = N
         report_json.write_text(json.dumps(report.summary(), indent=1), encoding="utf-8")
         report_plot = plan.film_dir / "report.png"
         report.plot().save(report_plot)
+        report.film.meter.plot().save(plan.film_dir / "report_meter.png")
     plan.finish("stitch", {})
     return video, report_json, report_plot
 

@@ -1,6 +1,7 @@
 """The film report: the metrics video-editing papers report, per scene, for the whole film, and across each seam.
 
-Per frame or per pair of consecutive frames, read from the film's PNG frames in order (a few at a time):
+Per frame or per pair of consecutive frames, from the consistency meter's pass over the film's PNG frames
+(core/meter: a chunk at a time, cached per chunk in the film folder, so a re-run scores only new frames):
 - CLIP frame consistency: cosine of consecutive frames' CLIP image embeddings (as Rerender-A-Video, FRESCO and
   ControlVideo report it);
 - warp error: frame k-1 warped onto frame k along the optical flow from k to k-1 (OpenCV DIS), then the mean squared
@@ -12,7 +13,8 @@ Per frame or per pair of consecutive frames, read from the film's PNG frames in 
 Each pair that straddles a boundary (scene to transition, transition to scene, or a cut) is reported on its own,
 so a seam shows as a spike beside the scene means. An optional baseline (the same storyboard rendered without the
 consistency switches) is measured the same way and shown beside. The embeddings are the probe's CLIP
-(models/encoders), the same the clip report uses.
+(models/encoders), the same the clip report uses. The meter's own report of the film (motion guard, seams with
+ΔE and warp-error spikes, colour drift, drift curve, prompt-switch latency, VBench's figures) is its "meter" part.
 """
 
 from __future__ import annotations
@@ -23,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import host
 from ..clip_report import ENCODER_KIND
-from ..identity_score import cosine_to_reference
 from ..images import from_pil
+from ..meter.report import VideoReport
 from .plan import FilmPlan
-from .stitch import segment_frames
+from .stitch import film_frames
 
 METRICS = {
     "consistency": "CLIP cosine of consecutive frames",
@@ -36,7 +37,6 @@ METRICS = {
     "adherence": "CLIP cosine with the scheduled prompt",
     "identity": "CLIP cosine with the character reference",
 }
-_BATCH = 16
 
 
 @dataclass
@@ -50,6 +50,7 @@ class FilmMeasures:
     identity: np.ndarray  # [frames]
     correct: np.ndarray  # [frames] 1.0 / 0.0 for scene frames, NaN in transitions
     segments: list[dict]  # {"label", "kind", "start", "count"}
+    meter: VideoReport | None = None  # the meter's report of the same pass: motion guard, seams, drift, latency
 
     def boundaries(self) -> list[int]:
         """Frames that start a segment after the first: the pair (k-1, k) straddles a seam."""
@@ -80,6 +81,7 @@ class FilmMeasures:
             "seams": [{"frame": k, "from": self._label(k - 1), "to": self._label(k),
                        "consistency": mean(self.consistency[k:k + 1]), "warp_error": mean(self.warp_error[k:k + 1])}
                       for k in self.boundaries()],
+            **({"meter": self.meter.summary()} if self.meter is not None else {}),
         }
 
     def _label(self, frame: int) -> str:
@@ -133,100 +135,42 @@ class FilmReport:
         return figure_to_pil(figure)
 
 
-def warp_error(previous: np.ndarray, current: np.ndarray) -> float:
-    """Mean squared error (0..1 scale) between `current` and `previous` warped onto it along the optical flow from
-    `current` to `previous` (OpenCV DIS, medium preset); uint8 RGB frames."""
-    import cv2
-
-    gray_current = cv2.cvtColor(current, cv2.COLOR_RGB2GRAY)
-    gray_previous = cv2.cvtColor(previous, cv2.COLOR_RGB2GRAY)
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(gray_current, gray_previous, None)
-    height, width = gray_current.shape
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    warped = cv2.remap(previous, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
-    difference = (warped.astype(np.float32) - current.astype(np.float32)) / 255.0
-    return float(np.mean(difference**2))
-
-
-def _scheduled_prompts(plan: FilmPlan) -> tuple[list[str], list[int], list[dict]]:
-    """Per film frame: the index of its scheduled prompt in a list of distinct prompts, and the timeline's segments."""
-    scenes = plan.board.scenes
-    prompts: list[str] = []
-    per_frame: list[int] = []
-    segments = []
-
-    def index_of(prompt: str) -> int:
-        if prompt not in prompts:
-            prompts.append(prompt)
-        return prompts.index(prompt)
-
-    for segment in plan.board.timeline():
-        scene = scenes[segment.scene]
-        if segment.kind == "scene":
-            weights = scene.schedule.weights()
-            per_frame += [index_of(scene.schedule.keyframes[int(weights[k].argmax())].prompt)
-                          for k in range(segment.count)]
-            label = scene.name
-        else:
-            leaving = scene.schedule.keyframes[scene.schedule.segment(scene.frame_count - 1)[0]].prompt
-            arriving = scenes[segment.scene + 1].schedule.keyframes[0].prompt
-            per_frame += [index_of(leaving if (k + 1) / (segment.count + 1) < 0.5 else arriving)
-                          for k in range(segment.count)]
-            label = f"{segment.kind} {scene.name}-{scenes[segment.scene + 1].name}"
-        segments.append({"label": label, "kind": segment.kind, "start": segment.start, "count": segment.count})
-    return prompts, per_frame, segments
-
-
-def _load(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as picture:
-        return np.asarray(picture.convert("RGB")).copy()
-
-
 def measure(plan: FilmPlan, encoder_name: str) -> FilmMeasures:
-    """Every per-frame measure of a rendered film (its frames are read from disk a batch at a time), under one
-    progress bar."""
+    """Every per-frame measure of a rendered film: the meter's pass over its frames (read from disk a chunk at a time,
+    cached per chunk in the film folder so a re-run scores only new frames), with the CLIP figures read from it."""
     from ..encoders import load_encoder
+    from ..meter.frames import FileFrames
+    from ..meter.report import storyboard_timeline, video_report
 
     encoder = load_encoder(ENCODER_KIND, encoder_name)
     board = plan.board
-    paths = [path for segment in board.timeline() for path in segment_frames(plan, segment)]
-    count = len(paths)
-    with host.progress(count, f"film report {board.title}") as bar:
-        prompts, scheduled, segments = _scheduled_prompts(plan)
-        text_vectors = torch.nn.functional.normalize(encoder.encode_texts(prompts, truncate=True).vectors.float(),
-                                                     dim=-1)
-        references = {name: encoder.encode_images(from_pil(_pil(character.reference))).vectors
-                      for name, character in board.characters.items()}
-        frame_scene = [segment.scene if segment.kind == "scene" else -1
-                       for segment in board.timeline() for _ in range(segment.count)]
-        scene_prompts = [{scheduled[k] for k in range(len(scheduled)) if frame_scene[k] == scene.index}
-                         for scene in board.scenes]
-        consistency, warp = np.full(count, np.nan), np.full(count, np.nan)
-        adherence, identity, correct = np.full(count, np.nan), np.full(count, np.nan), np.full(count, np.nan)
-        previous_frame, previous_vector = None, None
-        for start in range(0, count, _BATCH):
-            frames = [_load(path) for path in paths[start:start + _BATCH]]
-            batch = torch.from_numpy(np.stack(frames)).float() / 255.0
-            vectors = torch.nn.functional.normalize(encoder.encode_images(batch).vectors.float(), dim=-1)
-            for offset, (frame, vector) in enumerate(zip(frames, vectors)):
-                k = start + offset
-                similarities = text_vectors @ vector
-                adherence[k] = float(similarities[scheduled[k]])
-                scene = frame_scene[k]
-                if scene >= 0:
-                    correct[k] = float(int(similarities.argmax()) in scene_prompts[scene])
-                    character = board.scenes[scene].character
-                    if character is not None:
-                        identity[k] = cosine_to_reference(vector[None], references[character.name])[0]
-                if previous_frame is not None:
-                    consistency[k] = float(vector @ previous_vector)
-                    warp[k] = warp_error(previous_frame, frame)
-                previous_frame, previous_vector = frame, vector
-            bar.update(len(frames))
-    return FilmMeasures(board.fps, consistency, warp, adherence, identity, correct, segments)
+    timeline = storyboard_timeline(board)
+    characters = list(board.characters)
+    references = None
+    if characters:
+        pictures = [from_pil(_pil(board.characters[name].reference)) for name in characters]
+        references = torch.nn.functional.normalize(
+            torch.cat([encoder.encode_images(picture).vectors.float() for picture in pictures]), dim=-1)
+    meter = video_report(FileFrames(film_frames(plan), board.fps, board.title), timeline, encoder, references,
+                         cache_dir=plan.film_dir / "meter")
+    measures = meter.measures
+    count = measures.count
+    scheduled = timeline.scheduled
+    frame_scene = [segment.scene if segment.kind == "scene" else -1
+                   for segment in board.timeline() for _ in range(segment.count)]
+    scene_prompts = [{scheduled[k] for k in range(count) if frame_scene[k] == scene.index} for scene in board.scenes]
+    adherence = measures.adherence[np.arange(count), scheduled]
+    identity, correct = np.full(count, np.nan), np.full(count, np.nan)
+    for k in range(count):
+        scene = frame_scene[k]
+        if scene < 0:
+            continue
+        correct[k] = float(int(measures.adherence[k].argmax()) in scene_prompts[scene])
+        character = board.scenes[scene].character
+        if character is not None:
+            identity[k] = float(np.clip(measures.reference[k, characters.index(character.name)], -1, 1))
+    return FilmMeasures(board.fps, measures.consecutive["clip"], measures.scalars["warp_error"], adherence, identity,
+                        correct, timeline.segments, meter)
 
 
 def _pil(path: Path):
