@@ -318,7 +318,7 @@ def test_a_film_report_run_again_measures_only_frames_that_changed(pack, inputs,
     from longform_pack.core.meter import measure as meter_measure
 
     plan = make_plan(pack, inputs)
-    film_render.render_sequential(plan, StandInServer(plan))
+    render_in_order(plan, StandInServer(plan))
     prompts = ["a forest", "a forest at dusk", "a storm", "a town"]
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
     monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))
