@@ -89,7 +89,7 @@ def test_frames_between_keyframes_equal_core_conditioning_average(comfy, clip, s
 def test_ksampler_over_the_latent_batch_samples_each_frame_with_its_own_conditioning(comfy, clip, model, scheduled):
     """Core KSampler over 6 latents with the schedule's conditioning: frame i equals sampling latent i alone (its
     slice of the batch's noise) with frame i's conditioning built by core nodes (CLIPTextEncode, ConditioningAverage).
-    (A GPU may round a batch of 6 and a batch of 1 differently; here, on the CPU, they agree to the bit.)"""
+    (A batch of 6 and a batch of 1 agree to rounding: bit for bit on some CPUs, not on others, nor on a GPU.)"""
     positive, negative = scheduled[:2]
     (latent,) = comfy.nodes.EmptyLatentImage().generate(64, 64, batch_size=6)
     settings = dict(seed=7, steps=2, cfg=6.0, sampler_name="euler", scheduler="normal")
@@ -111,8 +111,10 @@ def test_ksampler_over_the_latent_batch_samples_each_frame_with_its_own_conditio
         alone = comfy.sample.sample(model, noise[frame : frame + 1], settings["steps"], settings["cfg"],
                                     settings["sampler_name"], settings["scheduler"], frame_positive, frame_negative,
                                     latent["samples"][frame : frame + 1], denoise=1.0, seed=settings["seed"])
-        # a batch of 6 and a batch of 1 round differently in the UNet's GEMMs (here up to 1e-6 relative)
-        assert torch.equal(samples[frame : frame + 1], alone), frame  # bit for bit on this CPU build
+        # A batch of 6 and a batch of 1 may take different GEMM kernels: bit for bit on the Intel Xeon this was
+        # written on, within 1e-5 of the sample's range on an AMD EPYC. The bitwise check below is on equal shapes.
+        torch.testing.assert_close(samples[frame : frame + 1], alone, rtol=0,
+                                   atol=1e-5 * float(alone.abs().max()), msg=f"frame {frame}")
         sliced = comfy.sample.sample(model, noise[frame : frame + 1], settings["steps"], settings["cfg"],
                                      settings["sampler_name"], settings["scheduler"], frame_of(positive, frame),
                                      frame_of(negative, frame), latent["samples"][frame : frame + 1], denoise=1.0,
