@@ -10,7 +10,8 @@ Per frame or per pair of consecutive frames, read from the film's PNG frames in 
   closest prompt, among every scene's, is one of its own scene's;
 - identity: cosine with the CLIP embedding of the scene's character reference (scenes without a character: none).
 Each pair that straddles a boundary (scene to transition, transition to scene, or a cut) is reported on its own,
-so a seam shows as a spike beside the scene means. An optional baseline (the same storyboard rendered without the
+so a seam shows as a spike beside the scene means. A video-engine scene's chunk boundaries (where a chunk's overlap
+with the one before starts) are listed with the pair that straddles each, and marked on the plot. An optional baseline (the same storyboard rendered without the
 consistency switches) is measured the same way and shown beside. The embeddings are the probe's CLIP
 (models/encoders), the same the clip report uses.
 """
@@ -28,7 +29,7 @@ from ..clip_report import ENCODER_KIND
 from ..identity_score import cosine_to_reference
 from ..images import from_pil
 from .plan import FilmPlan
-from .stitch import segment_frames
+from .stitch import chunk_boundaries, segment_frames
 
 METRICS = {
     "consistency": "CLIP cosine of consecutive frames",
@@ -50,6 +51,7 @@ class FilmMeasures:
     identity: np.ndarray  # [frames]
     correct: np.ndarray  # [frames] 1.0 / 0.0 for scene frames, NaN in transitions
     segments: list[dict]  # {"label", "kind", "start", "count"}
+    chunks: list[dict] = field(default_factory=list)  # {"frame", "scene", "chunk", "overlap"}: chunk boundaries
 
     def boundaries(self) -> list[int]:
         """Frames that start a segment after the first: the pair (k-1, k) straddles a seam."""
@@ -80,6 +82,9 @@ class FilmMeasures:
             "seams": [{"frame": k, "from": self._label(k - 1), "to": self._label(k),
                        "consistency": mean(self.consistency[k:k + 1]), "warp_error": mean(self.warp_error[k:k + 1])}
                       for k in self.boundaries()],
+            "chunk_boundaries": [{**chunk, "consistency": mean(self.consistency[chunk["frame"]:chunk["frame"] + 1]),
+                                  "warp_error": mean(self.warp_error[chunk["frame"]:chunk["frame"] + 1])}
+                                 for chunk in self.chunks],
         }
 
     def _label(self, frame: int) -> str:
@@ -117,6 +122,8 @@ class FilmReport:
                           label="baseline (switches off)")
             for frame in self.film.boundaries():
                 axes.axvline(frame / self.film.fps, color="grey", linestyle=":", linewidth=1)
+            for chunk in self.film.chunks:
+                axes.axvline(chunk["frame"] / self.film.fps, color="tab:orange", linestyle="--", linewidth=0.8)
             axes.set_title(title, fontsize=9, pad=14 if row == 1 else 6)
             axes.tick_params(labelsize=7)
             if row == 1:
@@ -128,7 +135,7 @@ class FilmReport:
                         axes.annotate(segment["label"], (middle, 1.0), xycoords=("data", "axes fraction"),
                                       xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
                                       fontsize=7, color="dimgrey")
-        axes.set_xlabel("seconds (dotted: scene and transition boundaries)")
+        axes.set_xlabel("seconds (dotted: scene and transition boundaries; dashed orange: chunk boundaries)")
         figure.tight_layout()
         return figure_to_pil(figure)
 
@@ -226,7 +233,7 @@ def measure(plan: FilmPlan, encoder_name: str) -> FilmMeasures:
                     warp[k] = warp_error(previous_frame, frame)
                 previous_frame, previous_vector = frame, vector
             bar.update(len(frames))
-    return FilmMeasures(board.fps, consistency, warp, adherence, identity, correct, segments)
+    return FilmMeasures(board.fps, consistency, warp, adherence, identity, correct, segments, chunk_boundaries(plan))
 
 
 def _pil(path: Path):
