@@ -342,11 +342,12 @@ class FilmPlan:
         from PIL import Image
 
         from ..images import from_pil, to_uint8
-        from .continuity import anchor_colours
 
         scene = self.board.scenes[unit.scene]
         frames = from_pil([_open_rgb(path) for path in saved])
         if self.board.video["anchor_colours"]:
+            from .continuity import anchor_colours
+
             frames = anchor_colours(frames, from_pil(_open_rgb(self.anchor_path(scene))))
         pictures = [Image.fromarray(frame) for frame in to_uint8(frames)]
         folder = self.unit_dir(unit.id) / FRAMES_FOLDER
