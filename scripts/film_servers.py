@@ -142,6 +142,10 @@ class ServerWorker:
             raise ServerDied(f"ComfyUI at {self.url} stopped while it ran a unit ({type(error).__name__}).") from None
         return entry.get("outputs", {})
 
+    def object_info(self) -> dict[str, Any]:
+        """The server's /object_info: what the film checks its templates against before any unit renders."""
+        return ComfyClient(self.url).object_info()
+
 
 # ---------------------------------------------------------------------------------------------------------------- Ray
 
@@ -201,6 +205,9 @@ class ServerActor:
     def run(self, workflow: dict[str, Any]) -> dict[str, Any]:
         return ServerWorker(self.server.url).run(workflow)
 
+    def object_info(self) -> dict[str, Any]:
+        return ServerWorker(self.server.url).object_info()
+
     def stop(self) -> None:
         self.server.stop()
 
@@ -221,3 +228,8 @@ class RayWorker:
             raise ServerDied(f"{self.name}: its Ray actor died ({error}).") from None
         except ServerDied as error:  # Ray re-raises the actor's exception as a subclass of it
             raise ServerDied(str(error).splitlines()[-1]) from None
+
+    def object_info(self) -> dict[str, Any]:
+        import ray
+
+        return ray.get(self.actor.object_info.remote())

@@ -260,6 +260,11 @@ class FilmPlan:
         for template in self.templates.values():
             template.check(object_info)
 
+    @property
+    def node_types(self) -> set[str]:
+        """The node types the plan's templates use."""
+        return {node["class_type"] for template in self.templates.values() for node in template.workflow.values()}
+
     # --------------------------------------------------------------------------------------------------------- state
 
     def record(self, unit_id: str) -> dict[str, Any] | None:

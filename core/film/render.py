@@ -52,7 +52,11 @@ def finish_film(plan: FilmPlan, encoder: str = "", baseline: FilmPlan | None = N
 
 
 def render_sequential(plan: FilmPlan, run_workflow: RunWorkflow, encoder: str = "") -> FilmResult:
-    """Render every unit not yet done, in order, with `run_workflow`; then stitch (and report)."""
+    """Render every unit not yet done, in order, with `run_workflow`; then stitch (and report). In ComfyUI the
+    plan's templates are first checked against its registered node classes (outside it, `run_workflow` is a
+    stand-in with no node classes to check against)."""
+    if host.in_comfyui():
+        plan.check(host.object_info(plan.node_types))
     rendered = []
     with host.progress(plan.rendered_frames, f"film {plan.board.title}") as bar:
         for unit in plan.units.values():
