@@ -329,3 +329,14 @@ def test_engine_and_video_errors_name_their_field(inputs, change, where, fragmen
         parse_storyboard(VIDEO_BOARD.replace(old, new, 1), inputs, "board.yaml")
     assert any(issue.where == where and fragment in issue.message for issue in caught.value.issues), \
         caught.value.issues
+
+
+def test_numbers_the_template_cannot_take_are_refused_before_rendering(pack, inputs):
+    info = object_info()
+    info["Wan22ImageToVideoLatent"]["input"]["required"]["length"] = ["INT", {"min": 1, "max": 16384, "step": 4}]
+    pictures_only = VIDEO_BOARD.replace('    schedule: "0: a town"', '    keyframe: longform_sketch.png\n    schedule: "0: a town"')
+    video_plan(pack, inputs, pictures_only).check(info)
+    with pytest.raises(ValueError, match=r"video.chunk is 10, but template my_video.json puts it in input 'length' "
+                                         r"of node 5 \(Latent\), a Wan22ImageToVideoLatent that takes 1 to 16384 in "
+                                         r"steps of 4; use 9 or 13 \(slot 'frames'\)"):
+        video_plan(pack, inputs, pictures_only.replace("chunk: 9", "chunk: 10")).check(info)

@@ -51,6 +51,7 @@ CHUNK_SEED_STEP = 7919
 SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "workflows" / "templates"
 ENGINE_TEMPLATES = {"wan22-ti2v": "wan22_ti2v.json"}  # built-in video engines and their shipped template files
 CHUNK_SLOTS = ("prompt", "start_image", "seed", "frames", "images")  # what every video engine's template declares
+CHUNK_FIELDS = {"frames": "video.chunk", "width": "width", "height": "height", "steps": "video.steps"}  # their sources
 UNIT_SLOTS = {"keyframe": ("prompt", "seed", "images"), "animate": ("prompt", "start_image", "seed"),
               "morph": ("prompt", "start_image", "seed")}
 
@@ -259,6 +260,10 @@ class FilmPlan:
         """Every template of the plan against a ComfyUI's /object_info; ValueError before anything renders."""
         for template in self.templates.values():
             template.check(object_info)
+        for unit in self.units.values():
+            if unit.kind == "chunk":
+                self._engine_template(self.board.scenes[unit.scene].engine).check_values(unit.workflow, object_info,
+                                                                                         CHUNK_FIELDS)
 
     @property
     def node_types(self) -> set[str]:

@@ -132,7 +132,7 @@ class UnitTemplate:
                     problems.append(f"slot '{slot}' is on node {_shown(target.node, node)}, a {node['class_type']}; "
                                     f"put [film:{slot}] on {spec.hint}")
                     continue
-                declared = {**info.get("input", {}).get("required", {}), **info.get("input", {}).get("optional", {})}
+                declared = _declared(info)
                 if target.input not in declared:
                     problems.append(f"slot '{slot}' names input '{target.input}' of node {_shown(target.node, node)}, "
                                     f"a {node['class_type']} with inputs {', '.join(declared) or 'none'}: write "
@@ -148,6 +148,30 @@ class UnitTemplate:
         if problems:
             raise ValueError(f"template {self.name} does not fit this ComfyUI:\n" +
                              "\n".join(f"  - {problem}" for problem in problems))
+
+
+    def check_values(self, workflow: dict[str, Any], object_info: dict[str, Any], fields: dict[str, str]) -> None:
+        """ValueError when a whole number the film put in a slot of `workflow` (this template filled) is not one its
+        input takes (/object_info's min, max, and step counted from min); `fields` names the storyboard field each
+        slot's value comes from."""
+        for slot, field in fields.items():
+            for target in self.slots.get(slot, ()):
+                node = workflow[target.node]
+                declaration = _declared(object_info.get(node["class_type"], {})).get(target.input)
+                options = declaration[1] if isinstance(declaration, (list, tuple)) and len(declaration) > 1 else {}
+                value = node["inputs"].get(target.input)
+                if not isinstance(value, int) or isinstance(value, bool):
+                    continue
+                low, high, step = options.get("min", 0), options.get("max", value), options.get("step", 1)
+                step = step if isinstance(step, int) and step > 1 else 1
+                if low <= value <= high and (value - low) % step == 0:
+                    continue
+                below = max(low, value - (value - low) % step)
+                fits = sorted({candidate for candidate in (below, below + step) if low <= candidate <= high})
+                raise ValueError(f"{field} is {value}, but template {self.name} puts it in input '{target.input}' "
+                                 f"of node {_shown(target.node, node)}, a {node['class_type']} that takes {low} to "
+                                 f"{high}" + (f" in steps of {step}" if step > 1 else "") +
+                                 (f"; use {' or '.join(map(str, fits))}" if fits else "") + f" (slot '{slot}').")
 
 
 def parse_template(workflow: Any, name: str) -> UnitTemplate:
@@ -195,6 +219,11 @@ def load_template(path: Path) -> UnitTemplate:
 def _is_link(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int)) and \
         isinstance(value[1], int)
+
+
+def _declared(info: dict[str, Any]) -> dict[str, Any]:
+    """An /object_info entry's inputs, required and optional, by name."""
+    return {**info.get("input", {}).get("required", {}), **info.get("input", {}).get("optional", {})}
 
 
 def _input_type(declaration: Any) -> str:
