@@ -53,6 +53,7 @@ class ManagedServer:
     output_dir: Path
     port: int = 0
     cpu: bool = True
+    custom_nodes: tuple[Path, ...] = ()  # further custom-node folders linked beside the pack (the tests' test nodes)
     base: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -67,6 +68,8 @@ class ManagedServer:
         (self.base / "custom_nodes").mkdir()
         (self.base / "user").mkdir()
         (self.base / "custom_nodes" / PACK_FOLDER_NAME).symlink_to(PACK_ROOT, target_is_directory=True)
+        for folder in self.custom_nodes:
+            (self.base / "custom_nodes" / Path(folder).name).symlink_to(Path(folder).resolve(), target_is_directory=True)
         (self.base / "models").symlink_to(Path(self.models_dir).resolve(), target_is_directory=True)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, "main.py", "--listen", "127.0.0.1", "--port", str(self.port),
