@@ -267,6 +267,13 @@ def test_a_change_inside_a_chunk_needs_the_blend_slots(pack, inputs):
     assert len(video_plan(pack, inputs, VIDEO_BOARD.replace("      1s: a stormy night\n", "")).units) == 6
 
 
+def test_the_baseline_turns_colour_anchoring_off(pack, inputs):
+    from longform_pack.core.film.storyboard import baseline_of
+
+    board = parse_storyboard(VIDEO_BOARD.replace("anchor_colours: false", "anchor_colours: true"), inputs)
+    assert board.video["anchor_colours"] and not baseline_of(board).video["anchor_colours"]
+
+
 def test_chunk_keys_follow_the_template_and_the_chain(pack, inputs):
     before = {unit.id: unit.key for unit in video_plan(pack, inputs).units.values()}
     longer = {unit.id: unit.key for unit in video_plan(pack, inputs, VIDEO_BOARD.replace("duration: 2", "duration: 2.5"))
@@ -340,3 +347,47 @@ def test_numbers_the_template_cannot_take_are_refused_before_rendering(pack, inp
                                          r"of node 5 \(Latent\), a Wan22ImageToVideoLatent that takes 1 to 16384 in "
                                          r"steps of 4; use 9 or 13 \(slot 'frames'\)"):
         video_plan(pack, inputs, pictures_only.replace("chunk: 9", "chunk: 10")).check(info)
+
+
+def test_a_chunked_scene_is_assembled_with_its_overlaps_blended_and_reported(pack, inputs, monkeypatch):
+    import torch
+
+    from longform_pack.core.film import render as film_render
+    from longform_pack.core.film import report as film_report
+    from longform_pack.core.film.continuity import blend_overlap
+    from longform_pack.core.film.stitch import chunk_boundaries, film_frames
+    from test_film import FakeEncoder
+
+    board = VIDEO_BOARD.replace('    schedule: "0: a town"', '    keyframe: longform_sketch.png\n    schedule: "0: a town"')
+    plan = video_plan(pack, inputs, board)
+    rendered = {}
+
+    def stand_in(workflow):  # as SaveImage leaves a chunk: its prefix's numbered PNGs, a grey level per frame
+        unit = next(u for u in plan.units.values() if u.workflow is workflow)
+        prefix = workflow["8"]["inputs"]["filename_prefix"]
+        rendered[unit.id] = [np.full((64, 64, 3), 20 * unit.scene + 3 * unit.chunk + i, np.uint8) for i in range(9)]
+        for index, frame in enumerate(rendered[unit.id]):
+            Image.fromarray(frame).save(plan.output_root / f"{prefix}_{index + 1:05}_.png")
+        return {}
+
+    film_render.render_sequential(plan, stand_in)
+    frames = [np.asarray(Image.open(path).convert("RGB")) for path in film_frames(plan)]
+    assert len(frames) == plan.board.frame_count == 16 + 2 + 8
+    walk = [rendered[f"chunk-walk-{k}"] for k in range(3)]
+    assert all(np.array_equal(frames[i], walk[0][i]) for i in range(4))  # before the first overlap: chunk 0 as is
+
+    def tensor(pictures):
+        return torch.from_numpy(np.stack(pictures)).float() / 255
+
+    # frames 4-8 blend chunk 0's last five into chunk 1's first five; frame 8 is then blended into chunk 2's first
+    first_overlap = (blend_overlap(tensor(walk[0][4:]), tensor(walk[1][:5])) * 255).round().byte().numpy()
+    assert all(np.array_equal(frames[4 + i], first_overlap[i]) for i in range(4))
+    assert all(np.array_equal(frames[13 + i], walk[2][5 + i]) for i in range(3))  # after the last: chunk 2, cut at 16
+    assert all(np.array_equal(frames[18 + i], rendered["chunk-town-0"][i]) for i in range(8))
+    assert [(b["frame"], b["scene"], b["chunk"]) for b in chunk_boundaries(plan)] == [(4, "walk", 1), (8, "walk", 2)]
+    monkeypatch.setattr("longform_pack.core.encoders.load_encoder",
+                        lambda kind, name: FakeEncoder(["a sunny forest", "a stormy night", "a town"]))
+    report = film_report.FilmReport(film_report.measure(plan, "fake"))
+    assert [b["frame"] for b in report.summary()["chunk_boundaries"]] == [4, 8]
+    assert [seam["frame"] for seam in report.summary()["seams"]] == [16, 18]
+    assert report.plot().size[0] > 500

@@ -61,7 +61,7 @@ def _segment_video(plan: FilmPlan, segment: Segment) -> Path:
     """The video of one stretch: a rendered clip as it is, a crossfade encoded from its neighbours' frames."""
     scenes = plan.board.scenes
     if segment.kind == "scene" and scenes[segment.scene].engine.chunked:
-        return assemble_scene(plan, scenes[segment.scene])
+        return _scene_video(plan, scenes[segment.scene])
     if segment.kind == "scene":
         return plan.clip_video(f"animate-{scenes[segment.scene].name}")
     if segment.kind == "morph":
@@ -90,7 +90,7 @@ def assemble_scene(plan: FilmPlan, scene: Scene) -> Path:
     overlap, chunk = plan.board.video["overlap"], plan.board.video["chunk"]
     folder = plan.scene_dir(scene)
     (folder / FRAMES_FOLDER).mkdir(parents=True, exist_ok=True)
-    writer = FfmpegWriter(folder / f"{CLIP_FOLDER}.mp4", plan.board.fps, joinable=True)
+    writer = FfmpegWriter(_scene_video(plan, scene), plan.board.fps, joinable=True)
     written = 0
 
     def write(frames: torch.Tensor) -> None:
@@ -119,6 +119,10 @@ def assemble_scene(plan: FilmPlan, scene: Scene) -> Path:
     return writer.path
 
 
+def _scene_video(plan: FilmPlan, scene: Scene) -> Path:
+    return plan.scene_dir(scene) / f"{CLIP_FOLDER}.mp4"
+
+
 def chunk_boundaries(plan: FilmPlan) -> list[dict]:
     """Where each video-engine scene's chunks join on the film's time line: the first frame of each chunk after the
     first (the first of the `overlap` frames blended across), with its scene and chunk index."""
@@ -142,7 +146,11 @@ def _neighbour(plan: FilmPlan, segment: Segment, step: int) -> Segment:
 
 
 def stitch(plan: FilmPlan) -> Path:
-    """Write the crossfades and join every segment into `plan.video_path` by stream copy; return its path."""
+    """Assemble the chunked scenes, write the crossfades and join every segment into `plan.video_path` by stream
+    copy; return its path."""
+    for scene in plan.board.scenes:
+        if scene.engine.chunked:
+            assemble_scene(plan, scene)
     parts = [_segment_video(plan, segment) for segment in plan.board.timeline()]
     missing = [str(part) for part in parts if not part.exists()]
     if missing:

@@ -191,9 +191,10 @@ class Storyboard:
 
 def baseline_of(board: Storyboard) -> Storyboard:
     """The same storyboard with the animator's consistency switches off, as its own film (`<title>-baseline`): the
-    in-house baseline the film report prints beside the film."""
+    in-house baseline the film report prints beside the film (video engines: colour anchoring off)."""
     render = {**board.render, "cross_frame_attention": False, "color_match": False, "shared_noise": 0.0}
-    return dataclasses.replace(board, title=f"{board.title}-baseline", render=render)
+    return dataclasses.replace(board, title=f"{board.title}-baseline", render=render,
+                               video={**board.video, "anchor_colours": False})
 
 
 # --------------------------------------------------------------------------------------------------------- the rules
