@@ -24,13 +24,17 @@ from workflow_graph import CORE_NODES
 GOOD_NEGATIVE = parse_storyboard(GOOD, EXAMPLES).negative
 
 
-@pytest.fixture
-def inputs(tmp_path):
-    folder = tmp_path / "input"
+def example_pictures(folder: Path) -> Path:
+    """`folder`, made, with the example sketch and character: an input folder for the test storyboards."""
     folder.mkdir()
     for name in ("longform_sketch.png", "longform_character.png"):
         shutil.copy(EXAMPLES / name, folder / name)
     return folder
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    return example_pictures(tmp_path / "input")
 
 
 def make_plan(pack, inputs, text=GOOD, tiny=False):

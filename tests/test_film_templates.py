@@ -2,7 +2,6 @@
 the shipped Wan 2.2 one), its slots, its check against an /object_info, and the chunk units a storyboard becomes."""
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from PIL import Image
 from longform_pack.core.film import plan as film_plan
 from longform_pack.core.film.storyboard import MAX_CHUNKS_PER_SCENE, StoryboardError, load_storyboard, parse_storyboard
 from longform_pack.core.film.templates import load_template, parse_template
+from test_film import example_pictures
 from test_film_storyboard import EXAMPLES, GOOD
 from tiny_profile import film_profile
 
@@ -102,10 +102,7 @@ scenes:
 
 @pytest.fixture
 def inputs(tmp_path):
-    folder = tmp_path / "input"
-    folder.mkdir()
-    for name in ("longform_sketch.png", "longform_character.png"):
-        shutil.copy(EXAMPLES / name, folder / name)
+    folder = example_pictures(tmp_path / "input")
     (folder / "my_video.json").write_text(json.dumps(video_template()), encoding="utf-8")
     return folder
 
@@ -203,10 +200,7 @@ def test_sd15_units_keep_their_workflows_and_keys(pack, tmp_path):
     template mechanism (tests/data/film_sd15_keys.json, computed at 2fc24bd): the same workflows, so the same frames
     under the same key."""
     expected = json.loads(SD15_KEYS.read_text(encoding="utf-8"))
-    inputs = tmp_path / "input"
-    inputs.mkdir()
-    for name in ("longform_sketch.png", "longform_character.png"):
-        shutil.copy(EXAMPLES / name, inputs / name)
+    inputs = example_pictures(tmp_path / "input")
     plans = {
         "GOOD default": film_plan.FilmPlan(parse_storyboard(GOOD, inputs), tmp_path / "out", pack.NODE_CLASS_MAPPINGS),
         "GOOD tiny": film_plan.FilmPlan(parse_storyboard(GOOD, inputs), tmp_path / "out", pack.NODE_CLASS_MAPPINGS,
