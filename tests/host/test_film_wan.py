@@ -1,6 +1,6 @@
 """Host tests of the film on the tiny Wan 2.2 TI2V: a three-scene storyboard rendered chunk by chunk through real
-ComfyUI servers with the shipped template (workflows/templates/wan22_ti2v.json), then again on two servers of which
-one is killed mid-chunk.
+ComfyUI servers with the shipped template (workflows/templates/wan22_ti2v.json), on one server, then again on two
+servers owned by Ray actors, one of which is killed mid-chunk.
 
 Every node is ComfyUI's real core node except Wan's text encoding: CLIPLoader (type wan) builds umt5-xxl at its full
 5.7 B parameters whatever the file holds, so the tests swap that one step, and only it, for the test-only
@@ -10,6 +10,7 @@ two chunks with a prompt change inside it, a crossfade, one scene from an sd15 k
 
 import json
 import os
+import signal
 import threading
 import time
 import urllib.request
@@ -21,7 +22,7 @@ import pytest
 from PIL import Image
 
 from film import FilmRun
-from film_servers import ManagedServer, ServerWorker
+from film_servers import RayWorker, ServerWorker, server_actors, start_ray, stop_servers
 from tiny_profile import with_test_text_encoder, with_tiny_models
 
 from longform_pack.core import host
@@ -133,31 +134,40 @@ def queue_running(url: str) -> bool:
         return False
 
 
-def test_a_server_killed_mid_chunk_leaves_the_same_film(comfyui, pack, wan_film):
+def test_on_ray_a_server_killed_mid_chunk_leaves_the_same_film(comfyui, pack, wan_film):
+    """Two servers owned by Ray actors (the runner's --ray path); the second one's ComfyUI is killed while it runs a
+    chunk: the chunk renders again on the first, the chunks already done are not rendered again, and every frame is
+    the uninterrupted film's."""
+    import ray
+
     reference, _, _, _ = wan_film
-    plan = make_plan(comfyui, pack, "wan-killed")
-    second = ManagedServer(Path(os.environ["COMFYUI_DIR"]), comfyui.base / "models", comfyui.base / "input",
-                           comfyui.base / "output", custom_nodes=(TEST_NODES,)).start()
-    killed: dict = {}
+    plan = make_plan(comfyui, pack, "wan-ray")
+    settings = {"comfyui_dir": Path(os.environ["COMFYUI_DIR"]), "models_dir": comfyui.base / "models",
+                "input_dir": comfyui.base / "input", "output_dir": comfyui.base / "output",
+                "custom_nodes": (TEST_NODES,)}
+    start_ray()
+    actors, killed, finished = [], {}, threading.Event()
     try:
-        run = FilmRun(plan, [ServerWorker(comfyui.url, "first"), ServerWorker(second.url, "second")],
+        actors = server_actors(2, settings)
+        url, pid = ray.get([actors[1].url.remote(), actors[1].pid.remote()])  # asked now: run() occupies the actor
+        run = FilmRun(plan, [RayWorker(actor, f"ray-server-{index}") for index, actor in enumerate(actors)],
                       progress_every=2)
 
         def kill_mid_chunk():
-            while not killed and second.process.poll() is None:
+            while not finished.is_set():
                 for unit_id, name in list(run.running.items()):
-                    if name == "second" and plan.units[unit_id].kind == "chunk" and queue_running(second.url):
-                        second.process.kill()
+                    if name == "ray-server-1" and plan.units[unit_id].kind == "chunk" and queue_running(url):
+                        os.kill(pid, signal.SIGKILL)
                         killed["unit"] = unit_id
-                        break
+                        return
                 time.sleep(0.05)
 
         watcher = threading.Thread(target=kill_mid_chunk, daemon=True)
         watcher.start()
         rendered = run.run()
-        watcher.join(timeout=5)
     finally:
-        second.stop()
+        finished.set()
+        stop_servers([], actors)
     assert killed, "the second server never ran a chunk"
     assert run.attempts == {killed["unit"]: 1} and plan.is_done(killed["unit"])
     assert sorted(rendered) == sorted(unit_id for unit_id in plan.units if unit_id != "stitch")  # each unit once
