@@ -96,7 +96,7 @@ class FilmPlan:
         self._rename = rename
         self._graphs = unit_graphs()
         self._node_classes = node_classes
-        self.templates: dict[str, UnitTemplate] = {}  # every template a unit was filled from, by name
+        self.templates: dict[str, UnitTemplate] = {}  # every template a unit was filled from (files: by path)
         self.units: dict[str, Unit] = {}
         self._build()
 
@@ -162,7 +162,6 @@ class FilmPlan:
     def _add(self, unit_id: str, kind: str, scene: int, deps: tuple[str, ...], frames: int, template: UnitTemplate,
              values: dict[str, Any], pictures, chunk: int = 0) -> None:
         """A unit: `template` filled with `values` (its images saved under its folder), renamed, fingerprinted."""
-        self.templates.setdefault(template.name, template)
         if template.has("images"):
             values = {**values, "images": self.rel(self.unit_dir(unit_id) / RENDER_NAME)}
         workflow = template.fill(values)
@@ -177,6 +176,7 @@ class FilmPlan:
 
         template = parse_template(graph.to_api(self._node_classes), f"sd15 {kind} ({graph.name})")
         template.require(UNIT_SLOTS[kind], f"an sd15 {kind} unit")
+        self.templates[template.name] = template
         return template
 
     def _engine_template(self, engine: Engine) -> UnitTemplate:
