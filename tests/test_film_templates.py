@@ -385,3 +385,17 @@ def test_a_chunked_scene_is_assembled_with_its_overlaps_blended_and_reported(pac
     assert [b["frame"] for b in report.summary()["chunk_boundaries"]] == [4, 8]
     assert [seam["frame"] for seam in report.summary()["seams"]] == [16, 18]
     assert report.plot().size[0] > 500
+
+
+def test_the_schema_knows_engines_and_video_fields():
+    import jsonschema
+    import yaml
+
+    from longform_pack.core.film.storyboard import storyboard_schema
+
+    schema, board = storyboard_schema(), yaml.safe_load(VIDEO_BOARD)
+    jsonschema.validate(board, schema)
+    jsonschema.validate({**board, "engine": "wan22-ti2v"}, schema)
+    for bad in ({**board, "engine": "wan23"}, {**board, "video": {"chunk": 9, "tail": 2}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
