@@ -30,6 +30,7 @@ import torch
 
 from . import comfy_glue, host
 from .checks import check_finite
+from .color import color_match, lab_stats
 from .images import to_uint8
 from .schedule import parse_values
 from .video import StreamingClip
@@ -164,28 +165,6 @@ def frame_noise(settings: AnimateSettings, frame: int, shape: tuple[int, ...]) -
     # The clip-wide noise is the second draw from the clip's seed: every frame's own noise is a first draw.
     shared = torch.randn((2, *shape), generator=_noise_generator(settings.seed))[1]
     return math.sqrt(weight) * shared + math.sqrt(1.0 - weight) * own
-
-
-def color_match(frame: np.ndarray, reference_stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Move `frame`'s (float RGB 0..1) LAB mean and std per channel to `reference_stats` (one affine map per channel)."""
-    import cv2
-
-    lab = cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.float32), cv2.COLOR_RGB2LAB)
-    mean, std = (values.ravel() for values in cv2.meanStdDev(lab))
-    target_mean, target_std = reference_stats
-    scale = target_std / np.maximum(std, 1e-4)
-    affine = np.hstack([np.diag(scale), (target_mean - mean * scale)[:, None]]).astype(np.float32)
-    rgb = cv2.cvtColor(cv2.transform(lab, affine), cv2.COLOR_LAB2RGB)
-    return np.clip(rgb, 0.0, 1.0, out=rgb)
-
-
-def lab_stats(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel LAB mean and standard deviation of a float RGB frame."""
-    import cv2
-
-    lab = cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.float32), cv2.COLOR_RGB2LAB)
-    mean, std = cv2.meanStdDev(lab)
-    return mean.ravel(), std.ravel()
 
 
 def _as_image(frame: np.ndarray) -> torch.Tensor:

@@ -13,7 +13,11 @@ INSTALL_HINT = "python install.py --models {group}"
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One manifest entry: a real model file (or archive) and the name of its tiny stand-in."""
+    """One manifest entry: a real model file (or archive) and the name of its tiny stand-in.
+
+    `tiny_filename` is None for a model that cannot be tiny (Wan's umt5-xxl text encoder: ComfyUI builds it at its
+    full size whatever the file holds); tests replace the step that uses it instead.
+    """
 
     id: str
     group: str
@@ -23,7 +27,7 @@ class ModelEntry:
     size_bytes: int | None
     sha256: str | None
     license: str
-    tiny_filename: str
+    tiny_filename: str | None
     description: str = ""
     unpack: str | None = None  # "zip": the download is an archive unpacked into a folder named `filename`
 
@@ -62,7 +66,7 @@ def missing_model_message(folder: str, name: str, searched: list[str]) -> str:
             return (
                 f"Model file '{name}' not found in {where}. It is the manifest entry '{item.id}' "
                 f"({item.description or item.filename}): download it with `{item.install_command}` from the "
-                f"LongForm folder, or `python install.py --tiny` for test stand-ins."
+                f"LongForm folder{', or `python install.py --tiny` for test stand-ins' if item.tiny_filename else ''}."
             )
     known = ", ".join(item.filename for item in entries_for_folder(folder))
     if not known:  # e.g. models/ddpm: files this pack's own nodes write, nothing to download

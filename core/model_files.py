@@ -28,7 +28,7 @@ def fix_for(path: Path) -> str:
 
     names = {path.name, path.parent.name}
     for entry in load_manifest():
-        if names & {Path(entry.filename).name, Path(entry.tiny_filename).name}:
+        if names & {Path(name).name for name in (entry.filename, entry.tiny_filename) if name}:
             return (f"download it again with `{entry.install_command}` (it verifies the sha256), or "
                     "`python install.py --tiny` for the test stand-ins")
     return ("replace it with a good copy (`python install.py --models` downloads the manifest's files and verifies "

@@ -105,8 +105,9 @@ def test_node_conventions(pack):
                 assert options.get("tooltip"), f"{node_id}.{name}: no tooltip"
 
 
-def test_every_manifest_entry_has_a_tiny_builder():
-    assert set(tiny.builders()) == {item.id for item in manifest.load_manifest()}
+def test_every_manifest_entry_with_a_tiny_filename_has_a_tiny_builder():
+    # Entries without one (umt5-xxl) cannot be tiny: tests/test_manifest.py lists them.
+    assert set(tiny.builders()) == {item.id for item in manifest.load_manifest() if item.tiny_filename}
 
 
 

@@ -25,10 +25,7 @@ def seeded_state_dict(model: torch.nn.Module, seed: int, dtype: torch.dtype = to
             if isinstance(module, _NORMS):
                 value = torch.ones(param.shape) if leaf == "weight" else torch.zeros(param.shape)
             elif isinstance(module, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
-                weight = module.weight
-                fan_in = weight.shape[1] * math.prod(weight.shape[2:])
-                bound = 1.0 / math.sqrt(fan_in)
-                value = (torch.rand(param.shape, generator=generator) * 2 - 1) * bound
+                value = uniform_fan_in(param.shape, module.weight.shape, generator)
             else:
                 value = torch.randn(param.shape, generator=generator) * 0.02
             state[name] = value.to(dtype)
@@ -39,6 +36,12 @@ def seeded_state_dict(model: torch.nn.Module, seed: int, dtype: torch.dtype = to
                 raise ValueError(f"buffer '{name}' has no value on the meta device: build this model on the CPU")
             state[name] = buffer.detach().clone()
     return state
+
+
+def uniform_fan_in(shape: tuple[int, ...], weight_shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """A Linear or Conv weight or bias of `shape`, uniform in +-1/sqrt(fan_in) of its layer's weight (torch's rule)."""
+    fan_in = weight_shape[1] * math.prod(weight_shape[2:])
+    return (torch.rand(shape, generator=generator) * 2 - 1) / math.sqrt(fan_in)
 
 
 def on_meta(build):

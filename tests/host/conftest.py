@@ -13,6 +13,7 @@ import pytest
 from comfy_server import ServerError, find_comfyui, prepare_base, running_comfyui
 
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+TEST_NODES = Path(__file__).resolve().parents[1] / "comfy_test_nodes"
 SKIP_REASON = "host tests need a ComfyUI work tree: run `make test` (it builds one) or set COMFYUI_DIR"
 
 
@@ -24,6 +25,8 @@ def comfyui(tmp_path_factory):
     from longform_pack.core import tiny
 
     base = prepare_base(tmp_path_factory.mktemp("comfyui"))
+    # The test-only nodes (tests/comfy_test_nodes: Wan's text-encoding stand-in) load as a custom node of their own.
+    (base / "custom_nodes" / TEST_NODES.name).symlink_to(TEST_NODES, target_is_directory=True)
     tiny.build_all(base / "models")
     # The pack's bytecode, as a user's ComfyUI has it from its second start on: the import time the tests check is the
     # steady one, also where PYTHONDONTWRITEBYTECODE keeps the server from writing any.

@@ -3,30 +3,10 @@ with LF Stylize and LF Animate on the same MODEL, VAE and CONTROL_NET: the check
 
 import torch
 
+from tiny_comfy import run_prompt
+
 CHECKPOINT = "longform-tiny-sd15.safetensors"
 CONTROLNET = "longform-tiny-controlnet-scribble.safetensors"
-
-
-def run_prompt(prompt: dict, classes: dict) -> dict:
-    """Evaluate an API-format prompt in this process, each node once, in dependency order: {node id: outputs}."""
-    outputs: dict = {}
-
-    def value(item):
-        if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
-            return evaluate(item[0])[item[1]]
-        return item
-
-    def evaluate(node_id: str):
-        if node_id not in outputs:
-            node = prompt[node_id]
-            cls = classes[node["class_type"]]
-            result = getattr(cls(), cls.FUNCTION)(**{name: value(item) for name, item in node["inputs"].items()})
-            outputs[node_id] = result["result"] if isinstance(result, dict) else result
-        return outputs[node_id]
-
-    for node_id in prompt:
-        evaluate(node_id)
-    return outputs
 
 
 MIXED = {

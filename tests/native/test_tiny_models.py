@@ -1,4 +1,5 @@
-"""The tiny stand-ins load through ComfyUI's own loaders as SD 1.5 files, with no key left behind, and sample."""
+"""The tiny stand-ins load through ComfyUI's own loaders (as SD 1.5 files, as Wan 2.2 5B files), with no key left
+behind, and sample."""
 
 import logging
 import re
@@ -9,6 +10,7 @@ import torch
 from longform_pack.core import manifest
 from longform_pack.core.tiny import clip_vision as tiny_clip_vision
 from longform_pack.core.tiny import stylize as tiny_stylize
+from longform_pack.core.tiny import wan as tiny_wan
 
 # Every line ComfyUI logs about a key it could not place (some at debug level), in its loaders of 0.3.64.
 KEY_TROUBLE = re.compile(r"missing|unexpected|left ?over|not loaded", re.IGNORECASE)
@@ -92,3 +94,20 @@ def test_ksampler_with_controlnet_and_lora_at_64px(comfy, checkpoint):
     assert sampled["samples"].shape == (1, 4, 8, 8)
     assert image.shape == (1, 64, 64, 3)
     assert torch.isfinite(image).all() and image.std() > 0
+
+
+def test_wan_dit_loads_through_unetloader_as_wan22_5b_with_every_key_placed(comfy, key_lines):
+    (model,) = comfy.nodes.UNETLoader().load_unet(tiny_name("wan22_ti2v_5b"), "default")
+    assert key_lines() == []
+    assert type(model.model.model_config).__name__ == "WAN22_T2V"  # what ComfyUI calls Wan 2.2 5B
+    parameters = sum(p.numel() for p in model.model.diffusion_model.parameters())
+    assert parameters == sum(t.numel() for t in tiny_wan.wan22_dit_state_dict().values())
+    assert 0.9e6 < parameters < 1.0e6
+    assert model.model.diffusion_model.num_heads == tiny_wan.WAN22_TINY_DIT["dim"] // 128
+
+
+def test_wan_vae_loads_through_vaeloader_as_the_wan22_vae_with_every_key_placed(comfy, key_lines):
+    (vae,) = comfy.nodes.VAELoader().load_vae(tiny_name("wan22_vae"))
+    assert key_lines() == []
+    assert type(vae.first_stage_model).__module__ == "comfy.ldm.wan.vae2_2" and vae.latent_channels == 48
+    assert sum(p.numel() for p in vae.first_stage_model.parameters()) == 704_688_668

@@ -1,4 +1,5 @@
-"""Small SD 1.x-shaped models built in memory from ComfyUI's own classes: MODEL, VAE, CONTROL_NET, conditioning.
+"""Small SD 1.x-shaped models built in memory from ComfyUI's own classes: MODEL, VAE, CONTROL_NET, conditioning; and
+`run_prompt`, which evaluates an API-format prompt with ComfyUI's real node classes in this process.
 
 They run ComfyUI's real sampling, patching and ControlNet code in well under a second a frame at 64x64 on one CPU
 thread. Weights are random from a seed (ComfyUI's layers start uninitialised: every parameter is filled here).
@@ -80,3 +81,31 @@ def conditioning(frames: int, seed: int) -> list:
     generator = torch.Generator().manual_seed(seed)
     return [[torch.randn(frames, 77, 768, generator=generator),
              {"pooled_output": torch.randn(frames, 768, generator=generator)}]]
+
+
+def run_prompt(prompt: dict, classes: dict) -> dict:
+    """Evaluate an API-format prompt in this process, each node once, in dependency order: {node id: outputs}.
+
+    V1 nodes run through their FUNCTION, V3 nodes (`io.ComfyNode`) through their `execute` classmethod."""
+    outputs: dict = {}
+
+    def value(item):
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[0], str):
+            return evaluate(item[0])[item[1]]
+        return item
+
+    def evaluate(node_id: str):
+        if node_id not in outputs:
+            node = prompt[node_id]
+            cls = classes[node["class_type"]]
+            inputs = {name: value(item) for name, item in node["inputs"].items()}
+            if hasattr(cls, "FUNCTION"):
+                result = getattr(cls(), cls.FUNCTION)(**inputs)
+                outputs[node_id] = result.get("result", ()) if isinstance(result, dict) else result
+            else:
+                outputs[node_id] = cls.execute(**inputs).result
+        return outputs[node_id]
+
+    for node_id in prompt:
+        evaluate(node_id)
+    return outputs
