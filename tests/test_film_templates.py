@@ -230,7 +230,7 @@ def test_a_video_scene_becomes_a_chain_of_chunks_and_scenes_run_in_parallel(pack
     assert [unit.id for unit in plan.ready(set(), set())] == ["keyframe-town", "chunk-walk-0"]
     first, second = plan.units["chunk-walk-0"].workflow, plan.units["chunk-walk-1"].workflow
     assert first["4"]["inputs"]["image"] == "longform_character.png"
-    assert second["4"]["inputs"]["image"] == "film/chunks/chunk-walk-0/tail.webp [output]"
+    assert second["4"]["inputs"]["image"] == "film/chunks/chunk-walk-0/tail.png [output]"
     assert plan.units["chunk-town-0"].workflow["4"]["inputs"]["image"] == "film/chunks/keyframe-town/keyframe.png [output]"
     assert [plan.units[f"chunk-walk-{k}"].workflow["6"]["inputs"]["seed"] for k in range(3)] == [0, 7919, 15838]
     assert second["8"]["inputs"]["filename_prefix"] == "film/chunks/chunk-walk-1/render"
@@ -289,6 +289,7 @@ def test_a_chunk_is_collected_from_disk_and_leaves_its_tail_for_the_next(pack, i
     plan.begin("chunk-walk-0")
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(9)]
+    frames[6] = frames[5]  # a still stretch: the tail keeps both frames
     for index, frame in enumerate(frames):
         Image.fromarray(frame).save(folder / f"render_{index + 1:05}_.png")
     plan.finish("chunk-walk-0", {})

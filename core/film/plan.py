@@ -5,7 +5,7 @@ Units, in an order where every unit comes after the ones it needs:
   starts from a picture of the input folder (its `keyframe`);
 - `animate-<scene>`: an sd15 scene animated from its keyframe (needs that keyframe only);
 - `chunk-<scene>-<k>`: a video-engine scene's k-th chunk of `video.chunk` frames. Chunk 0 starts from the keyframe;
-  chunk k+1 from chunk k's last `video.overlap` frames (one multi-frame file, `tail.webp`), which it renders again
+  chunk k+1 from chunk k's last `video.overlap` frames (one multi-frame file, `tail.png`), which it renders again
   and which the stitch blends across (core/film/continuity.py). Chunks of one scene form a chain; scenes run in
   parallel. Chunk k's seed is the scene's seed + 7919 k; its prompt is the schedule's at its first frame and, when
   the schedule changes inside the chunk, its conditioning is blended towards the prompt at its last frame by the
@@ -46,7 +46,7 @@ WORKFLOW_FILE = "workflow.json"
 CLIP_FOLDER = "clip"  # the animator's run folder inside a unit's folder
 RENDER_NAME = "render"  # the filename prefix of the images a unit saves, inside its folder
 FRAMES_FOLDER = "frames"
-TAIL_FILE = "tail.webp"  # a chunk's last `overlap` frames, the next chunk's start (lossless, one LoadImage batch)
+TAIL_FILE = "tail.png"  # a chunk's last `overlap` frames, the next chunk's start (an APNG: one LoadImage batch)
 CHUNK_SEED_STEP = 7919
 SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "workflows" / "templates"
 ENGINE_TEMPLATES = {"wan22-ti2v": "wan22_ti2v.json"}  # built-in video engines and their shipped template files
@@ -347,8 +347,9 @@ class FilmPlan:
 
     def _keep_chunk(self, unit: Unit, saved: list[Path]) -> None:
         """A chunk's frames as the film keeps them (matched to the scene's anchor when anchor_colours is on), and
-        its last `overlap` frames as the next chunk's start: one lossless animated WebP that LoadImage reads as a
-        batch."""
+        its last `overlap` frames as the next chunk's start: one APNG that LoadImage reads as a batch. Written
+        without frame durations, as Pillow merges equal consecutive frames of an animated WebP (always) or of a
+        timed APNG: a still tail would come back shorter."""
         from PIL import Image
 
         from ..images import from_pil, to_uint8
@@ -366,8 +367,7 @@ class FilmPlan:
             picture.save(self.chunk_frame_path(unit.id, index), compress_level=1)
         tail = pictures[-self.board.video["overlap"]:]
         temporary = self.tail_path(unit.id).with_suffix(".tmp")
-        tail[0].save(temporary, format="WEBP", save_all=True, append_images=tail[1:], lossless=True, quality=100,
-                     method=0)
+        tail[0].save(temporary, format="PNG", save_all=True, append_images=tail[1:], compress_level=1)
         os.replace(temporary, self.tail_path(unit.id))
         for path in saved:
             path.unlink()

@@ -92,11 +92,11 @@ def test_a_users_exported_workflow_renders_a_scene_chunk_by_chunk(comfyui, pack)
     finish_film(plan)
     frames = [np.asarray(Image.open(path).convert("RGB")) for path in film_frames(plan)]
     assert len(frames) == board.frame_count == 8 and all(frame.shape == (64, 64, 3) for frame in frames)
-    # chunk 1 started from chunk 0's last two frames, read back by LoadImage from one animated WebP
+    # chunk 1 started from chunk 0's last two frames, read back by LoadImage from one APNG
     with Image.open(plan.tail_path("chunk-walk-0")) as tail:
         assert tail.n_frames == 2
     assert json.loads((plan.unit_dir("chunk-walk-1") / "workflow.json").read_text())["6"]["inputs"]["image"] == \
-        "film/user-template/chunk-walk-0/tail.webp [output]"
+        "film/user-template/chunk-walk-0/tail.png [output]"
     assert not np.array_equal(frames[0], frames[-1])
 
 
