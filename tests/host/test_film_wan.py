@@ -110,9 +110,10 @@ def test_a_wan_storyboard_renders_chunk_by_chunk_into_one_film(wan_film):
     assert {"UNETLoader", "ModelSamplingSD3", "VAELoader", "LoadImage", "Wan22ImageToVideoLatent", "KSampler",
             "VAEDecode", "SaveImage", "ConditioningAverage"} <= set(types)
     assert "CLIPTextEncode" not in types and "CLIPLoader" not in types  # the one step the test node stands in for
-    # the prompt changes at frame 8: chunk 1 (frames 4-12) blends towards the stormy night over 5 of its 9 frames
+    # the prompt changes at frame 8: chunk 1 (frames 4-11 of the scene's 12) blends towards the stormy night by the 4
+    # of its 8 frames from the change on
     blend = next(node for node in workflow.values() if node["class_type"] == "ConditioningAverage")
-    assert blend["inputs"]["conditioning_to_strength"] == pytest.approx(5 / 9)
+    assert blend["inputs"]["conditioning_to_strength"] == pytest.approx(4 / 8)
     forest = pixels(film_frames(plan)[:12])
     assert not np.array_equal(forest[0], forest[11])
 
