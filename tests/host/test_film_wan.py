@@ -23,6 +23,7 @@ from PIL import Image
 
 from film import FilmRun
 from film_servers import RayWorker, ServerWorker, server_actors, start_ray, stop_servers
+from test_film import TINY_NAMES, TINY_SD15_MODELS
 from tiny_profile import with_test_text_encoder, with_tiny_models
 
 from longform_pack.core import host
@@ -30,9 +31,7 @@ from longform_pack.core.film import plan as film_plan
 from longform_pack.core.film.render import finish_film
 from longform_pack.core.film.stitch import film_frames
 from longform_pack.core.film.storyboard import load_storyboard
-from longform_pack.core.manifest import load_manifest
 
-TINY_NAMES = {entry.id: entry.tiny_filename for entry in load_manifest()}
 TEST_NODES = Path(__file__).resolve().parents[1] / "comfy_test_nodes"
 STORYBOARD = f"""\
 title: {{title}}
@@ -42,13 +41,7 @@ height: 64
 engine: wan22-ti2v
 video: {{{{chunk: 9, overlap: 5, steps: 2, anchor_colours: true}}}}
 render: {{{{steps: 2}}}}
-models:
-  checkpoint: {TINY_NAMES["sd15"]}
-  controlnet: {TINY_NAMES["controlnet_scribble"]}
-  lora: {TINY_NAMES["lora_pokemon"]}
-  ipadapter: {TINY_NAMES["ipadapter_plus_sd15"]}
-  clip_vision: {TINY_NAMES["clip_vision_h"]}
-scenes:
+{TINY_SD15_MODELS}scenes:
   - name: forest
     duration: 1.5
     keyframe: longform_character.png
