@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -284,6 +284,22 @@ def graph_builder(prefix: str):
     from comfy_execution.graph_utils import GraphBuilder
 
     return GraphBuilder(prefix)
+
+
+def object_info(class_types: Iterable[str]) -> dict[str, Any]:
+    """What ComfyUI's /object_info says of `class_types` (those registered; others left out), built from the node
+    classes the way its server does: V3 nodes describe themselves, V1 nodes through INPUT_TYPES and RETURN_TYPES."""
+    classes = node_classes()
+    info: dict[str, Any] = {}
+    for class_type in class_types:
+        node_class = classes.get(class_type)
+        if node_class is None:
+            continue
+        if hasattr(node_class, "GET_NODE_INFO_V1"):  # a V3 io.ComfyNode
+            info[class_type] = node_class.GET_NODE_INFO_V1()
+        else:
+            info[class_type] = {"input": node_class.INPUT_TYPES(), "output": node_class.RETURN_TYPES}
+    return info
 
 
 # ------------------------------------------------------------------------------------------------------ device, interrupt

@@ -117,7 +117,9 @@ class LF_Film:
         return validate_inputs(cls, {"storyboard": storyboard}, names={"storyboard": safe_name})
 
     def render(self, storyboard: str, encoder: str, film_node: str, dynprompt):
-        return _advance(_plan(storyboard), storyboard, encoder, film_node, dynprompt, [])
+        film = _plan(storyboard)
+        film.check(host.object_info(film.node_types))  # every template against this ComfyUI, before any unit runs
+        return _advance(film, storyboard, encoder, film_node, dynprompt, [])
 
 
 class LF_FilmStep:

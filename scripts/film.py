@@ -6,8 +6,9 @@
     python scripts/film.py render board.yaml --url http://127.0.0.1:8188              # a server already running
     python scripts/film.py plan board.yaml                                             # units, dependencies, state
 
-The units (workflows/film_units.py) go to free servers as soon as their dependencies are done; a unit whose server
-dies runs again on another, resuming from the frames already on disk. A re-run skips finished units. Servers this
+The units (sd15: workflows/film_units.py; video engines: their template, as chained chunks) go to free servers as soon
+as their dependencies are done, after every template is checked against the first server's /object_info; a unit
+whose server dies runs again on another, resuming from the frames already on disk (a chunk renders again whole). A re-run skips finished units. Servers this
 script starts use the storyboard's folder (or --input-dir) as their input folder and --out as their output folder;
 servers given with --url must have been started with the same --input-directory and --output-directory.
 Ray (`pip install .[film]`) is needed only with --ray. Exit codes: 0 done, 1 a unit failed, 2 bad arguments.
@@ -144,6 +145,7 @@ def render(args) -> int:
             for _ in range(args.servers):
                 started.append(ManagedServer(**_server_settings(args, input_dir)).start())
             workers = [ServerWorker(server.url) for server in started]
+        plan.check(workers[0].object_info())
         FilmRun(plan, workers, retries=args.retries).run()
         if baseline is not None:
             FilmRun(baseline, workers, retries=args.retries).run()

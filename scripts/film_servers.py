@@ -53,6 +53,7 @@ class ManagedServer:
     output_dir: Path
     port: int = 0
     cpu: bool = True
+    custom_nodes: tuple[Path, ...] = ()  # further custom-node folders linked beside the pack (the tests' test nodes)
     base: Path | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -67,6 +68,8 @@ class ManagedServer:
         (self.base / "custom_nodes").mkdir()
         (self.base / "user").mkdir()
         (self.base / "custom_nodes" / PACK_FOLDER_NAME).symlink_to(PACK_ROOT, target_is_directory=True)
+        for folder in self.custom_nodes:
+            (self.base / "custom_nodes" / Path(folder).name).symlink_to(Path(folder).resolve(), target_is_directory=True)
         (self.base / "models").symlink_to(Path(self.models_dir).resolve(), target_is_directory=True)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, "main.py", "--listen", "127.0.0.1", "--port", str(self.port),
@@ -142,6 +145,10 @@ class ServerWorker:
             raise ServerDied(f"ComfyUI at {self.url} stopped while it ran a unit ({type(error).__name__}).") from None
         return entry.get("outputs", {})
 
+    def object_info(self) -> dict[str, Any]:
+        """The server's /object_info: what the film checks its templates against before any unit renders."""
+        return ComfyClient(self.url).object_info()
+
 
 # ---------------------------------------------------------------------------------------------------------------- Ray
 
@@ -201,6 +208,9 @@ class ServerActor:
     def run(self, workflow: dict[str, Any]) -> dict[str, Any]:
         return ServerWorker(self.server.url).run(workflow)
 
+    def object_info(self) -> dict[str, Any]:
+        return ServerWorker(self.server.url).object_info()
+
     def stop(self) -> None:
         self.server.stop()
 
@@ -221,3 +231,8 @@ class RayWorker:
             raise ServerDied(f"{self.name}: its Ray actor died ({error}).") from None
         except ServerDied as error:  # Ray re-raises the actor's exception as a subclass of it
             raise ServerDied(str(error).splitlines()[-1]) from None
+
+    def object_info(self) -> dict[str, Any]:
+        import ray
+
+        return ray.get(self.actor.object_info.remote())

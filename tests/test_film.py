@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import imageio_ffmpeg
@@ -25,13 +26,17 @@ from workflow_graph import CORE_NODES
 GOOD_NEGATIVE = parse_storyboard(GOOD, EXAMPLES).negative
 
 
-@pytest.fixture
-def inputs(tmp_path):
-    folder = tmp_path / "input"
+def example_pictures(folder: Path) -> Path:
+    """`folder`, made, with the example sketch and character: an input folder for the test storyboards."""
     folder.mkdir()
     for name in ("longform_sketch.png", "longform_character.png"):
         shutil.copy(EXAMPLES / name, folder / name)
     return folder
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    return example_pictures(tmp_path / "input")
 
 
 def make_plan(pack, inputs, text=GOOD, tiny=False):
@@ -193,18 +198,20 @@ def test_render_resumes_a_stopped_unit_and_skips_finished_ones(pack, inputs):
     assert fourth.ran == ["keyframe-two", "animate-two", "morph-two-three"]
 
 
-def test_a_keyframe_is_found_on_disk_by_its_prefix_the_newest_after_a_re_run(pack, inputs):
+def test_a_keyframe_is_found_on_disk_by_its_prefix_and_a_stopped_runs_picture_is_cleared(pack, inputs):
     plan = make_plan(pack, inputs)
     unit = plan.units["keyframe-one"]
     plan.begin(unit.id)
-    with pytest.raises(RuntimeError, match="keyframe-one saved 0 pictures"):
+    with pytest.raises(RuntimeError, match="keyframe-one saved 0 of its 1 pictures"):
         plan.finish(unit.id)
     server = StandInServer(plan)
+    server(unit.workflow)  # stopped after its SaveImage, before the film recorded the unit done
+    plan.begin(unit.id)  # queued again: the stopped run's picture goes, the unit saves its own anew
+    assert plan.saved_images(unit.id) == []
     server(unit.workflow)
-    server(unit.workflow)  # stopped after its SaveImage, then run again: render_00002_.png
     plan.finish(unit.id)
     keyframe = np.asarray(Image.open(plan.keyframe_path(plan.board.scenes[0])).convert("RGB"))
-    assert np.array_equal(keyframe, frame_picture(0, 1)) and plan.is_done(unit.id)
+    assert np.array_equal(keyframe, frame_picture(0, 0)) and plan.is_done(unit.id)
 
 
 def test_stitch_keeps_every_frame_and_the_timing_without_re_encoding(pack, inputs):

@@ -11,8 +11,13 @@ from longform_pack.core.film import model_digests as model_digests_module
 from longform_pack.core.film import plan as film_plan
 from longform_pack.core.film.model_digests import model_digests
 from longform_pack.core.film.storyboard import parse_storyboard
-from test_film import inputs  # noqa: F401 (a fixture: the storyboard's pictures in an input folder)
+from test_film import example_pictures
 from test_film_storyboard import GOOD
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    return example_pictures(tmp_path / "input")
 
 
 @pytest.fixture

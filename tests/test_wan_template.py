@@ -2,7 +2,6 @@
 test-only text encoder. (tests/native/test_wan.py runs it through ComfyUI's node classes.)"""
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -11,27 +10,23 @@ from comfy_test_nodes import LFTest_WanTextEncode
 from test_workflows import model_values
 from tiny_profile import TEST_TEXT_ENCODER, TINY_SIZE, TINY_VIDEO_FRAMES, tiny_profile, with_tiny_models
 
+from longform_pack.core.film.templates import parse_template
 from longform_pack.core.manifest import load_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "workflows" / "templates" / "wan22_ti2v.json"
 TEMPLATE = json.loads(TEMPLATE_PATH.read_text())
-# ComfyUI core nodes only, as in its own template video_wan2_2_5B_ti2v (SaveImage where it saves a video).
+# ComfyUI core nodes only, as in its own template video_wan2_2_5B_ti2v (SaveImage where it saves a video), and the
+# ConditioningAverage across which the film blends a prompt change.
 CORE_NODE_TYPES = {"UNETLoader", "ModelSamplingSD3", "CLIPLoader", "CLIPTextEncode", "VAELoader", "LoadImage",
-                   "Wan22ImageToVideoLatent", "KSampler", "VAEDecode", "SaveImage"}
-SLOT = re.compile(r"\[film:([a-z_]+)(?:=([a-z_]+))?\]")
-# The input a slot fills when its tag names none ("[film:frames=length]" names it).
-SLOT_INPUTS = {"prompt": "text", "negative": "text", "start_image": "image", "images": "images"}
+                   "Wan22ImageToVideoLatent", "KSampler", "VAEDecode", "SaveImage", "ConditioningAverage"}
 
 
 def slots(prompt: dict) -> dict[str, tuple[str, str]]:
-    """{slot: (node id, input name)} from the `[film:slot]` / `[film:slot=input]` tags in node titles."""
-    found = {}
-    for node_id, node in prompt.items():
-        for slot, input_name in SLOT.findall(node.get("_meta", {}).get("title", "")):
-            assert slot not in found, f"slot {slot} tagged twice"
-            found[slot] = (node_id, input_name or SLOT_INPUTS.get(slot, slot))
-    return found
+    """{slot: (node id, input name)} as the film reads them (core/film/templates.py), each slot on one node here."""
+    template = parse_template(prompt, "wan22_ti2v.json")
+    assert all(len(targets) == 1 for targets in template.slots.values())
+    return {slot: (targets[0].node, targets[0].input) for slot, targets in template.slots.items()}
 
 
 def test_template_is_comfyuis_graph_on_core_nodes():
@@ -50,13 +45,16 @@ def test_template_is_comfyuis_graph_on_core_nodes():
 def test_every_slot_is_tagged_on_the_input_it_fills():
     found = slots(TEMPLATE)
     expected = {"prompt": "CLIPTextEncode", "negative": "CLIPTextEncode", "start_image": "LoadImage",
-                "seed": "KSampler", "frames": "Wan22ImageToVideoLatent", "width": "Wan22ImageToVideoLatent",
-                "height": "Wan22ImageToVideoLatent", "images": "SaveImage"}
+                "seed": "KSampler", "steps": "KSampler", "frames": "Wan22ImageToVideoLatent",
+                "width": "Wan22ImageToVideoLatent", "height": "Wan22ImageToVideoLatent", "images": "SaveImage",
+                "prompt_next": "CLIPTextEncode", "prompt_blend": "ConditioningAverage"}
     assert {slot: TEMPLATE[node_id]["class_type"] for slot, (node_id, _) in found.items()} == expected
     for slot, (node_id, input_name) in found.items():
         assert input_name in TEMPLATE[node_id]["inputs"], (slot, input_name)
     sampler = TEMPLATE[found["seed"][0]]["inputs"]
-    assert sampler["positive"] == [found["prompt"][0], 0] and sampler["negative"] == [found["negative"][0], 0]
+    blend = TEMPLATE[found["prompt_blend"][0]]["inputs"]
+    assert sampler["positive"] == [found["prompt_blend"][0], 0] and sampler["negative"] == [found["negative"][0], 0]
+    assert blend["conditioning_from"] == [found["prompt"][0], 0] and blend["conditioning_to"] == [found["prompt_next"][0], 0]
 
 
 def test_models_are_the_manifests_wan_files_in_their_folders():

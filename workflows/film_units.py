@@ -8,9 +8,11 @@ Three kinds of unit are rendered by ComfyUI (the stitch and the crossfades are p
 
 Built on ComfyUI's native types with the same helpers as the shipped workflows (workflows/source.py: checkpoint +
 LF Load LoRA + ControlNet, LF Identity Lock on the MODEL, the scribble, the core stylize chain), with the storyboard's
-values set on the nodes they create. A unit reads earlier units' files from ComfyUI's output folder
-("<name> [output]") and the storyboard's pictures from its input folder. Nothing else in the film code knows which
-nodes a unit uses: when the shipped workflows change, this module follows them.
+settings set on the nodes they create. Each graph is the workflow of a unit template (core/film/templates.py): the
+nodes the film fills per unit (prompt, negative, start image, seed, steps, size, fps, output) carry `[film:<slot>]`
+tags in their titles, as a user's template does, and the plan fills them. A unit reads earlier units' files from
+ComfyUI's output folder ("<name> [output]") and the storyboard's pictures from its input folder. Nothing else in the
+film code knows which nodes a unit uses: when the shipped workflows change, this module follows them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from workflow_graph import Graph, Node, Output
 def _set(node: Node, **values) -> Node:
     """Give a node the storyboard's values in place of the shipped workflow's."""
     node.values.update(values)
+    return node
+
+
+def _tag(node: Node, *slots: str) -> Node:
+    """Declare `slots` in the node's title: the plan fills them (core/film/templates.py)."""
+    node.title = " ".join([node.title or node.class_type] + [f"[film:{slot}]" for slot in slots])
     return node
 
 
@@ -46,14 +54,14 @@ def _scene_models(graph: Graph, board, scene, models: dict[str, str]):
         model = locked.out(0)
     scribble = source._scribble(graph)
     if scene.sketch is not None:
-        _set(scribble, width=board.width, height=board.height)
         _set(_origin(scribble.values["image"]), image=_input_name(board, scene.sketch))
     else:
-        _blank_scribble(graph, scribble, board)
+        _blank_scribble(graph, scribble)
+    _tag(scribble, "width", "height")
     return checkpoint, lora, control_net, model, scribble
 
 
-def _blank_scribble(graph: Graph, scribble: Node, board) -> None:
+def _blank_scribble(graph: Graph, scribble: Node) -> None:
     """No sketch: the scribble map becomes a blank picture (the ControlNet's strength is 0 below), and the sketch
     loader and the map's preview leave the graph."""
     readers = [node for node in graph.nodes
@@ -63,7 +71,7 @@ def _blank_scribble(graph: Graph, scribble: Node, board) -> None:
     for number, node in enumerate(graph.nodes, start=1):  # ids stay 1..n: the graph numbers the next node n + 1
         node.id = number
     scribble.class_type, scribble.title = "EmptyImage", "No Sketch"
-    scribble.values = {"width": board.width, "height": board.height, "batch_size": 1, "color": 0}
+    scribble.values = {"batch_size": 1, "color": 0}
 
 
 def _control_strength(board, scene) -> float:
@@ -74,37 +82,36 @@ def _input_name(board, path) -> str:
     return path.relative_to(board.input_dir).as_posix()
 
 
-def keyframe(board, scene, models: dict[str, str], filename_prefix: str) -> Graph:
-    """A scene's first picture: its sketch stylized with its first prompt on the identity-locked MODEL, one PNG."""
+def keyframe(board, scene, models: dict[str, str]) -> Graph:
+    """A scene's first picture: its sketch stylized with its first prompt on the identity-locked MODEL, one PNG
+    (slots: prompt, negative, seed, steps, width, height, images)."""
     graph = Graph(f"keyframe-{scene.name}")
     checkpoint, lora, control_net, model, scribble = _scene_models(graph, board, scene, models)
     image = source._stylize(graph, model, lora.out(1), checkpoint.out(2), control_net, scribble)
     sampler = _origin(image.values["samples"])
     controlled = _origin(sampler.values["positive"])
-    first = scene.schedule.keyframes[0]
-    _set(_origin(controlled.values["positive"]), text=first.prompt)
-    _set(_origin(controlled.values["negative"]), text=first.negative)
+    _tag(_origin(controlled.values["positive"]), "prompt")
+    _tag(_origin(controlled.values["negative"]), "negative")
     _set(controlled, strength=_control_strength(board, scene))
-    _set(_origin(sampler.values["latent_image"]), width=board.width, height=board.height)
-    _set(sampler, seed=scene.seed, steps=board.render["steps"], cfg=board.render["guidance"])
-    graph.node("SaveImage", title="Keyframe", images=image.out(0), filename_prefix=filename_prefix)
+    _tag(_origin(sampler.values["latent_image"]), "width", "height")
+    _tag(_set(sampler, cfg=board.render["guidance"]), "seed", "steps")
+    graph.node("SaveImage", title="Keyframe [film:images]", images=image.out(0))
     return graph
 
 
-def _animation(graph: Graph, board, scene, parts, first_frame: str, schedule_text: str, seconds: float,
-               strength: float, run_name: str) -> Graph:
+def _animation(graph: Graph, board, scene, parts, seconds: float, strength: float, run_name: str) -> Graph:
+    """Slots: start_image (the first frame), prompt (the schedule's text), seed, steps, fps, width, height."""
     checkpoint, lora, control_net, model, scribble = parts
-    start = graph.node("LoadImage", title="First Frame", image=first_frame)
-    schedule = graph.node("LF_PromptSchedule", clip=lora.out(1), text=schedule_text, seconds=seconds, fps=board.fps,
-                          interpolation=board.interpolation, negative=board.negative)
+    start = graph.node("LoadImage", title="First Frame [film:start_image]")
+    schedule = graph.node("LF_PromptSchedule", title="LF_PromptSchedule [film:prompt] [film:fps]", clip=lora.out(1),
+                          seconds=seconds, interpolation=board.interpolation, negative=board.negative)
     render = board.render
     frames = graph.node(
-        "LF_Animate", model=model, vae=checkpoint.out(2), positive=schedule.out(0), negative=schedule.out(1),
-        first_frame=start.out(0), control_net=control_net.out(0), scribble=scribble.out(0),
-        sampler_name="euler_ancestral", scheduler="normal", steps=render["steps"], cfg=render["guidance"],
-        strength=str(strength), seed=scene.seed, seed_mode=render["seed_mode"],
-        cross_frame_attention=render["cross_frame_attention"], color_match=render["color_match"],
-        shared_noise=render["shared_noise"], fps=board.fps, mode="stream to disk",
+        "LF_Animate", title="LF_Animate [film:seed] [film:steps] [film:fps]", model=model, vae=checkpoint.out(2),
+        positive=schedule.out(0), negative=schedule.out(1), first_frame=start.out(0), control_net=control_net.out(0),
+        scribble=scribble.out(0), sampler_name="euler_ancestral", scheduler="normal", cfg=render["guidance"],
+        strength=str(strength), seed_mode=render["seed_mode"], cross_frame_attention=render["cross_frame_attention"],
+        color_match=render["color_match"], shared_noise=render["shared_noise"], mode="stream to disk",
         controlnet_strength=_control_strength(board, scene), run_name=run_name, video_format="mp4", resume=True,
         preview_frames=4,
     )
@@ -112,32 +119,32 @@ def _animation(graph: Graph, board, scene, parts, first_frame: str, schedule_tex
     return graph
 
 
-def animate(board, scene, models: dict[str, str], keyframe_image: str, run_name: str) -> Graph:
-    """A scene animated from its keyframe (`keyframe_image`, an annotated name) with its schedule, streamed to
-    `run_name` in the output folder."""
+def animate(board, scene, models: dict[str, str], run_name: str) -> Graph:
+    """A scene animated from its keyframe with its schedule, streamed to `run_name` in the output folder."""
     graph = Graph(f"animate-{scene.name}")
     parts = _scene_models(graph, board, scene, models)
-    return _animation(graph, board, scene, parts, keyframe_image, scene.schedule_text, scene.duration,
-                      board.render["strength"], run_name)
+    return _animation(graph, board, scene, parts, scene.duration, board.render["strength"], run_name)
 
 
-def morph(board, scene, next_scene, models: dict[str, str], last_frame_image: str, run_name: str) -> Graph:
-    """The transition's frames: an img2img chain from `scene`'s last frame, its prompt blending into `next_scene`'s
-    first prompt, under the next scene's sketch and character."""
+def morph(board, scene, next_scene, models: dict[str, str], run_name: str) -> Graph:
+    """The transition's frames: an img2img chain from `scene`'s last frame towards `next_scene` (its prompt is
+    `morph_schedule`), under the next scene's sketch and character."""
     graph = Graph(f"morph-{scene.name}-{next_scene.name}")
     parts = _scene_models(graph, board, next_scene, models)
+    return _animation(graph, board, next_scene, parts, scene.transition.frames / board.fps,
+                      board.render["morph_strength"], run_name)
+
+
+def morph_schedule(scene, next_scene) -> str:
+    """A morph's prompt schedule: `scene`'s last prompt blending into `next_scene`'s first over the transition."""
     frames = scene.transition.frames
     leaving = scene.schedule.keyframes[scene.schedule.segment(scene.frame_count - 1)[0]]
     arriving = next_scene.schedule.keyframes[0]
-    text = f"0: {_keyframe_text(arriving)}"
     if frames > 1:
-        text = f"0: {_keyframe_text(leaving)}\n{frames - 1}: {_keyframe_text(arriving)}"
-    return _animation(graph, board, next_scene, parts, last_frame_image, text, frames / board.fps,
-                      board.render["morph_strength"], run_name)
+        return f"0: {_keyframe_text(leaving)}\n{frames - 1}: {_keyframe_text(arriving)}"
+    return f"0: {_keyframe_text(arriving)}"
 
 
 def _keyframe_text(keyframe) -> str:
     return f"{keyframe.prompt} --neg {keyframe.negative}" if keyframe.negative else keyframe.prompt
 
-
-UNIT_GRAPHS = {"keyframe": keyframe, "animate": animate, "morph": morph}

@@ -11,7 +11,8 @@ Per frame or per pair of consecutive frames, from the consistency meter's pass o
   closest prompt, among every scene's, is one of its own scene's;
 - identity: cosine with the CLIP embedding of the scene's character reference (scenes without a character: none).
 Each pair that straddles a boundary (scene to transition, transition to scene, or a cut) is reported on its own,
-so a seam shows as a spike beside the scene means. An optional baseline (the same storyboard rendered without the
+so a seam shows as a spike beside the scene means. A video-engine scene's chunk boundaries (where a chunk's overlap
+with the one before starts) are listed with the pair that straddles each, and marked on the plot. An optional baseline (the same storyboard rendered without the
 consistency switches) is measured the same way and shown beside. The embeddings are the probe's CLIP
 (models/encoders), the same the clip report uses. The meter's own report of the film (motion guard, seams with
 ΔE and warp-error spikes, colour drift, drift curve, prompt-switch latency, VBench's figures) is its "meter" part.
@@ -29,7 +30,7 @@ from ..clip_report import ENCODER_KIND
 from ..images import from_pil
 from ..meter.report import VideoReport
 from .plan import FilmPlan
-from .stitch import film_frames
+from .stitch import chunk_boundaries, film_frames
 
 METRICS = {
     "consistency": "CLIP cosine of consecutive frames",
@@ -51,6 +52,7 @@ class FilmMeasures:
     correct: np.ndarray  # [frames] 1.0 / 0.0 for scene frames, NaN in transitions
     segments: list[dict]  # {"label", "kind", "start", "count"}
     meter: VideoReport | None = None  # the meter's report of the same pass: motion guard, seams, drift, latency
+    chunks: list[dict] = field(default_factory=list)  # {"frame", "scene", "chunk", "overlap"}: chunk boundaries
 
     def boundaries(self) -> list[int]:
         """Frames that start a segment after the first: the pair (k-1, k) straddles a seam."""
@@ -82,6 +84,9 @@ class FilmMeasures:
                        "consistency": mean(self.consistency[k:k + 1]), "warp_error": mean(self.warp_error[k:k + 1])}
                       for k in self.boundaries()],
             **({"meter": self.meter.summary()} if self.meter is not None else {}),
+            "chunk_boundaries": [{**chunk, "consistency": mean(self.consistency[chunk["frame"]:chunk["frame"] + 1]),
+                                  "warp_error": mean(self.warp_error[chunk["frame"]:chunk["frame"] + 1])}
+                                 for chunk in self.chunks],
         }
 
     def _label(self, frame: int) -> str:
@@ -119,6 +124,8 @@ class FilmReport:
                           label="baseline (switches off)")
             for frame in self.film.boundaries():
                 axes.axvline(frame / self.film.fps, color="grey", linestyle=":", linewidth=1)
+            for chunk in self.film.chunks:
+                axes.axvline(chunk["frame"] / self.film.fps, color="tab:orange", linestyle="--", linewidth=0.8)
             axes.set_title(title, fontsize=9, pad=14 if row == 1 else 6)
             axes.tick_params(labelsize=7)
             if row == 1:
@@ -130,7 +137,7 @@ class FilmReport:
                         axes.annotate(segment["label"], (middle, 1.0), xycoords=("data", "axes fraction"),
                                       xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
                                       fontsize=7, color="dimgrey")
-        axes.set_xlabel("seconds (dotted: scene and transition boundaries)")
+        axes.set_xlabel("seconds (dotted: scene and transition boundaries; dashed orange: chunk boundaries)")
         figure.tight_layout()
         return figure_to_pil(figure)
 
@@ -144,7 +151,8 @@ def measure(plan: FilmPlan, encoder_name: str) -> FilmMeasures:
 
     encoder = load_encoder(ENCODER_KIND, encoder_name)
     board = plan.board
-    timeline = storyboard_timeline(board)
+    chunks = chunk_boundaries(plan)
+    timeline = storyboard_timeline(board, [chunk["frame"] for chunk in chunks])
     characters = list(board.characters)
     references = None
     if characters:
@@ -170,7 +178,7 @@ def measure(plan: FilmPlan, encoder_name: str) -> FilmMeasures:
         if character is not None:
             identity[k] = float(np.clip(measures.reference[k, characters.index(character.name)], -1, 1))
     return FilmMeasures(board.fps, measures.consecutive["clip"], measures.scalars["warp_error"], adherence, identity,
-                        correct, timeline.segments, meter)
+                        correct, timeline.segments, meter, chunks)
 
 
 def _pil(path: Path):

@@ -7,6 +7,8 @@
     negative: lowres, blurry         # optional: negative prompt of keyframes that give no --neg
     interpolation: eased             # optional: linear, eased, slerp or step (how a schedule blends)
     render: {steps: 20, strength: 0.45}    # optional: see RENDER_FIELDS
+    engine: sd15                     # optional: sd15 (default), wan22-ti2v, or a template .json in the input folder
+    video: {chunk: 33, overlap: 5}   # optional: the video engines' chunks, see VIDEO_FIELDS
     models: {checkpoint: v1-5-pruned-emaonly.safetensors}   # optional: see MODEL_FIELDS
     characters:
       fox: {reference: longform_character.png, weight: 0.7}
@@ -19,6 +21,8 @@
         sketch: longform_sketch.png  # optional: the scene's layout (scribble ControlNet)
         character: fox               # optional: held by the identity lock
         seed: 1                      # optional: default the scene's index
+        engine: wan22-ti2v           # optional: this scene's engine (default: the film's)
+        keyframe: first.png          # optional, video engines: the first frame (default: an sd15 keyframe unit)
         transition: {crossfade: 8}   # into the next scene: cut (default), {crossfade: N} or {morph: N} frames
 
 Picture names resolve inside the input folder (ComfyUI's input folder, or the one the runner is given) and may not
@@ -28,10 +32,17 @@ storyboard's line numbers too. `storyboard_schema()` is the same rules as a JSON
 The film's time line: each scene's frames (round(duration x fps)), and between two scenes the transition's N frames
 (a cut has none). Crossfade frames dissolve the last frame of a scene into the first of the next; morph frames are an
 img2img chain rendered from the one to the other.
+
+Engines: `sd15` renders a scene as today's keyframe, animate and morph units; any other engine (`wan22-ti2v`, the
+shipped Wan 2.2 TI2V 5B template, or a user's template file) renders it as chunks of `video.chunk` frames, each
+continuing from the last `video.overlap` frames of the one before (core/film/plan.py). A morph needs sd15 on both
+sides; a scene may need at most MAX_CHUNKS_PER_SCENE chunks.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +53,10 @@ from ..schedule import INTERPOLATIONS, PromptSchedule, ScheduleError, frame_coun
 from ..text import issue_report
 
 TRANSITIONS = ("cut", "crossfade", "morph")
+SD15 = "sd15"
+ENGINES = (SD15, "wan22-ti2v")  # built in; any other engine is a template file (.json) in the input folder
+TEMPLATE_SUFFIX = ".json"
+MAX_CHUNKS_PER_SCENE = 64  # bounds a scene's chain of chunks (each waits for the one before)
 SEED_MODES = ("fixed", "per frame")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -91,6 +106,19 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class Engine:
+    """What renders a scene: a built-in engine's name, or a user's template file (`template`, in the input folder)."""
+
+    name: str
+    template: Path | None = None
+
+    @property
+    def chunked(self) -> bool:
+        """True for the video engines, which render a scene as chained chunks (everything but sd15)."""
+        return self.name != SD15
+
+
+@dataclass(frozen=True)
 class Scene:
     """One scene: its schedule (seconds relative to the scene), optional sketch and character, seed, transition."""
 
@@ -104,6 +132,8 @@ class Scene:
     seed: int
     transition: Transition
     line: int
+    engine: Engine = Engine(SD15)
+    keyframe: Path | None = None
 
     @property
     def frame_count(self) -> int:
@@ -136,6 +166,9 @@ class Storyboard:
     scenes: tuple[Scene, ...]
     input_dir: Path
     source: str = "storyboard"
+    engine: Engine = Engine(SD15)
+    video: dict[str, Any] = dataclasses.field(default_factory=lambda: {name: rule.default
+                                                                        for name, rule in VIDEO_FIELDS.items()})
 
     def timeline(self) -> list[Segment]:
         """Scenes and transitions in order, each with its first frame on the film's time line."""
@@ -161,11 +194,10 @@ class Storyboard:
 
 def baseline_of(board: Storyboard) -> Storyboard:
     """The same storyboard with the animator's consistency switches off, as its own film (`<title>-baseline`): the
-    in-house baseline the film report prints beside the film."""
-    import dataclasses
-
+    in-house baseline the film report prints beside the film (video engines: colour anchoring off)."""
     render = {**board.render, "cross_frame_attention": False, "color_match": False, "shared_noise": 0.0}
-    return dataclasses.replace(board, title=f"{board.title}-baseline", render=render)
+    return dataclasses.replace(board, title=f"{board.title}-baseline", render=render,
+                               video={**board.video, "anchor_colours": False})
 
 
 # --------------------------------------------------------------------------------------------------------- the rules
@@ -175,7 +207,7 @@ def baseline_of(board: Storyboard) -> Storyboard:
 class Rule:
     """One field: its JSON type, whether it is required, its default, and a check returning an error or None."""
 
-    kind: str  # "string", "integer", "number", "boolean", "object", "array", "transition", "picture"
+    kind: str  # "string", "integer", "number", "boolean", "object", "array", "transition", "picture", "engine"
     required: bool = False
     default: Any = None
     check: Callable[[Any], str | None] | None = None
@@ -204,7 +236,10 @@ FILM_FIELDS: dict[str, Rule] = {
                      description="Negative prompt of keyframes that give no --neg."),
     "interpolation": Rule("string", default="eased", choices=INTERPOLATIONS,
                           description="How each scene's schedule blends its prompts."),
-    "render": Rule("object", description="Render settings (steps, strength, ...)."),
+    "render": Rule("object", description="Render settings of the sd15 engine (steps, strength, ...)."),
+    "engine": Rule("engine", default=SD15, description="What renders the scenes: sd15, wan22-ti2v, or a template "
+                                                      "file (.json, API format) in the input folder."),
+    "video": Rule("object", description="The video engines' chunks (chunk, overlap, steps, anchor_colours)."),
     "models": Rule("object", description="Model files, by ComfyUI folder."),
     "characters": Rule("object", description="Characters by name."),
     "scenes": Rule("array", True, description="The scenes, in order."),
@@ -224,6 +259,16 @@ RENDER_FIELDS: dict[str, Rule] = {
     "cross_frame_attention": Rule("boolean", default=True, description="Consistency switch: frame-0 attention."),
     "color_match": Rule("boolean", default=True, description="Consistency switch: LAB colour matching."),
     "shared_noise": Rule("number", default=0.5, check=_between(0, 1), description="Consistency switch: shared noise."),
+}
+VIDEO_FIELDS: dict[str, Rule] = {
+    "chunk": Rule("integer", default=33, check=_between(2, 1024),
+                  description="Frames each chunk renders (Wan: 1 + a multiple of 4)."),
+    "overlap": Rule("integer", default=5, check=_between(1, 1023),
+                    description="Frames a chunk continues from and blends with the chunk before (Wan: 1 + a "
+                                "multiple of 4)."),
+    "steps": Rule("integer", default=20, check=_between(1, 150), description="Sampler steps of each chunk."),
+    "anchor_colours": Rule("boolean", default=True,
+                           description="Match each chunk's colours to the scene's keyframe (LAB)."),
 }
 MODEL_FIELDS: dict[str, Rule] = {
     "checkpoint": Rule("string", default="v1-5-pruned-emaonly.safetensors", description="models/checkpoints"),
@@ -245,6 +290,9 @@ SCENE_FIELDS: dict[str, Rule] = {
     "seed": Rule("integer", check=_between(0, 2**31 - 1), description="Seed (default: the scene's index)."),
     "transition": Rule("transition",
                        description="cut, {crossfade: N} or {morph: N}: N frames into the next scene."),
+    "engine": Rule("engine", description="This scene's engine (default: the film's)."),
+    "keyframe": Rule("picture", description="Video engines: the scene's first frame, a picture in the input folder "
+                                            "(default: an sd15 keyframe from its sketch and character)."),
 }
 
 
@@ -256,6 +304,8 @@ def storyboard_schema() -> dict[str, Any]:
         for name, rule in rules.items():
             if rule.kind == "picture":
                 spec: dict[str, Any] = {"type": "string", "pattern": r"\.(png|jpg|jpeg|webp)$"}
+            elif rule.kind == "engine":
+                spec = {"anyOf": [{"enum": list(ENGINES)}, {"type": "string", "pattern": r"\.json$"}]}
             elif rule.kind == "transition":
                 frames = {"type": "integer", "minimum": 1, "maximum": 240}
                 spec = {"oneOf": [{"const": "cut"}] + [
@@ -279,6 +329,7 @@ def storyboard_schema() -> dict[str, Any]:
     schema.update({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "LongForm storyboard"})
     schema["properties"]["render"].update(record(RENDER_FIELDS))
     schema["properties"]["models"].update(record(MODEL_FIELDS))
+    schema["properties"]["video"].update(record(VIDEO_FIELDS))
     schema["properties"]["characters"].update({"additionalProperties": record(CHARACTER_FIELDS)})
     schema["properties"]["scenes"].update({"items": record(SCENE_FIELDS), "minItems": 1})
     return schema
@@ -324,13 +375,31 @@ def parse_storyboard(text: str, input_dir: str | Path, source: str = "storyboard
     film = reader.record(root, FILM_FIELDS, "storyboard")
     render = reader.record(film.pop("render"), RENDER_FIELDS, "render")
     models = reader.record(film.pop("models"), MODEL_FIELDS, "models")
+    video = _video(reader, film.pop("video"))
+    if not isinstance(film["engine"], Engine):  # the default's name, or None after an issue
+        film["engine"] = Engine(SD15)
     characters = _characters(reader, film.pop("characters"))
-    scenes = _scenes(reader, film, characters)
+    scenes = _scenes(reader, film, characters, video)
     if issues:
         raise StoryboardError(issues, source)
     return Storyboard(title=film["title"], fps=float(film["fps"]), width=film["width"], height=film["height"],
                       negative=film["negative"], interpolation=film["interpolation"], render=render, models=models,
-                      characters=characters, scenes=tuple(scenes), input_dir=Path(input_dir).resolve(), source=source)
+                      characters=characters, scenes=tuple(scenes), input_dir=Path(input_dir).resolve(), source=source,
+                      engine=film["engine"], video=video)
+
+
+def _video(reader: "_Reader", node) -> dict[str, Any]:
+    values = reader.record(node, VIDEO_FIELDS, "video")
+    if values["chunk"] is not None and values["overlap"] is not None and values["overlap"] >= values["chunk"]:
+        reader.issue(node, "video.overlap", f"{values['overlap']} frames of overlap leave nothing new in a chunk of "
+                                            f"{values['chunk']}; make it smaller than chunk")
+        values["overlap"] = None
+    return values
+
+
+def chunk_count(frames: int, chunk: int, overlap: int) -> int:
+    """Chunks of `chunk` frames, each overlapping the one before by `overlap`, that cover `frames` frames."""
+    return 1 if frames <= chunk else 1 + math.ceil((frames - chunk) / (chunk - overlap))
 
 
 def _characters(reader: "_Reader", node) -> dict[str, Character]:
@@ -351,7 +420,7 @@ def _characters(reader: "_Reader", node) -> dict[str, Character]:
     return found
 
 
-def _scenes(reader: "_Reader", film: dict, characters: dict[str, Character]) -> list[Scene]:
+def _scenes(reader: "_Reader", film: dict, characters: dict[str, Character], video: dict[str, Any]) -> list[Scene]:
     import yaml
 
     node = film.get("scenes")
@@ -390,13 +459,28 @@ def _scenes(reader: "_Reader", film: dict, characters: dict[str, Character]) -> 
         schedule = None
         if fps and values.get("duration") and values.get("schedule") is not None:
             schedule = _schedule(reader, values["schedule"], values["duration"], fps, film, where)
+        engine = values.get("engine") or film["engine"]
+        if values.get("keyframe") is not None and not engine.chunked:
+            reader.issue(item, f"{where}.keyframe", f"a keyframe picture is for the video engines; this scene's "
+                                                    f"engine is {engine.name} (remove it, or set engine)")
         if schedule is None or name is None:
             continue
+        if engine.chunked and video["chunk"] and video["overlap"] is not None:
+            chunks = chunk_count(schedule.frame_count, video["chunk"], video["overlap"])
+            if chunks > MAX_CHUNKS_PER_SCENE:
+                reader.issue(item, f"{where}.duration", f"{schedule.frame_count} frames need {chunks} chunks of "
+                                                        f"{video['chunk']} (overlap {video['overlap']}), more than "
+                                                        f"MAX_CHUNKS_PER_SCENE ({MAX_CHUNKS_PER_SCENE}); split the "
+                                                        "scene or make video.chunk longer")
         scenes.append(Scene(index=index, name=name, duration=float(values["duration"]), schedule=schedule,
                             schedule_text=values["schedule"].value, sketch=values.get("sketch"), character=character,
                             seed=index if values.get("seed") is None else values["seed"], transition=transition,
-                            line=item.start_mark.line + 1))
+                            line=item.start_mark.line + 1, engine=engine, keyframe=values.get("keyframe")))
     _check_film_length(reader, scenes)
+    for scene, following in zip(scenes, scenes[1:]):
+        if scene.transition.kind == "morph" and (scene.engine.chunked or following.engine.chunked):
+            reader.issue(node.value[scene.index], f"scenes[{scene.index}].transition",
+                         "a morph is rendered by sd15 and needs sd15 scenes on both sides; use a crossfade or a cut")
     return scenes
 
 
@@ -475,6 +559,8 @@ class _Reader:
         """One scalar (or transition) field, converted and checked; None with an issue when it is wrong."""
         if rule.kind == "transition":
             return self.transition(node, where)
+        if rule.kind == "engine":
+            return self.engine(node, where)
         if not self._scalar(node, rule.kind):
             shown = node.value if isinstance(node.value, str) else "a " + type(node).__name__[:-4].lower()
             article = "an" if rule.kind == "integer" else "a"
@@ -507,8 +593,26 @@ class _Reader:
         self.issue(node, where, "write cut, {crossfade: N} or {morph: N} (N frames)")
         return None
 
+    def engine(self, node, where: str) -> Engine | None:
+        """A built-in engine, or a template file resolved inside the input folder; None with an issue."""
+        if not self._scalar(node, "string"):
+            self.issue(node, where, f"expected {', '.join(ENGINES)} or a template file (.json)")
+            return None
+        if node.value in ENGINES:
+            return Engine(node.value)
+        if not node.value.lower().endswith(TEMPLATE_SUFFIX):
+            self.issue(node, where, f"{node.value!r} is no engine: write {', '.join(ENGINES)}, or a template file "
+                                    "(an API-format workflow .json in the input folder)")
+            return None
+        path = self.file(node, node.value, where, (TEMPLATE_SUFFIX,), "template")
+        return Engine(node.value, path) if path is not None else None
+
     def picture(self, node, name: str, where: str) -> Path | None:
         """`name` resolved inside the input folder by the pack's path rule (core/paths.py), or None with an issue."""
+        return self.file(node, name, where, PICTURE_SUFFIXES, "picture")
+
+    def file(self, node, name: str, where: str, suffixes: tuple[str, ...], what: str) -> Path | None:
+        """`name` resolved inside the input folder by the pack's path rule, with one of `suffixes`."""
         root = self.input_dir.resolve()
         try:
             name = safe_name(name, where)
@@ -517,12 +621,12 @@ class _Reader:
             return None
         candidate = (root / name).resolve()
         if not inside(candidate, [root]):
-            self.issue(node, where, f"{name!r} leads outside the input folder {root} (a symlink); put the picture "
+            self.issue(node, where, f"{name!r} leads outside the input folder {root} (a symlink); put the {what} "
                                     "itself there")
-        elif candidate.suffix.lower() not in PICTURE_SUFFIXES:
-            self.issue(node, where, f"{name!r} is not a picture ({', '.join(PICTURE_SUFFIXES)})")
+        elif candidate.suffix.lower() not in suffixes:
+            self.issue(node, where, f"{name!r} is not a {what} ({', '.join(suffixes)})")
         elif not candidate.is_file():
-            self.issue(node, where, f"{name!r} is not in the input folder {root}; put the picture there")
+            self.issue(node, where, f"{name!r} is not in the input folder {root}; put the {what} there")
         else:
             return candidate
         return None
@@ -551,5 +655,5 @@ def _convert(node, kind: str) -> Any:
     return float(value) if kind == "number" else value
 
 
-__all__ = ["baseline_of", "Character", "Scene", "Segment", "Storyboard", "StoryboardError", "StoryboardIssue", "Transition",
+__all__ = ["baseline_of", "chunk_count", "Character", "Engine", "Scene", "Segment", "Storyboard", "StoryboardError", "StoryboardIssue", "Transition",
            "load_storyboard", "parse_storyboard", "storyboard_schema"]

@@ -30,14 +30,16 @@ class Timeline:
     segments: list[dict]  # {"label", "kind", "start", "count"}
     prompts: list[str]
     scheduled: list[int]  # per frame, an index into prompts
+    chunk_starts: list[int] = field(default_factory=list)  # a video engine's chunk boundaries inside scenes
 
     def boundaries(self) -> list[int]:
-        return [segment["start"] for segment in self.segments[1:]]
+        """Frames that start a segment or a chunk after the first: the pair (k-1, k) straddles a seam."""
+        return sorted({segment["start"] for segment in self.segments[1:]} | set(self.chunk_starts))
 
 
-def storyboard_timeline(board) -> Timeline:
+def storyboard_timeline(board, chunk_starts: list[int] = ()) -> Timeline:
     """A storyboard's segments (scenes, crossfades, morphs) and per-frame prompts: in a scene the dominant keyframe's,
-    in a transition the leaving prompt, then the arriving one."""
+    in a transition the leaving prompt, then the arriving one. `chunk_starts`: where a rendered film's chunks join."""
     scenes = board.scenes
     prompts: list[str] = []
     scheduled: list[int] = []
@@ -62,7 +64,7 @@ def storyboard_timeline(board) -> Timeline:
                           for k in range(segment.count)]
             label = f"{segment.kind} {scene.name}-{scenes[segment.scene + 1].name}"
         segments.append({"label": label, "kind": segment.kind, "start": segment.start, "count": segment.count})
-    return Timeline(segments, prompts, scheduled)
+    return Timeline(segments, prompts, scheduled, list(chunk_starts))
 
 
 def figure(definition: str, value=None, not_measured: str = "", **extra) -> dict:
@@ -209,7 +211,12 @@ class VideoReport:
                                                                    f"end of {leaving_kind}")
             found.append({"from": leaving, "to": arriving, "kind": kind, **curves.seam(self.measures, stop,
                                                                                        (start, stop))})
-        return found
+        if self.timeline is not None:
+            for frame in self.timeline.chunk_starts:
+                label, _, start, stop = next(span for span in spans if span[2] <= frame < span[3])
+                found.append({"from": label, "to": label, "kind": "chunk boundary",
+                              **curves.seam(self.measures, frame, (start, stop))})
+        return sorted(found, key=lambda seam: seam["frame"])
 
     # -------------------------------------------------------------------------------------------- the plot
     def plot(self):

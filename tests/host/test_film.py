@@ -30,19 +30,21 @@ from longform_pack.core.film.storyboard import load_storyboard
 from longform_pack.core.manifest import load_manifest
 
 TINY_NAMES = {entry.id: entry.tiny_filename for entry in load_manifest()}
-STORYBOARD = f"""\
-title: {{title}}
-fps: 4
-width: 64
-height: 64
-render: {{{{steps: 2, strength: 0.5, morph_strength: 0.5}}}}
+TINY_SD15_MODELS = f"""\
 models:
   checkpoint: {TINY_NAMES["sd15"]}
   controlnet: {TINY_NAMES["controlnet_scribble"]}
   lora: {TINY_NAMES["lora_pokemon"]}
   ipadapter: {TINY_NAMES["ipadapter_plus_sd15"]}
   clip_vision: {TINY_NAMES["clip_vision_h"]}
-characters:
+"""  # a storyboard's models section naming the tiny stand-ins
+STORYBOARD = f"""\
+title: {{title}}
+fps: 4
+width: 64
+height: 64
+render: {{{{steps: 2, strength: 0.5, morph_strength: 0.5}}}}
+{TINY_SD15_MODELS}characters:
   creature: {{{{reference: longform_character.png}}}}
 scenes:
   - name: forest

@@ -180,3 +180,27 @@ def test_a_pack_loop_stops_on_comfyuis_interrupt(comfy, host, tmp_path):
     finally:
         comfy.model_management.interrupt_current_processing(False)
     assert seen == [1, 2]
+
+
+def test_object_info_comes_from_the_registered_v1_and_v3_node_classes(comfy, host):
+    """What the film checks its templates against in-process: ComfyUI's V3 nodes (Wan22ImageToVideoLatent is an
+    io.ComfyNode in 0.3.64) describe themselves as the server's /object_info does, V1 nodes through INPUT_TYPES."""
+    import asyncio
+
+    from longform_pack.core.film.templates import parse_template
+    from test_film_templates import video_template
+
+    for extra in ("nodes_wan.py", "nodes_model_advanced.py"):
+        assert asyncio.run(comfy.nodes.load_custom_node(str(comfy.dir / "comfy_extras" / extra),
+                                                        module_parent="comfy_extras"))
+    template = parse_template(video_template(), "my_video.json")
+    info = host.object_info({node["class_type"] for node in template.workflow.values()} | {"ModelSamplingSD3"})
+    assert info["Wan22ImageToVideoLatent"]["input"]["required"]["length"][0] == "INT"
+    assert hasattr(comfy.nodes.NODE_CLASS_MAPPINGS["Wan22ImageToVideoLatent"], "GET_NODE_INFO_V1")  # V3
+    assert list(info["ModelSamplingSD3"]["output"]) == ["MODEL"] and list(info["KSampler"]["output"]) == ["LATENT"]
+    template.check(info)
+    workflow = video_template()
+    workflow["5"]["_meta"]["title"] = "Latent [film:frames=frames]"
+    with pytest.raises(ValueError, match="slot 'frames' names input 'frames' of node 5 \\(Latent\\), a "
+                                         "Wan22ImageToVideoLatent with inputs vae, width, height, length, batch_size, start_image"):
+        parse_template(workflow, "my_video.json").check(info)
