@@ -387,9 +387,13 @@ def test_a_chunked_scene_is_assembled_with_its_overlaps_blended_and_reported(pac
     assert [(b["frame"], b["scene"], b["chunk"]) for b in chunk_boundaries(plan)] == [(4, "walk", 1), (8, "walk", 2)]
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder",
                         lambda kind, name: FakeEncoder(["a sunny forest", "a stormy night", "a town"]))
+    monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))  # CLIP: the fake
     report = film_report.FilmReport(film_report.measure(plan, "fake"))
     assert [b["frame"] for b in report.summary()["chunk_boundaries"]] == [4, 8]
     assert [seam["frame"] for seam in report.summary()["seams"]] == [16, 18]
+    meter_seams = report.summary()["meter"]["seams"]["value"]  # the meter marks the chunk boundaries as seams too
+    assert [(seam["frame"], seam["kind"]) for seam in meter_seams] == [(4, "chunk boundary"), (8, "chunk boundary"),
+                                                                       (16, "crossfade"), (18, "end of crossfade")]
     assert report.plot().size[0] > 500
 
 

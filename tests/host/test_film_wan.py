@@ -171,3 +171,27 @@ def test_on_ray_a_server_killed_mid_chunk_leaves_the_same_film(comfyui, pack, wa
     assert len(ours) == len(theirs) == FRAMES
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs)), "a frame differs from the uninterrupted render"
     print(f"killed the second server while it ran {killed['unit']}")
+
+
+def test_lf_film_renders_a_wan_scene_through_node_expansion(comfyui, pack, wan_film):
+    """LF_Film inside the session's server, on ComfyUI's executor (node expansion, V3 nodes such as
+    Wan22ImageToVideoLatent and ModelSamplingSD3 included): a user template in the input folder (the shipped Wan
+    template on the tiny models, its text encoding the test-only node) renders the forest scene chunk by chunk, and
+    every frame equals the same scene rendered by scripts/film.py's runner on the server."""
+    reference, _, _, _ = wan_film
+    template = json.loads((film_plan.SHIPPED_TEMPLATES / "wan22_ti2v.json").read_text(encoding="utf-8"))
+    (comfyui.base / "input" / "tiny_wan.json").write_text(json.dumps(tiny_wan(template)), encoding="utf-8")
+    forest_only = STORYBOARD.split("  - name: storm")[0].replace("    transition: {{crossfade: 2}}\n", "")
+    text = forest_only.replace("engine: wan22-ti2v", "engine: tiny_wan.json").format(title="wan-node")
+    (comfyui.base / "input" / "wan-node.yaml").write_text(text, encoding="utf-8")
+    prompt = {"1": {"class_type": "LF_Film", "inputs": {"storyboard": "wan-node.yaml", "encoder": "none"}},
+              "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
+    entry = comfyui.client.wait(comfyui.client.queue(prompt), timeout=1200, show_progress=False)
+    video = Path(entry["outputs"]["2"]["text"][0])
+    board = load_storyboard(comfyui.base / "input" / "wan-node.yaml", comfyui.base / "input")
+    plan = film_plan.FilmPlan(board, comfyui.base / "output", pack.NODE_CLASS_MAPPINGS)
+    assert [unit_id for unit_id in plan.units] == ["chunk-forest-0", "chunk-forest-1", "stitch"]
+    assert all(plan.is_done(unit_id) for unit_id in plan.units)
+    assert imageio_ffmpeg.count_frames_and_secs(str(video)) == (12, pytest.approx(12 / 8))
+    ours, theirs = pixels(film_frames(plan)), pixels(film_frames(reference)[:12])
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs)), "LF Film's frame differs from the runner's"
