@@ -5,7 +5,7 @@
         [--fps 16] [--out dir]
 
 A storyboard's pictures resolve beside it. Models come from --models-dir (default: $LONGFORM_MODELS_DIR or ./models):
-meter-vbench's feature models where installed, the probe's CLIP (--encoder, encoders/) for prompt-switch latency.
+VBench's feature models (DINO ViT-B/16, CLIP ViT-B/32) where installed, the probe's CLIP (--encoder, encoders/) for prompt-switch latency.
 """
 
 from __future__ import annotations

@@ -14,11 +14,9 @@ os.environ.setdefault("LONGFORM_PROGRESS", "0")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-import meter_standin  # noqa: E402
 from _pack import load_pack  # noqa: E402
 
 PACK = load_pack()
-meter_standin.install()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """The consistency meter on synthetic clips whose answers are known without any model, its sources, its cache and
-its report. meter-vbench's modules are replaced by tests/meter_standin.py until that branch is merged."""
+its report."""
 
 import itertools
 import json

@@ -16,18 +16,18 @@ class Definition:
 DEFINITIONS = {
     "subject_consistency": Definition(
         "Per frame after the first, the mean of max(0, cos) of its DINO feature to the previous and to the first "
-        "frame, averaged over frames.", "subject_consistency", "DINO ViT-B/16 (meter-vbench features)"),
+        "frame, averaged over frames.", "subject_consistency", "DINO ViT-B/16 (manifest `dino_vitb16`)"),
     "background_consistency": Definition(
         "The same formula on CLIP ViT-B/32 image features.", "background_consistency",
-        "CLIP ViT-B/32 (meter-vbench features)"),
+        "CLIP ViT-B/32 (the probe's, manifest `clip_probe`)"),
     "temporal_flickering": Definition(
         "(255 - mean absolute difference of consecutive frames in 0..255) / 255.", "temporal_flickering"),
     "motion_smoothness": Definition(
         "How well the frame-interpolation model predicts each dropped odd frame from its neighbours.",
-        "motion_smoothness", "the interpolation model (meter-vbench)"),
+        "motion_smoothness", "AMT-S (`models/encoders/amt-s.pth`; no manifest entry: no published sha256)"),
     "dynamic_degree": Definition(
         "1 when RAFT flow on frames sampled at about 8 fps exceeds VBench's threshold on enough pairs, else 0.",
-        "dynamic_degree", "RAFT (meter-vbench)"),
+        "dynamic_degree", "RAFT (`models/encoders/raft_large_C_T_V1.safetensors`; no manifest entry: no published sha256)"),
     "mean_top5_flow": Definition(
         "Mean over frame pairs (sampled at about 8 fps, short side scaled to at most 256) of the mean of the largest "
         "5% of OpenCV DIS flow magnitudes (fast preset; the medium one where the pair is consecutive at full size), in "
@@ -56,7 +56,7 @@ DEFINITIONS = {
         "DINO when installed, else the pixel thumbnail"),
     "consecutive_feature_similarity": Definition(
         "Mean cosine of consecutive frames' features: DINO ViT-B/16 (subject) or CLIP ViT-B/32 (background).", "",
-        "DINO / CLIP ViT-B/32 (meter-vbench features)"),
+        "DINO / CLIP ViT-B/32"),
     "clip_consistency": Definition("CLIP cosine of consecutive frames (the probe's CLIP).", "",
                                    "the probe's CLIP (models/encoders)"),
     "adherence": Definition("CLIP cosine of a frame with the prompt scheduled for it.", "",
@@ -70,5 +70,5 @@ DEFINITIONS = {
         "the old one; with the subject similarity across the switch.", "", "the probe's CLIP (models/encoders)"),
     "face_identity": Definition(
         "insightface cosine of each frame's face to the reference face; faceless frames counted.", "",
-        "insightface buffalo_l (meter-vbench faces)"),
+        "insightface buffalo_l (manifest `insightface_buffalo_l`)"),
 }

@@ -7,7 +7,7 @@ Per frame k (a pair figure compares frame k-1 with frame k; NaN at frame 0):
 - the motion guard's mean top-5% flow, on VBench's frame sampling for dynamic degree: pairs (k - s, k) with
   s = round(fps / 8) (about 8 fps), on frames scaled to a short side of at most 256 (pixels.FLOW_SIDE);
 - one vector per kind: "pixel" (the pixel thumbnail, always), "subject" (DINO), "background" (CLIP ViT-B/32) when
-  meter-vbench's feature models are installed, "clip" (the probe's CLIP) when an encoder is given, with the cosine
+  VBench's feature models (core/meter/features.py) are installed, "clip" (the probe's CLIP) when an encoder is given, with the cosine
   to each scheduled prompt (adherence) and to each reference picture.
 Scenes are given (a storyboard's segments) or found on the way: a hard cut at frame k when the histogram distance
 of (k-1, k) is at least CUT_MIN and at least CUT_RATIO x the median of the scene's last CUT_WINDOW distances plus
@@ -40,7 +40,7 @@ SCALARS = ("warp_error", "pixel_difference", "histogram_distance", "flow_top")
 
 @dataclass
 class MeterModels:
-    """What the pass embeds frames with: meter-vbench's feature models (either may be None), the probe's CLIP encoder
+    """What the pass embeds frames with: VBench's feature models (either may be None), the probe's CLIP encoder
     with the prompts and reference vectors it scores each frame against."""
 
     subject: object | None = None  # features.FeatureModel (dino_vitb16)

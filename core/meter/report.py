@@ -84,14 +84,14 @@ def _missing(metric: str) -> str:
 
 
 def feature_models() -> tuple[object | None, object | None]:
-    """meter-vbench's subject (DINO) and background (CLIP ViT-B/32) models, each None when not installed."""
+    """VBench's subject (DINO) and background (CLIP ViT-B/32) feature models, each None when not installed."""
     from . import features
 
     return features.load_feature_model(SUBJECT_MODEL), features.load_feature_model(BACKGROUND_MODEL)
 
 
 def vbench_figures(source: FrameSource, models: MeterModels) -> dict[str, dict]:
-    """VBench's five video-quality figures on `source` (meter-vbench's code, each its own streamed pass)."""
+    """VBench's five video-quality figures on `source` (core/meter/vbench.py, each its own streamed pass)."""
     from . import vbench
 
     def chunks():
