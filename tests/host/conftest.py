@@ -13,6 +13,10 @@ import pytest
 from comfy_server import ServerError, find_comfyui, prepare_base, running_comfyui
 
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+# Every server these tests start (the session's, scripts/film_servers.py's ManagedServer, Ray's actors) inherits one
+# thread count: the film tests compare frames bit for bit across servers, and a CPU's float sums differ between thread
+# counts (by a level or two of 255). Ray's servers default to 1 (film_servers.start_ray), so all run with 1.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 TEST_NODES = Path(__file__).resolve().parents[1] / "comfy_test_nodes"
 SKIP_REASON = "host tests need a ComfyUI work tree: run `make test` (it builds one) or set COMFYUI_DIR"
 
@@ -22,7 +26,7 @@ def comfyui(tmp_path_factory):
     """ComfyUI started once for the session on the tiny models; stopped afterwards."""
     if not COMFYUI_DIR:
         pytest.skip(SKIP_REASON)
-    from longform_pack.core import tiny
+    from longform_pack.core import host, tiny
 
     base = prepare_base(tmp_path_factory.mktemp("comfyui"))
     # The test-only nodes (tests/comfy_test_nodes: Wan's text-encoding stand-in) load as a custom node of their own.
@@ -40,11 +44,16 @@ def comfyui(tmp_path_factory):
     own = {"HOME": base.parent / "server-home", "TMPDIR": base.parent / "server-tmp"}
     for folder in own.values():
         folder.mkdir()
+    # The tests' own film plans see the server's model files: a unit's key holds their digests (core/film/
+    # model_digests.py), so a plan made here keys a unit as LF Film makes it inside the server.
+    previous = host.set_models_dir(base / "models")
     try:
         with running_comfyui(find_comfyui(COMFYUI_DIR), base, env={k: str(v) for k, v in own.items()}) as server:
             yield server
     except ServerError as error:  # raised only while starting, before the yield
         pytest.fail(str(error))
+    finally:
+        host.set_models_dir(previous)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import client
-from comfy_server import find_comfyui
+from comfy_server import PACK_FOLDER_NAME, find_comfyui
 from node_reference import readme_section, render
 from tiny_profile import tiny_profile, with_tiny_models
 from workflow_graph import SEED_NAMES, UI_ONLY_NODES
@@ -119,7 +119,7 @@ def test_ui_workflow_validates(object_info, path):
 
 
 def test_workflows_are_listed_and_served_as_templates(comfyui):
-    (pack_folder,) = [path.name for path in (comfyui.base / "custom_nodes").iterdir()]
+    pack_folder = PACK_FOLDER_NAME  # beside it in custom_nodes: the tests' own nodes (tests/comfy_test_nodes)
     templates = json.loads(urllib.request.urlopen(comfyui.url + "/workflow_templates", timeout=10).read())
     assert sorted(templates.get(pack_folder, [])) == sorted(path.stem for path in UI_WORKFLOWS)
     served = urllib.request.urlopen(f"{comfyui.url}/api/workflow_templates/{pack_folder}/{UI_WORKFLOWS[0].name}")
