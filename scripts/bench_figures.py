@@ -173,7 +173,7 @@ def film_block(results: dict) -> str:
              f"{run['render_s']} s", f"{run['renderer_peak_rss_mb']} MB", f"{run['server_peak_rss_mb'][0]} MB"]
             for run in runs]
     killed = figures["two_servers_ray_one_killed"]
-    ray_label = "2 Ray servers, one killed" + (
+    ray_label = f"2 Ray servers ({killed.get('engine', 'sd15')}), one killed" + (
         f" after {killed['killed']['after_frames']} frames of `{killed['killed']['unit']}`" if killed["killed"] else "")
     extra = [(f"{_minutes(figures['two_servers']['minutes'])}, 2 servers", figures["two_servers"])] if (
         "two_servers" in figures) else []
@@ -212,8 +212,15 @@ def film_ratio_text(figures: dict) -> str:
         f"costs {format_spread(comparison['predicted_ratio'])}; against the 0.55 goal: {comparison['vs_goal']}.",
         f"- Fixed costs a film pays once: server start {format_spread(fixed['server_start'], 1)} s, stitch and "
         f"report {format_spread(fixed['stitch_and_report'], 1)} s; per unit: model loads and set-up "
-        f"{format_spread(fixed['unit_overhead'], 1)} s.",
+        + (fixed["unit_overhead"] if isinstance(fixed["unit_overhead"], str) else
+           f"{format_spread(fixed['unit_overhead'], 1)} s") + ".",
     ]
+    if "goal_from_film_seconds" in comparison:
+        length = comparison["goal_from_film_seconds"]
+        lines.append(f"- Render only, 2 servers / 1 server: {format_spread(comparison['render_ratio'])}. With these "
+                     "fixed costs the whole film meets the 0.55 goal " + (
+                         f"from {length:g} s of film on (a prediction from the medians, not measured)." if length else
+                         "at no length: the render ratio alone misses it."))
     for engine, rate in film_rates(figures).items():
         measured = rate if isinstance(rate, str) else (
             f"{format_spread(rate['render_s_per_film_s'], 2)} (render only), "
