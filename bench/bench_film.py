@@ -31,7 +31,6 @@ import os
 import resource
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -340,7 +339,6 @@ def comparison(engine: str, scene_seconds: float, repeats: int) -> dict:
     render_ratio = ratio_spread([two["render_s"] for two in twos], [one["render_s"] for one in ones])
     film_seconds = ones[0]["film_seconds"]
     overheads = [value for one in ones for value in one["unit_overhead_s"]]
-    fixed_once = statistics.median(one["server_start_s"] + one["stitch_and_report_s"] for one in ones)
     return {
         "storyboard": describe(engine, scene_seconds),
         "engine": engine,
@@ -350,8 +348,6 @@ def comparison(engine: str, scene_seconds: float, repeats: int) -> dict:
         "predicted_ratio": spread(predicted),
         "vs_goal": against_bar(measured, GOAL),
         "render_ratio": render_ratio,
-        "goal_from_film_seconds": goal_length(fixed_once, render_ratio["median"],
-                                              statistics.median(one["render_s"] for one in ones) / film_seconds),
         "critical_path_s": spread(critical, 1),
         "schedule_two_servers_s": spread(scheduled, 1),
         "fixed_costs_s": {
@@ -365,14 +361,6 @@ def comparison(engine: str, scene_seconds: float, repeats: int) -> dict:
         "total_s_per_film_s": spread([one["total_s"] / film_seconds for one in ones], 2),
         "frames_identical_two_servers": _same_frames("bench-2servers", "bench-1server"),
     }
-
-
-def goal_length(fixed_s: float, render_ratio: float, render_per_film_s: float) -> float | None:
-    """The film length (s) from which the whole-film ratio meets GOAL, if the render part keeps `render_ratio` and the
-    fixed costs stay `fixed_s`: (F + r R) / (F + R) <= GOAL  <=>  R >= F (1 - GOAL) / (GOAL - r). None: never."""
-    if render_ratio >= GOAL:
-        return None
-    return round(fixed_s * (1 - GOAL) / (GOAL - render_ratio) / render_per_film_s, 1)
 
 
 def render_rate(engine: str, repeats: int) -> dict | str:
@@ -405,9 +393,6 @@ def print_comparison(result: dict) -> None:
     print(f"  2 servers / 1 server, whole film: predicted {format_spread(result['predicted_ratio'])} (critical-path "
           f"schedule + fixed costs), measured {format_spread(result['measured_ratio'])}; against the {GOAL} goal: "
           f"{result['vs_goal']}; render only {format_spread(result['render_ratio'])}")
-    length = result["goal_from_film_seconds"]
-    print(f"  the render ratio and fixed costs meet the {GOAL} goal from a film of "
-          + (f"{length:g} s on (a prediction)" if length else "no length: the render ratio alone misses it"))
     print(f"  seconds of render per second of film ({result['engine']}, 1 server): "
           f"{format_spread(result['render_s_per_film_s'], 2)} render only, "
           f"{format_spread(result['total_s_per_film_s'], 2)} with the fixed costs")

@@ -215,12 +215,7 @@ def film_ratio_text(figures: dict) -> str:
         + (fixed["unit_overhead"] if isinstance(fixed["unit_overhead"], str) else
            f"{format_spread(fixed['unit_overhead'], 1)} s") + ".",
     ]
-    if "goal_from_film_seconds" in comparison:
-        length = comparison["goal_from_film_seconds"]
-        lines.append(f"- Render only, 2 servers / 1 server: {format_spread(comparison['render_ratio'])}. With these "
-                     "fixed costs the whole film meets the 0.55 goal " + (
-                         f"from {length:g} s of film on (a prediction from the medians, not measured)." if length else
-                         "at no length: the render ratio alone misses it."))
+    lines.append(f"- Render only, 2 servers / 1 server: {format_spread(comparison['render_ratio'])}.")
     for engine, rate in film_rates(figures).items():
         measured = rate if isinstance(rate, str) else (
             f"{format_spread(rate['render_s_per_film_s'], 2)} (render only), "
