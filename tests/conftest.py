@@ -71,3 +71,15 @@ class FakeClip:
 def fake_clip() -> FakeClip:
     """A fresh `FakeClip`."""
     return FakeClip()
+
+
+@pytest.fixture
+def no_vbench_models(pack, monkeypatch):
+    """The meter without VBench's models, whatever the models folder holds: a test's CLIP encoder is its own fake."""
+    from longform_pack.core.meter import report
+    from longform_pack.core.meter.measure import MeterModels
+
+    def clip_only(clip=None, prompts=(), references=None) -> MeterModels:
+        return MeterModels(clip=clip, prompts=prompts, references=references)
+
+    monkeypatch.setattr(report, "meter_models", clip_only)

@@ -272,7 +272,7 @@ class FakeEncoder:
         return type("E", (), {"vectors": vectors})
 
 
-def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatch):
+def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatch, no_vbench_models):
     plan = make_plan(pack, inputs)
     prompts = ["a forest", "a forest at dusk", "a storm", "a town"]
 
@@ -297,7 +297,6 @@ def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatc
 
     render_in_order(plan, SceneFrames(plan))
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
-    monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))  # CLIP: the fake
     measures = film_report.measure(plan, "fake")
     summary = film_report.FilmReport(measures).summary()
     segments = {s["label"]: s for s in summary["segments"]}
@@ -321,14 +320,13 @@ def test_film_report_measures_scenes_seams_and_accuracy(pack, inputs, monkeypatc
     assert meter["whole"]["motion_guard"]["value"] is True  # every scene is one still picture
 
 
-def test_a_film_report_run_again_measures_only_frames_that_changed(pack, inputs, monkeypatch):
+def test_a_film_report_run_again_measures_only_frames_that_changed(pack, inputs, monkeypatch, no_vbench_models):
     from longform_pack.core.meter import measure as meter_measure
 
     plan = make_plan(pack, inputs)
     render_in_order(plan, StandInServer(plan))
     prompts = ["a forest", "a forest at dusk", "a storm", "a town"]
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder", lambda kind, name: FakeEncoder(prompts))
-    monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))
     monkeypatch.setattr(meter_measure, "CHUNK_FRAMES", 8)  # the film's 23 frames in three chunks
     first = film_report.measure(plan, "fake")
     measured = []

@@ -350,7 +350,7 @@ def test_numbers_the_template_cannot_take_are_refused_before_rendering(pack, inp
         video_plan(pack, inputs, pictures_only.replace("chunk: 9", "chunk: 10")).check(info)
 
 
-def test_a_chunked_scene_is_assembled_with_its_overlaps_blended_and_reported(pack, inputs, monkeypatch):
+def test_a_chunked_scene_is_assembled_with_its_overlaps_blended_and_reported(pack, inputs, monkeypatch, no_vbench_models):
     import torch
 
     from longform_pack.core.film import report as film_report
@@ -387,7 +387,6 @@ def test_a_chunked_scene_is_assembled_with_its_overlaps_blended_and_reported(pac
     assert [(b["frame"], b["scene"], b["chunk"]) for b in chunk_boundaries(plan)] == [(4, "walk", 1), (8, "walk", 2)]
     monkeypatch.setattr("longform_pack.core.encoders.load_encoder",
                         lambda kind, name: FakeEncoder(["a sunny forest", "a stormy night", "a town"]))
-    monkeypatch.setattr("longform_pack.core.meter.report.feature_models", lambda: (None, None))  # CLIP: the fake
     report = film_report.FilmReport(film_report.measure(plan, "fake"))
     assert [b["frame"] for b in report.summary()["chunk_boundaries"]] == [4, 8]
     assert [seam["frame"] for seam in report.summary()["seams"]] == [16, 18]

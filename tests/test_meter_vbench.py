@@ -379,3 +379,58 @@ def test_motion_smoothness_errors_name_the_metric(amt_stand_in):
         vbench.motion_smoothness([torch.rand(2, 128, 128, 3)], vbench.load_interpolator())
     with pytest.raises(ValueError, match="motion_smoothness.*at least 128 pixels"):
         vbench.motion_smoothness([torch.rand(3, 96, 160, 3)], vbench.load_interpolator())
+
+
+def test_the_report_folds_the_vbench_figures_into_its_one_cached_pass(raft_stand_in, amt_stand_in, tmp_path,
+                                                                      monkeypatch):
+    """The report's single pass (chunks of 4, so pairs and triples straddle chunks) gives what VBench's functions
+    above give, each model seeing each frame once; a re-run from the cache embeds and scores nothing again."""
+    from PIL import Image
+
+    from longform_pack.core.meter import frames, measure
+    from longform_pack.core.meter import report as meter_report
+
+    clip = synthetic_clip(11, 128, 136, seed=30)
+    paths = []
+    for k, picture in enumerate(clip):
+        paths.append(tmp_path / f"frame_{k:06d}.png")
+        Image.fromarray(picture).save(paths[-1])
+    monkeypatch.setattr(measure, "CHUNK_FRAMES", 4)
+    models = meter_report.meter_models()
+    assert all(m is not None for m in (models.subject, models.background, models.raft, models.interpolator))
+    calls = {"embed": 0, "flow": 0, "middle": 0}
+    for network, method in ((models.subject, "embed"), (models.raft, "flow"), (models.interpolator, "middle")):
+        original = getattr(network, method)
+        monkeypatch.setattr(network, method, lambda *a, _f=original, _m=method: calls.__setitem__(_m, calls[_m] + 1)
+                            or _f(*a))
+    source = frames.FileFrames(paths, 16.0)
+    report = meter_report.video_report(source, cache_dir=tmp_path / "cache")
+    whole = report.summary()["whole"]
+    assert calls == {"embed": 3, "flow": 3, "middle": 3}  # 3 chunks: pairs and triples end at frames 2, 4, 6, 8, 10
+    alone = torch.from_numpy(clip).float() / 255.0
+    expected = {"subject_consistency": vbench.subject_consistency(chunks_of(alone), models.subject),
+                "background_consistency": vbench.background_consistency(chunks_of(alone), models.background),
+                "temporal_flickering": vbench.temporal_flickering(chunks_of(alone)),
+                "motion_smoothness": vbench.motion_smoothness(chunks_of(alone), models.interpolator)}
+    for metric, value in expected.items():
+        assert abs(whole[metric]["value"] - value) <= 2e-6, metric
+    details = vbench.dynamic_degree_details(chunks_of(alone), 16.0, models.raft)
+    assert np.allclose(report.measures.vbench["dynamic_degree"].pair_scores, details.pair_scores, atol=TOLERANCE)
+    assert whole["dynamic_degree"]["value"] == float(details.dynamic)
+    assert whole["dynamic_degree"]["pairs"] == 5 and whole["dynamic_degree"]["pairs_needed"] == details.pairs_needed
+
+    calls.update(embed=0, flow=0, middle=0)
+    again = meter_report.video_report(frames.FileFrames(paths, 16.0), cache_dir=tmp_path / "cache")
+    assert calls == {"embed": 0, "flow": 0, "middle": 0}
+    assert {m: again.summary()["whole"][m]["value"] for m in expected} == {m: whole[m]["value"] for m in expected}
+
+
+def test_a_video_too_small_for_raft_and_amt_is_reported_not_measured_with_why(raft_stand_in, amt_stand_in):
+    from longform_pack.core.meter import frames
+    from longform_pack.core.meter import report as meter_report
+
+    small = frames.BatchFrames(torch.from_numpy(synthetic_clip(6, 64, 96, seed=31)).float() / 255.0, 16.0, "small")
+    whole = meter_report.video_report(small).summary()["whole"]
+    for metric in ("dynamic_degree", "motion_smoothness"):
+        assert whole[metric]["value"] is None and "at least 128 pixels" in whole[metric]["not_measured"], metric
+    assert whole["subject_consistency"]["value"] is not None and whole["temporal_flickering"]["value"] is not None

@@ -33,8 +33,9 @@ class FrameSource:
         """uint8 RGB chunks [n <= frames, H, W, 3] in frame order."""
         raise NotImplementedError
 
-    def chunk_keys(self, frames: int = CHUNK_FRAMES) -> Iterator[str | None]:
-        """Per chunk, a key that changes when any of its frames (or the frame before it) changes; None: not cacheable."""
+    def chunk_keys(self, frames: int = CHUNK_FRAMES, before: int = 1) -> Iterator[str | None]:
+        """Per chunk, a key that changes when any of its frames (or the `before` frames before it, which its first
+        pairs compare with) changes; None: not cacheable."""
         while True:
             yield None
 
@@ -133,12 +134,12 @@ class FileFrames(FrameSource):
                     pictures.append(np.asarray(picture.convert("RGB")))
             yield np.stack(pictures)
 
-    def chunk_keys(self, frames: int = CHUNK_FRAMES) -> Iterator[str | None]:
-        """A hash of the chunk's files (and the frame before it, which its first pair compares with): name, size and
-        modification time, so a re-rendered frame misses the cache and an untouched one hits it."""
+    def chunk_keys(self, frames: int = CHUNK_FRAMES, before: int = 1) -> Iterator[str | None]:
+        """A hash of the chunk's files (and the `before` files before it, which its first pairs compare with): name,
+        size and modification time, so a re-rendered frame misses the cache and an untouched one hits it."""
         for start in range(0, self.count, frames):
             digest = hashlib.sha256()
-            for path in self.paths[max(0, start - 1):start + frames]:
+            for path in self.paths[max(0, start - before):start + frames]:
                 status = Path(path).stat()
                 digest.update(f"{Path(path).resolve()}|{status.st_size}|{status.st_mtime_ns}\n".encode())
             yield digest.hexdigest()[:24]

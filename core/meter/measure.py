@@ -8,7 +8,11 @@ Per frame k (a pair figure compares frame k-1 with frame k; NaN at frame 0):
   s = round(fps / 8) (about 8 fps), on frames scaled to a short side of at most 256 (pixels.FLOW_SIDE);
 - one vector per kind: "pixel" (the pixel thumbnail, always), "subject" (DINO), "background" (CLIP ViT-B/32) when
   VBench's feature models (core/meter/features.py) are installed, "clip" (the probe's CLIP) when an encoder is given, with the cosine
-  to each scheduled prompt (adherence) and to each reference picture.
+  to each scheduled prompt (adherence) and to each reference picture;
+- when RAFT and AMT-S are installed, VBench's per-pair inputs (core/meter/vbench.py): RAFT's top-5% flow of each pair
+  dynamic degree samples, at its second frame, and AMT-S's error rebuilding frame k-1 from k-2 and k, at even k.
+VBench's five figures are folded from these in the same pass (its subject and background consistency from the
+"subject" and "background" vectors), so every model sees each frame once and a film's re-run re-scores only new frames.
 Scenes are given (a storyboard's segments) or found on the way: a hard cut at frame k when the histogram distance
 of (k-1, k) is at least CUT_MIN and at least CUT_RATIO x the median of the scene's last CUT_WINDOW distances plus
 CUT_MARGIN (an adaptive threshold: a busy scene needs a bigger jump). A film's per-chunk figures are cached in its
@@ -27,11 +31,10 @@ import numpy as np
 import torch
 
 from .. import host
-from . import pixels
+from . import pixels, vbench
 from .frames import CHUNK_FRAMES, FrameSource
 
 CUT_MIN, CUT_RATIO, CUT_MARGIN, CUT_WINDOW = 0.3, 3.0, 0.1, 30
-GUARD_FPS = 8.0  # VBench's dynamic degree samples the video at about 8 frames per second
 GAP_FRAMES = (2, 5, 10, 20, 50)
 GAP_SECONDS = (1, 10)
 STILLS = 10  # pictures on the report's time line
@@ -40,19 +43,21 @@ SCALARS = ("warp_error", "pixel_difference", "histogram_distance", "flow_top")
 
 @dataclass
 class MeterModels:
-    """What the pass embeds frames with: VBench's feature models (either may be None), the probe's CLIP encoder
+    """What the pass measures frames with: VBench's models (any may be None: not installed), the probe's CLIP encoder
     with the prompts and reference vectors it scores each frame against."""
 
     subject: object | None = None  # features.FeatureModel (dino_vitb16)
     background: object | None = None  # features.FeatureModel (clip_vitb32)
+    raft: object | None = None  # vbench.RaftFlow
+    interpolator: object | None = None  # vbench.FrameInterpolator (AMT-S)
     clip: object | None = None  # encoders.ClipEncoder
     prompts: tuple[str, ...] = ()
     references: torch.Tensor | None = None  # [R, D] unit CLIP vectors
 
     def tag(self) -> str:
         """A short hash of what the cached vectors depend on (the models' names)."""
-        names = [getattr(self.subject, "name", ""), getattr(self.background, "name", ""),
-                 str(getattr(self.clip, "path", "") if self.clip is not None else "")]
+        names = [getattr(model, "name", "") for model in (self.subject, self.background, self.raft, self.interpolator)]
+        names.append(str(getattr(self.clip, "path", "") if self.clip is not None else ""))
         return hashlib.sha256("|".join(names).encode()).hexdigest()[:8]
 
 
@@ -102,6 +107,8 @@ class Measures:
     kept: dict[int, dict[str, np.ndarray]]
     adherence: np.ndarray | None  # [frames, prompts]
     reference: np.ndarray | None  # [frames, references]
+    vbench: dict[str, object]  # VBench's five figures (dynamic degree as vbench.DynamicDegree); None: not measured
+    not_measured: dict[str, str]  # why a figure is None when its model is installed (a video too short or too small)
     stills: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
     @property
@@ -110,12 +117,12 @@ class Measures:
 
 
 class _Pass:
-    """The state of one pass; `run` feeds it chunk by chunk."""
+    """The state of one pass; `measure` feeds it chunk by chunk."""
 
     def __init__(self, source: FrameSource, models: MeterModels, scene_starts: list[int] | None,
                  keep: Iterable[int]):
         self.source, self.models = source, models
-        self.stride = max(1, round(source.fps / GUARD_FPS))
+        self.stride = vbench.sample_interval(source.fps)  # the guard samples pairs as VBench's dynamic degree does
         self.given_scenes = scene_starts
         self.scene_starts = list(scene_starts) if scene_starts is not None else [0]
         self.keep = set(keep)
@@ -140,6 +147,31 @@ class _Pass:
         self.stills: list[tuple[int, np.ndarray]] = []
         self.previous_frame: np.ndarray | None = None
         self.guard_greys: collections.deque = collections.deque(maxlen=self.stride)
+        self.recent_frames: collections.deque = collections.deque(maxlen=self.context)
+        self.not_measured: dict[str, str] = {}
+        self.pair_scores: dict[str, list[float]] = {}  # VBench's per-pair inputs, in frame order
+        self.raft = self._fitting(models.raft, "dynamic_degree", vbench.check_raft_size)
+        self.interpolator = self._fitting(models.interpolator, "motion_smoothness", vbench.check_interpolator_size)
+        self.flicker = vbench.TemporalFlickering()
+        self.consistency = {kind: vbench.FirstAndPreviousConsistency(None, metric)
+                            for kind, metric in (("subject", "subject_consistency"),
+                                                 ("background", "background_consistency"))
+                            if kind in self.kinds}
+
+    def _fitting(self, network, metric: str, check):
+        """`network` when the video's frames fit it (`check`), else None with the reason under `metric`."""
+        if network is not None:
+            try:
+                check(*self.source.size)
+            except ValueError as error:
+                self.not_measured[metric] = f"not measured: {error}"
+                return None
+        return network
+
+    @property
+    def context(self) -> int:
+        """How many frames before a chunk its figures read: the guard's and RAFT's pair, AMT-S's triple."""
+        return max(self.stride, 2)
 
     # ------------------------------------------------------------------------------------------------ figures
     def compute(self, chunk: np.ndarray, start: int) -> dict[str, np.ndarray]:
@@ -167,6 +199,19 @@ class _Pass:
                 record["flow_top"][offset] = pixels.top_flow(guard_flow)
             greys.append(guard)
             previous, previous_histogram = frame, histogram
+        recent = list(self.recent_frames) + list(chunk)
+        first_index = start - len(self.recent_frames)
+        indices = range(start, start + len(chunk))
+        if self.raft is not None:
+            pairs = [k for k in indices if k >= self.stride and k % self.stride == 0]
+            record["raft_top"] = self._scores(
+                pairs, lambda firsts, seconds: vbench.raft_pair_scores(self.raft, firsts, seconds), (self.stride, 0),
+                recent, first_index, start, len(chunk))
+        if self.interpolator is not None:
+            triples = [k for k in indices if k >= 2 and k % 2 == 0]
+            record["interpolation_error"] = self._scores(
+                triples, lambda before, after, middle: vbench.interpolation_errors(
+                    self.interpolator, before, after, middle), (2, 0, 1), recent, first_index, start, len(chunk))
         batch = torch.from_numpy(chunk).float() / 255.0
         for kind, model in (("subject", self.models.subject), ("background", self.models.background)):
             if model is not None:
@@ -176,8 +221,30 @@ class _Pass:
                 self.models.clip.encode_images(batch).vectors.float(), dim=-1).numpy()
         return record
 
+    @staticmethod
+    def _scores(frames: list[int], score, lags: tuple[int, ...], recent: list[np.ndarray], first_index: int,
+                start: int, count: int) -> np.ndarray:
+        """The per-frame array of a chunk of `count` frames from `start`: `score(*batches)` at `frames`, NaN elsewhere.
+        For frame k the batches hold frames k - lag, one batch per lag, as [n, 3, h, w] floats 0..255, taken from
+        `recent` (frame `first_index` first), a few frames at a time (interruptible between)."""
+        values = np.full(count, np.nan)
+        for batch_start in range(0, len(frames), vbench.RAFT_PAIRS_PER_BATCH):
+            host.check_interrupt()
+            batch = frames[batch_start:batch_start + vbench.RAFT_PAIRS_PER_BATCH]
+            tensors = [torch.stack([torch.from_numpy(recent[k - lag - first_index]).permute(2, 0, 1).float()
+                                    for k in batch]) for lag in lags]
+            values[[k - start for k in batch]] = score(*tensors)
+        return values
+
     def consume(self, chunk: np.ndarray, record: dict[str, np.ndarray], start: int) -> None:
-        """Fold one chunk's record into the pass: scenes (cuts), drift sums, consecutive cosines, kept vectors."""
+        """Fold one chunk's record into the pass: scenes (cuts), drift sums, consecutive cosines, kept vectors,
+        VBench's running figures."""
+        self.flicker.update(torch.from_numpy(chunk).float() / 255.0)
+        for kind, meter in self.consistency.items():
+            meter.add_features(torch.from_numpy(record[kind]))
+        for name in ("raft_top", "interpolation_error"):
+            if name in record:
+                self.pair_scores.setdefault(name, []).extend(float(v) for v in record[name] if np.isfinite(v))
         for offset, frame in enumerate(chunk):
             k = start + offset
             for name in SCALARS:
@@ -205,6 +272,7 @@ class _Pass:
                 self.reference.append(self.models.references.float().numpy() @ record["clip"][offset])
             self.previous_frame = frame
             self.guard_greys.append(pixels.guard_grey(frame))
+            self.recent_frames.append(frame)
 
     def _is_cut(self, k: int) -> bool:
         distances = self.scalars["histogram_distance"]
@@ -212,6 +280,37 @@ class _Pass:
         history = [d for d in distances[max(self.scene_starts[-1] + 1, k - CUT_WINDOW):k] if np.isfinite(d)]
         baseline = float(np.median(history)) if history else 0.0
         return current >= CUT_MIN and current >= CUT_RATIO * baseline + CUT_MARGIN
+
+    def vbench_figures(self) -> dict[str, object]:
+        """VBench's five figures of the whole pass (None where the model is missing or the video too short, with
+        the reason in `not_measured`)."""
+        count = len(self.lab)
+        figures: dict[str, object] = {}
+
+        def settle(metric: str, compute) -> None:
+            try:
+                figures[metric] = compute()
+            except ValueError as error:  # a video too short for the metric
+                figures[metric] = None
+                self.not_measured[metric] = f"not measured: {error}"
+
+        settle("temporal_flickering", self.flicker.result)
+        for kind, metric in (("subject", "subject_consistency"), ("background", "background_consistency")):
+            figures[metric] = None
+            if kind in self.consistency:
+                settle(metric, self.consistency[kind].result)
+        figures["dynamic_degree"] = figures["motion_smoothness"] = None
+        if self.raft is not None:
+            figures["dynamic_degree"] = vbench.dynamic_decision(
+                self.pair_scores.get("raft_top", []), len(range(0, count, self.stride)), self.source.size,
+                self.stride)
+        if self.interpolator is not None:
+            if not self.pair_scores.get("interpolation_error"):
+                self.not_measured["motion_smoothness"] = (f"not measured: 'motion_smoothness' needs a video of at "
+                                                          f"least 3 frames; got {count}.")
+            else:
+                figures["motion_smoothness"] = vbench.smoothness(self.pair_scores["interpolation_error"])
+        return figures
 
     def result(self) -> Measures:
         def unit(vector: np.ndarray) -> np.ndarray:
@@ -224,7 +323,8 @@ class _Pass:
             {kind: curve.curve() for kind, curve in self.drift.items()},
             {kind: [unit(total) for total in sums] for kind, sums in self.scene_sums.items()}, self.kept,
             np.asarray(self.adherence) if self.adherence else None,
-            np.asarray(self.reference) if self.reference else None, self.stills)
+            np.asarray(self.reference) if self.reference else None, self.vbench_figures(), self.not_measured,
+            self.stills)
 
 
 def _small(frame: np.ndarray, height: int = 96) -> np.ndarray:
@@ -246,7 +346,7 @@ def measure(source: FrameSource, models: MeterModels | None = None, scene_starts
     state = _Pass(source, models, scene_starts, keep)
     with host.progress(source.count, desc or f"measuring {source.name}") as bar:
         start = 0
-        for chunk, key in zip(source.chunks(CHUNK_FRAMES), source.chunk_keys(CHUNK_FRAMES)):
+        for chunk, key in zip(source.chunks(CHUNK_FRAMES), source.chunk_keys(CHUNK_FRAMES, state.context)):
             cached = cache_dir / f"{key}-{models.tag()}.npz" if cache_dir is not None and key is not None else None
             if cached is not None and cached.is_file():
                 with np.load(cached) as stored:

@@ -83,36 +83,32 @@ def _missing(metric: str) -> str:
     return f"not measured: its model is not installed; install {NOT_MEASURED[metric]} (python install.py --models meter)"
 
 
-def feature_models() -> tuple[object | None, object | None]:
-    """VBench's subject (DINO) and background (CLIP ViT-B/32) feature models, each None when not installed."""
-    from . import features
+def meter_models(clip=None, prompts: tuple[str, ...] = (), references: torch.Tensor | None = None) -> MeterModels:
+    """VBench's models that are installed (DINO, CLIP ViT-B/32, RAFT, AMT-S; each None when not), with the probe's
+    CLIP encoder, prompts and reference vectors for adherence and identity."""
+    from . import features, vbench
 
-    return features.load_feature_model(SUBJECT_MODEL), features.load_feature_model(BACKGROUND_MODEL)
+    return MeterModels(features.load_feature_model(SUBJECT_MODEL), features.load_feature_model(BACKGROUND_MODEL),
+                       vbench.load_raft(), vbench.load_interpolator(), clip, prompts, references)
 
 
-def vbench_figures(source: FrameSource, models: MeterModels) -> dict[str, dict]:
-    """VBench's five video-quality figures on `source` (core/meter/vbench.py, each its own streamed pass)."""
-    from . import vbench
-
-    def chunks():
-        return source.float_chunks()
-
-    def measured(metric: str, model, function, *args) -> dict:
-        """The metric's figure; without its model (None), "not measured" and what to install."""
-        value = None if model is None else function(chunks(), *args)
-        return figure(metric, None if value is None else round(float(value), 6),
-                      "" if value is not None else _missing(metric))
-
-    raft, interpolator = vbench.load_raft(), vbench.load_interpolator()
-    return {
-        "temporal_flickering": measured("temporal_flickering", True, vbench.temporal_flickering),
-        "subject_consistency": measured("subject_consistency", models.subject, vbench.subject_consistency,
-                                        models.subject),
-        "background_consistency": measured("background_consistency", models.background,
-                                           vbench.background_consistency, models.background),
-        "dynamic_degree": measured("dynamic_degree", raft, vbench.dynamic_degree, source.fps, raft),
-        "motion_smoothness": measured("motion_smoothness", interpolator, vbench.motion_smoothness, interpolator),
-    }
+def vbench_figures(measures: Measures) -> dict[str, dict]:
+    """VBench's five video-quality figures of the pass (core/meter/vbench.py): each its value, or "not measured" and
+    why (its model is not installed, or the video is too short or too small for it)."""
+    figures = {}
+    for metric in ("temporal_flickering", "subject_consistency", "background_consistency", "dynamic_degree",
+                   "motion_smoothness"):
+        value = measures.vbench[metric]
+        extra = {}
+        if metric == "dynamic_degree" and value is not None:
+            extra = {"pairs_above_threshold": sum(score > value.threshold for score in value.pair_scores),
+                     "pairs_needed": value.pairs_needed, "pairs": len(value.pair_scores),
+                     "threshold_px": round(value.threshold, 3)}
+            value = float(value.dynamic)
+        figures[metric] = figure(metric, None if value is None else round(float(value), 6),
+                                 "" if value is not None else measures.not_measured.get(metric) or _missing(metric),
+                                 **extra)
+    return figures
 
 
 @dataclass
@@ -335,14 +331,13 @@ def video_report(source: FrameSource, timeline: Timeline | None = None, clip=Non
     latency instead of detected cuts); `clip`: the probe's CLIP encoder (encoders.load_encoder("clip", ...)), for
     adherence, and identity with `references` ([R, D] unit CLIP vectors); `cache_dir`: per-chunk figures kept
     between runs."""
-    subject, background = feature_models()
-    models = MeterModels(subject, background, clip, tuple(timeline.prompts) if timeline is not None else (),
-                         references)
+    models = meter_models(clip, tuple(timeline.prompts) if timeline is not None else (), references)
     measures = measure(source, models, [s["start"] for s in timeline.segments] if timeline is not None else None,
                        seam_frames(timeline), cache_dir, f"video report {source.name}")
     if timeline is not None and len(timeline.scheduled) != measures.count:
         raise ValueError(f"'storyboard' describes {len(timeline.scheduled)} frames but the video {source.name!r} has "
                          f"{measures.count}: give the storyboard this video was rendered from.")
     notes = [f"{name} is not installed: seams and switches read the pixel thumbnail instead, named as such"
-             for name, model in ((SUBJECT_MODEL, subject), (BACKGROUND_MODEL, background)) if model is None]
-    return VideoReport(measures, vbench_figures(source, models), timeline, notes)
+             for name, model in ((SUBJECT_MODEL, models.subject), (BACKGROUND_MODEL, models.background))
+             if model is None]
+    return VideoReport(measures, vbench_figures(measures), timeline, notes)

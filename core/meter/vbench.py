@@ -104,14 +104,18 @@ class FirstAndPreviousConsistency(StreamMeter):
     """The mean over frames t >= 1 of (max(0, cos(f_t, f_{t-1})) + max(0, cos(f_t, f_0))) / 2, f = model.embed:
     VBench's subject consistency with DINO, its background consistency with CLIP."""
 
-    def __init__(self, model: FeatureModel, metric: str):
+    def __init__(self, model: FeatureModel | None, metric: str):
         super().__init__()
-        self.model, self.metric = model, metric
+        self.model, self.metric = model, metric  # model None: fed features by `add_features` only
         self.first = self.previous = None
         self.total, self.count = 0.0, 0
 
     def _take(self, chunk: torch.Tensor) -> None:
-        for feature in self.model.embed(chunk):
+        self.add_features(self.model.embed(chunk))
+
+    def add_features(self, features: torch.Tensor) -> None:
+        """Take the next frames' L2-normalised features, [n, d] in frame order (what `model.embed` gives)."""
+        for feature in features:
             if self.first is None:
                 self.first = feature
             else:
@@ -297,19 +301,14 @@ class DynamicDegreeMeter(StreamMeter):
 
     def __init__(self, fps: float, raft: RaftFlow):
         super().__init__()
-        if not fps or fps <= 0:
-            raise ValueError(f"'fps' must be a positive frame rate; got {fps}. Give the video's frames per second.")
         self.raft = raft
-        self.interval = max(1, round(fps / DYNAMIC_SAMPLE_FPS))
+        self.interval = sample_interval(fps)
         self.scores: list[float] = []
         self.sampled = 0
         self.pending: list[torch.Tensor] = []  # sampled frames whose pairs are not scored yet (the last one stays)
 
     def _check_size(self, height: int, width: int) -> None:
-        if min(height + (-height) % 8, width + (-width) % 8) < RAFT_MIN_SIDE:
-            raise ValueError(f"'dynamic_degree' needs frames of at least {RAFT_MIN_SIDE} pixels a side once padded to a "
-                             f"multiple of 8 (torchvision's RAFT refuses smaller ones); got {width}x{height}. Measure "
-                             "it on a larger video.")
+        check_raft_size(height, width)
 
     def _take(self, chunk: torch.Tensor) -> None:
         first_index = self.frames
@@ -321,10 +320,7 @@ class DynamicDegreeMeter(StreamMeter):
                     self._score_pending()
 
     def _score_pending(self) -> None:
-        first, second = torch.stack(self.pending[:-1]), torch.stack(self.pending[1:])
-        padding = _padding(*first.shape[-2:], 8)
-        first, second = F.pad(first, padding, mode="replicate"), F.pad(second, padding, mode="replicate")
-        self.scores.extend(float(v) for v in top_flow(self.raft.flow(first, second)))
+        self.scores += raft_pair_scores(self.raft, torch.stack(self.pending[:-1]), torch.stack(self.pending[1:]))
         del self.pending[:-1]
 
     def result(self) -> DynamicDegree:
@@ -332,12 +328,40 @@ class DynamicDegreeMeter(StreamMeter):
             raise ValueError("'dynamic_degree' got no frames: give a video.")
         if len(self.pending) > 1:
             self._score_pending()
-        threshold = 6.0 * (min(self.size) / 256.0)
-        needed = round(4 * (self.sampled / 16.0))
-        # VBench's check_move tests the count after each pair, so with a need of 0 any one pair makes the video
-        # dynamic; a single sampled frame (no pair) is static.
-        above = sum(score > threshold for score in self.scores)
-        return DynamicDegree(bool(self.scores) and above >= needed, list(self.scores), threshold, needed, self.interval)
+        return dynamic_decision(self.scores, self.sampled, self.size, self.interval)
+
+
+def check_raft_size(height: int, width: int) -> None:
+    """Refuse (ValueError) a frame size torchvision's RAFT cannot take."""
+    if min(height + (-height) % 8, width + (-width) % 8) < RAFT_MIN_SIDE:
+        raise ValueError(f"'dynamic_degree' needs frames of at least {RAFT_MIN_SIDE} pixels a side once padded to a "
+                         f"multiple of 8 (torchvision's RAFT refuses smaller ones); got {width}x{height}. Measure it "
+                         "on a larger video.")
+
+
+def raft_pair_scores(raft: RaftFlow, first: torch.Tensor, second: torch.Tensor) -> list[float]:
+    """`DynamicDegree.get_score` of each pair: RAFT's flow from `first` to `second` ([n, 3, h, w], 0..255), frames
+    padded by replication to multiples of 8, and the mean of its largest 5% magnitudes."""
+    padding = _padding(*first.shape[-2:], 8)
+    first, second = F.pad(first, padding, mode="replicate"), F.pad(second, padding, mode="replicate")
+    return [float(v) for v in top_flow(raft.flow(first, second))]
+
+
+def dynamic_decision(scores: list[float], sampled: int, size: tuple[int, int], interval: int) -> DynamicDegree:
+    """VBench's decision from the pair scores of `sampled` frames of `size` (h, w) taken every `interval` frames."""
+    threshold = 6.0 * (min(size) / 256.0)
+    needed = round(4 * (sampled / 16.0))
+    # VBench's check_move tests the count after each pair, so with a need of 0 any one pair makes the video
+    # dynamic; a single sampled frame (no pair) is static.
+    above = sum(score > threshold for score in scores)
+    return DynamicDegree(bool(scores) and above >= needed, list(scores), threshold, needed, interval)
+
+
+def sample_interval(fps: float) -> int:
+    """Dynamic degree's frame sampling: every max(1, round(fps / 8)) frames, from the first."""
+    if not fps or fps <= 0:
+        raise ValueError(f"'fps' must be a positive frame rate; got {fps}. Give the video's frames per second.")
+    return max(1, round(fps / DYNAMIC_SAMPLE_FPS))
 
 
 def dynamic_degree_details(chunks: Iterable[torch.Tensor], fps: float, raft: RaftFlow) -> DynamicDegree:
@@ -413,44 +437,62 @@ class MotionSmoothnessMeter(StreamMeter):
         super().__init__()
         self.interpolator = interpolator
         self.scores: list[float] = []
-        self.anchors: list[torch.Tensor] = []  # even frames (0..1) waiting for their pair; the last one stays
+        self.anchors: list[torch.Tensor] = []  # even frames (0..255) waiting for their pair; the last one stays
         self.targets: list[torch.Tensor] = []  # the odd frame (0..255) after each anchor but the last
-        self.padding: list[int] = []
 
     def _check_size(self, height: int, width: int) -> None:
-        self.padding = _padding(height, width, AMT_MULTIPLE)
-        if min(height + self.padding[2] + self.padding[3], width + self.padding[0] + self.padding[1]) < AMT_MIN_SIDE:
-            raise ValueError(f"'motion_smoothness' needs frames of at least {AMT_MIN_SIDE} pixels a side once padded "
-                             f"to a multiple of 16 (AMT-S pools its correlation 3 times from 1/8 scale; VBench's "
-                             f"own code returns NaN below that); got {width}x{height}.")
+        check_interpolator_size(height, width)
 
     def _take(self, chunk: torch.Tensor) -> None:
         first_index = self.frames
         for offset, frame in enumerate(eight_bit(chunk)):
             if (first_index + offset) % 2 == 0:
-                self.anchors.append(frame / 255.0)
+                self.anchors.append(frame)
                 if len(self.anchors) > AMT_PAIRS_PER_BATCH:
                     self._score_pending()
             else:
                 self.targets.append(frame)
 
     def _score_pending(self) -> None:
-        first, second = torch.stack(self.anchors[:-1]), torch.stack(self.anchors[1:])
-        left, _, top, _ = self.padding
-        middle = self.interpolator.middle(F.pad(first, self.padding, mode="replicate"),
-                                          F.pad(second, self.padding, mode="replicate"))
-        middle = middle[:, :, top : top + first.shape[-2], left : left + first.shape[-1]]
-        rebuilt = (middle * 255.0).clamp(0, 255).to(torch.uint8).float()
-        originals = torch.stack(self.targets[: len(first)])
-        self.scores.extend(float(v) for v in (rebuilt - originals).abs().mean(dim=(1, 2, 3)))
-        del self.anchors[:-1], self.targets[: len(first)]
+        pairs = len(self.anchors) - 1
+        self.scores += interpolation_errors(self.interpolator, torch.stack(self.anchors[:-1]),
+                                            torch.stack(self.anchors[1:]), torch.stack(self.targets[:pairs]))
+        del self.anchors[:-1], self.targets[:pairs]
 
     def result(self) -> float:
         if len(self.anchors) > 1:
             self._score_pending()
         if not self.scores:
             raise ValueError(f"'motion_smoothness' needs a video of at least 3 frames; got {self.frames}.")
-        return (255.0 - float(np.mean(self.scores))) / 255.0
+        return smoothness(self.scores)
+
+
+def check_interpolator_size(height: int, width: int) -> None:
+    """Refuse (ValueError) a frame size AMT-S cannot take."""
+    padding = _padding(height, width, AMT_MULTIPLE)
+    if min(height + padding[2] + padding[3], width + padding[0] + padding[1]) < AMT_MIN_SIDE:
+        raise ValueError(f"'motion_smoothness' needs frames of at least {AMT_MIN_SIDE} pixels a side once padded to "
+                         f"a multiple of 16 (AMT-S pools its correlation 3 times from 1/8 scale; VBench's own code "
+                         f"returns NaN below that); got {width}x{height}.")
+
+
+def interpolation_errors(interpolator: FrameInterpolator, before: torch.Tensor, after: torch.Tensor,
+                         targets: torch.Tensor) -> list[float]:
+    """Per triple, the mean |rebuilt - target| (0..255) of the frame AMT-S rebuilds halfway between `before` and
+    `after`; all [n, 3, h, w] holding 8-bit values. Frames are padded by replication to multiples of 16, the rebuilt
+    frame is cut back and truncated to 8 bits as VBench's `tensor2img` does."""
+    padding = _padding(*before.shape[-2:], AMT_MULTIPLE)
+    left, _, top, _ = padding
+    middle = interpolator.middle(F.pad(before / 255.0, padding, mode="replicate"),
+                                 F.pad(after / 255.0, padding, mode="replicate"))
+    middle = middle[:, :, top : top + before.shape[-2], left : left + before.shape[-1]]
+    rebuilt = (middle * 255.0).clamp(0, 255).to(torch.uint8).float()
+    return [float(v) for v in (rebuilt - targets).abs().mean(dim=(1, 2, 3))]
+
+
+def smoothness(errors: list[float]) -> float:
+    """Motion smoothness from the rebuilt odd frames' mean absolute errors (0..255): (255 - their mean) / 255."""
+    return (255.0 - float(np.mean(errors))) / 255.0
 
 
 def motion_smoothness(chunks: Iterable[torch.Tensor], interpolator: FrameInterpolator | None) -> float | None:
