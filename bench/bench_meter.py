@@ -167,7 +167,7 @@ def main(quick: bool = False) -> dict:
           f"{'met' if abs(series_growth) <= 0.10 else 'not met'})")
     return {"size": SIDE, "fps": FPS, "threads": os.cpu_count(), "quick": quick,
             "full_report": {"seconds": full_seconds, "runs": repeats, "frames_per_second": fps,
-                            "long": {"seconds": long_seconds, **long_full}, "peak_rss_growth": full_growth},
+                            "long": {**long_full, "video_seconds": long_seconds}, "peak_rss_growth": full_growth},
             "without_raft_amt": {"runs": by_length, "peak_rss_growth": series_growth}}
 
 

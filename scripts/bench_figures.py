@@ -25,11 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results.json"
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from _timing import format_spread  # noqa: E402
+from _timing import format_spread, spread  # noqa: E402
 
 MARKER = re.compile(r"(<!-- bench:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /bench:(?P=name) -->)", re.DOTALL)
 # The sections README's table has rows for; a new bench's section shows there once summary_block writes its rows.
-SUMMARY_SECTIONS = ("probe", "stylize", "identity", "animate", "memory", "ddpm", "film")
+SUMMARY_SECTIONS = ("probe", "stylize", "identity", "animate", "memory", "ddpm", "film", "meter")
 # The issue's from-scratch DDPM baseline and bars (what the figures are compared with; not measured here).
 DDPM_BASELINE = {"accuracy_g1": 0.946, "accuracy_g3": 1.0, "nearest_distance": 15.7, "real_distance": 17.1,
                  "digits_per_second": 34.0, "train_seconds": 240}
@@ -230,6 +230,31 @@ def film_rates(figures: dict) -> dict:
     return figures.get("seconds_of_render_per_second_of_film", {comparison["engine"]: comparison})
 
 
+def meter_block(results: dict) -> str:
+    """docs/meter.md's table: the full report's speed, and peak memory against the video's length."""
+    section = results["sections"]["meter"]
+    figures = section["figures"]
+    full, light = figures["full_report"], figures["without_raft_amt"]
+    long_seconds = round(full["long"]["frames"] / figures["fps"])
+    repeats = spread([run["peak_rss_mib"] for run in full["runs"]], 0)
+    rows = [[f"full report (every metric), {full['seconds']} s", str(full["runs"][0]["frames"]),
+             format_spread(full["frames_per_second"], 2), format_spread(repeats, 0)],
+            [f"full report (every metric), {long_seconds} s", str(full["long"]["frames"]),
+             f"{full['long']['frames_per_second']:.2f}, one run", f"{full['long']['peak_rss_mib']:.0f}"]]
+    for label, run in light["runs"].items():
+        rows.append([f"without RAFT and AMT-S, {label}", str(run["frames"]), f"{run['frames_per_second']:.1f}, one run",
+                     f"{run['peak_rss_mib']:.0f}"])
+    growth = light["peak_rss_growth"]
+    inside = repeats["min"] <= full["long"]["peak_rss_mib"] <= repeats["max"]
+    return (table(["report", "frames", "frames/s (measuring; load apart)", "peak RSS MiB"], rows) +
+            f"\n\n{figures['size']}x{figures['size']} frames at {figures['fps']:g} fps; tiny DINO and CLIP stand-ins, "
+            f"RAFT-large and AMT-S at full size with random weights; {figures['threads']} threads; a fresh process "
+            f"each. Peak memory, {list(light['runs'])[-1]} against {list(light['runs'])[0]}: {growth:+.1%} (goal: "
+            f"within 10%: {'met' if abs(growth) <= 0.10 else '**not met**'}). The full report's peak at {long_seconds} s "
+            f"is {'inside' if inside else 'outside'} the spread of its {full['seconds']}-s runs"
+            f"{' (noise)' if inside else ''}.\n\n{caption(section)}")
+
+
 def summary_block(results: dict) -> str:
     """README's table: one or more rows per section, each with where and when it was measured."""
     sections = {name: results["sections"][name] for name in SUMMARY_SECTIONS if name in results["sections"]}
@@ -307,6 +332,15 @@ def summary_block(results: dict) -> str:
         add("film", "renderer peak RSS for " + " / ".join(f"{run['minutes']:g}" for run in
                                                          film["by_length_one_server"]) + " minutes of film",
             " / ".join(peaks) + " MB", "flat")
+    if "meter" in sections:
+        meter = sections["meter"]["figures"]
+        light = meter["without_raft_amt"]
+        add("meter", f"video report, every metric, {meter['size']}x{meter['size']}, tiny DINO and CLIP, full-size "
+            "RAFT and AMT-S, frames per second on CPU", format_spread(meter["full_report"]["frames_per_second"], 2),
+            "measured")
+        add("meter", "peak RSS for " + " / ".join(light["runs"]) + " of video (without RAFT and AMT-S)",
+            " / ".join(f"{run['peak_rss_mib']:.0f}" for run in light["runs"].values()) +
+            f" MiB ({light['peak_rss_growth']:+.1%})", "flat within 10%")
     return table(["family", "figure", "measured", "bar", "measured at"], rows)
 
 
@@ -316,6 +350,7 @@ BLOCKS: dict[str, Callable[[dict], str]] = {
     "ddpm": ddpm_block,
     "identity": identity_block,
     "film": film_block,
+    "meter": meter_block,
 }
 
 
