@@ -39,11 +39,6 @@ class FrameSource:
         while True:
             yield None
 
-    def float_chunks(self, frames: int = CHUNK_FRAMES) -> Iterator[torch.Tensor]:
-        """The same chunks as float tensors [n, H, W, 3] in 0..1 (what VBench's metric functions take)."""
-        for chunk in self.chunks(frames):
-            yield torch.from_numpy(chunk).float() / 255.0
-
 
 @dataclass
 class BatchFrames(FrameSource):

@@ -22,6 +22,7 @@ folder, keyed by its frame files, so a re-run measures only frames that changed 
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -152,7 +153,6 @@ class _Pass:
         self.pair_scores: dict[str, list[float]] = {}  # VBench's per-pair inputs, in frame order
         self.raft = self._fitting(models.raft, "dynamic_degree", vbench.check_raft_size)
         self.interpolator = self._fitting(models.interpolator, "motion_smoothness", vbench.check_interpolator_size)
-        self.flicker = vbench.TemporalFlickering()
         self.consistency = {kind: vbench.FirstAndPreviousConsistency(None, metric)
                             for kind, metric in (("subject", "subject_consistency"),
                                                  ("background", "background_consistency"))
@@ -199,19 +199,18 @@ class _Pass:
                 record["flow_top"][offset] = pixels.top_flow(guard_flow)
             greys.append(guard)
             previous, previous_histogram = frame, histogram
-        recent = list(self.recent_frames) + list(chunk)
-        first_index = start - len(self.recent_frames)
+        window = list(self.recent_frames) + list(chunk)  # frame k is window[k - first]
+        first = start - len(self.recent_frames)
         indices = range(start, start + len(chunk))
         if self.raft is not None:
             pairs = [k for k in indices if k >= self.stride and k % self.stride == 0]
-            record["raft_top"] = self._scores(
-                pairs, lambda firsts, seconds: vbench.raft_pair_scores(self.raft, firsts, seconds), (self.stride, 0),
-                recent, first_index, start, len(chunk))
+            record["raft_top"] = _scores(functools.partial(vbench.raft_pair_scores, self.raft), pairs,
+                                         (self.stride, 0), window, first, indices, vbench.RAFT_PAIRS_PER_BATCH)
         if self.interpolator is not None:
             triples = [k for k in indices if k >= 2 and k % 2 == 0]
-            record["interpolation_error"] = self._scores(
-                triples, lambda before, after, middle: vbench.interpolation_errors(
-                    self.interpolator, before, after, middle), (2, 0, 1), recent, first_index, start, len(chunk))
+            record["interpolation_error"] = _scores(functools.partial(vbench.interpolation_errors, self.interpolator),
+                                                    triples, (2, 0, 1), window, first, indices,
+                                                    vbench.AMT_PAIRS_PER_BATCH)
         batch = torch.from_numpy(chunk).float() / 255.0
         for kind, model in (("subject", self.models.subject), ("background", self.models.background)):
             if model is not None:
@@ -221,25 +220,9 @@ class _Pass:
                 self.models.clip.encode_images(batch).vectors.float(), dim=-1).numpy()
         return record
 
-    @staticmethod
-    def _scores(frames: list[int], score, lags: tuple[int, ...], recent: list[np.ndarray], first_index: int,
-                start: int, count: int) -> np.ndarray:
-        """The per-frame array of a chunk of `count` frames from `start`: `score(*batches)` at `frames`, NaN elsewhere.
-        For frame k the batches hold frames k - lag, one batch per lag, as [n, 3, h, w] floats 0..255, taken from
-        `recent` (frame `first_index` first), a few frames at a time (interruptible between)."""
-        values = np.full(count, np.nan)
-        for batch_start in range(0, len(frames), vbench.RAFT_PAIRS_PER_BATCH):
-            host.check_interrupt()
-            batch = frames[batch_start:batch_start + vbench.RAFT_PAIRS_PER_BATCH]
-            tensors = [torch.stack([torch.from_numpy(recent[k - lag - first_index]).permute(2, 0, 1).float()
-                                    for k in batch]) for lag in lags]
-            values[[k - start for k in batch]] = score(*tensors)
-        return values
-
     def consume(self, chunk: np.ndarray, record: dict[str, np.ndarray], start: int) -> None:
         """Fold one chunk's record into the pass: scenes (cuts), drift sums, consecutive cosines, kept vectors,
         VBench's running figures."""
-        self.flicker.update(torch.from_numpy(chunk).float() / 255.0)
         for kind, meter in self.consistency.items():
             meter.add_features(torch.from_numpy(record[kind]))
         for name in ("raft_top", "interpolation_error"):
@@ -294,7 +277,9 @@ class _Pass:
                 figures[metric] = None
                 self.not_measured[metric] = f"not measured: {error}"
 
-        settle("temporal_flickering", self.flicker.result)
+        differences = self.scalars["pixel_difference"][1:]  # every pair of consecutive frames, 0..1
+        settle("temporal_flickering", lambda: vbench.flickering(
+            255.0 * float(np.mean(differences)) if differences else None, count))
         for kind, metric in (("subject", "subject_consistency"), ("background", "background_consistency")):
             figures[metric] = None
             if kind in self.consistency:
@@ -305,11 +290,8 @@ class _Pass:
                 self.pair_scores.get("raft_top", []), len(range(0, count, self.stride)), self.source.size,
                 self.stride)
         if self.interpolator is not None:
-            if not self.pair_scores.get("interpolation_error"):
-                self.not_measured["motion_smoothness"] = (f"not measured: 'motion_smoothness' needs a video of at "
-                                                          f"least 3 frames; got {count}.")
-            else:
-                figures["motion_smoothness"] = vbench.smoothness(self.pair_scores["interpolation_error"])
+            settle("motion_smoothness", lambda: vbench.smoothness(self.pair_scores.get("interpolation_error", []),
+                                                                  count))
         return figures
 
     def result(self) -> Measures:
@@ -325,6 +307,21 @@ class _Pass:
             np.asarray(self.adherence) if self.adherence else None,
             np.asarray(self.reference) if self.reference else None, self.vbench_figures(), self.not_measured,
             self.stills)
+
+
+def _scores(score, frames: list[int], lags: tuple[int, ...], window: list[np.ndarray], first: int,
+            chunk: range, batch_size: int) -> np.ndarray:
+    """One figure per frame of `chunk` (frame indices): `score(*batches)` at `frames`, NaN elsewhere. For frame k the
+    batches hold frames k - lag, one batch per lag, as [n, 3, h, w] floats 0..255, from `window` (frame `first`
+    first), `batch_size` frames at a time (interruptible between)."""
+    values = np.full(len(chunk), np.nan)
+    for batch_start in range(0, len(frames), batch_size):
+        host.check_interrupt()
+        batch = frames[batch_start:batch_start + batch_size]
+        tensors = [torch.stack([torch.from_numpy(window[k - lag - first]).permute(2, 0, 1).float() for k in batch])
+                   for lag in lags]
+        values[[k - chunk.start for k in batch]] = score(*tensors)
+    return values
 
 
 def _small(frame: np.ndarray, height: int = 96) -> np.ndarray:

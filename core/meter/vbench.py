@@ -126,8 +126,8 @@ class FirstAndPreviousConsistency(StreamMeter):
             self.previous = feature
 
     def result(self) -> float:
-        if self.count == 0:
-            raise ValueError(f"'{self.metric}' needs a video of at least 2 frames; got {self.frames}.")
+        if self.count == 0:  # frames seen: fed by `update` or by `add_features`, 0 or 1 here
+            raise ValueError(f"'{self.metric}' needs a video of at least 2 frames; got {int(self.first is not None)}.")
         return self.total / self.count
 
 
@@ -181,9 +181,15 @@ class TemporalFlickering(StreamMeter):
             self.previous = frame
 
     def result(self) -> float:
-        if self.pairs == 0:
-            raise ValueError(f"'temporal_flickering' needs a video of at least 2 frames; got {self.frames}.")
-        return (255.0 - self.total / self.pairs) / 255.0
+        return flickering(self.total / self.pairs if self.pairs else None, self.frames)
+
+
+def flickering(mean_difference: float | None, frames: int) -> float:
+    """Temporal flickering from the mean over consecutive pairs of mean|x_{t+1} - x_t| (8-bit values) of a video of
+    `frames` frames; `mean_difference` None: no pair (ValueError)."""
+    if mean_difference is None:
+        raise ValueError(f"'temporal_flickering' needs a video of at least 2 frames; got {frames}.")
+    return (255.0 - mean_difference) / 255.0
 
 
 def temporal_flickering(chunks: Iterable[torch.Tensor]) -> float:
@@ -462,9 +468,7 @@ class MotionSmoothnessMeter(StreamMeter):
     def result(self) -> float:
         if len(self.anchors) > 1:
             self._score_pending()
-        if not self.scores:
-            raise ValueError(f"'motion_smoothness' needs a video of at least 3 frames; got {self.frames}.")
-        return smoothness(self.scores)
+        return smoothness(self.scores, self.frames)
 
 
 def check_interpolator_size(height: int, width: int) -> None:
@@ -490,8 +494,11 @@ def interpolation_errors(interpolator: FrameInterpolator, before: torch.Tensor, 
     return [float(v) for v in (rebuilt - targets).abs().mean(dim=(1, 2, 3))]
 
 
-def smoothness(errors: list[float]) -> float:
-    """Motion smoothness from the rebuilt odd frames' mean absolute errors (0..255): (255 - their mean) / 255."""
+def smoothness(errors: list[float], frames: int) -> float:
+    """Motion smoothness of a video of `frames` frames from its rebuilt odd frames' mean absolute errors (0..255):
+    (255 - their mean) / 255; ValueError when none was rebuilt (under 3 frames)."""
+    if not errors:
+        raise ValueError(f"'motion_smoothness' needs a video of at least 3 frames; got {frames}.")
     return (255.0 - float(np.mean(errors))) / 255.0
 
 
